@@ -1,0 +1,1 @@
+"""Synaptic-operation counting, energy/latency profiles and Lava export, installed as ``tnas_plugin.hardware``."""
