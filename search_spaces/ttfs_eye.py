@@ -1,0 +1,143 @@
+"""The TTFS eye-emotion search space: an NNI ``ModelSpace`` whose every sample is a TTFS-legal network.
+
+A sample fixes the ReLU "twin" of a TTFS network (Stanojevic et al., Nat. Commun. 15:6793, 2024): conv
+stages (Conv2d -> BatchNorm2d -> ReLU -> optional max/avg pooling), a hidden Linear+ReLU and a Linear
+readout — exactly the layers ``tnas_plugin.ttfs.ann_to_ttfs`` maps to spiking layers — plus the choices
+that shape its input and its time code: the modality, the number of event frames per clip (stacked as
+input channels) and the time resolution (steps per TTFS window). Every choice is categorical so that the
+space exports to an NNI HPO search-space JSON for ``nnictl`` (NNI 3.0 cannot export numerical ones).
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import nni
+import torch
+from nni.mutable import ensure_frozen
+from nni.nas.nn.pytorch import ModelSpace
+from nni.nas.space import model_context
+from torch import nn
+
+MODALITY_CHANNELS = {"event": 1, "frame": 1, "both": 2}  # grey-level channels per clip frame
+
+
+@dataclass(frozen=True)
+class StageSpec:
+    channels: int
+    kernel: int
+    pool: str  # "max" | "avg" | "none"
+
+
+@dataclass(frozen=True)
+class CandidateSpec:
+    """Everything a trial needs to know about one sampled candidate (JSON-friendly)."""
+
+    modality: str
+    frames: int
+    steps_per_window: int
+    resolution: int
+    stages: tuple[StageSpec, ...]
+    classifier_width: int
+    num_classes: int
+
+    @property
+    def in_channels(self) -> int:
+        return self.frames * MODALITY_CHANNELS[self.modality]
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def build_ann(spec: CandidateSpec) -> nn.Sequential:
+    """The ReLU network of a candidate, as an ``nn.Sequential`` of TTFS-convertible layers."""
+    layers: list[nn.Module] = []
+    channels, size = spec.in_channels, spec.resolution
+    for stage in spec.stages:
+        layers += [
+            nn.Conv2d(channels, stage.channels, stage.kernel, padding=stage.kernel // 2, bias=False),
+            nn.BatchNorm2d(stage.channels),
+            nn.ReLU(),
+        ]
+        if stage.pool != "none":
+            layers.append(nn.MaxPool2d(2) if stage.pool == "max" else nn.AvgPool2d(2))
+            size //= 2
+        channels = stage.channels
+    layers += [
+        nn.Flatten(),
+        nn.Linear(channels * size * size, spec.classifier_width),
+        nn.ReLU(),
+        nn.Linear(spec.classifier_width, spec.num_classes),
+    ]
+    return nn.Sequential(*layers)
+
+
+class TTFSEyeSpace(ModelSpace, label_prefix=None):
+    """NNI model space of TTFS eye-emotion networks.
+
+    Labels (the keys of a sample and of the exported HPO space): ``modality``, ``frames``,
+    ``steps_per_window``, ``stages``, ``stage{i}_channels``, ``stage{i}_kernel``, ``stage{i}_pool`` for
+    i < max(stage_choices), and ``classifier_width``. Stage choices beyond the sampled depth are inert.
+    The module's forward takes clips ``(N, frames, channels, H, W)`` and returns logits; its
+    ``spec`` (:class:`CandidateSpec`) and ``ann`` (``nn.Sequential``) are what the trainer uses.
+    """
+
+    def __init__(
+        self,
+        resolution: int = 32,
+        num_classes: int = 7,
+        stage_choices=(1, 2, 3),
+        channel_choices=(4, 8, 16),
+        kernel_choices=(3, 5),
+        pool_choices=("max", "avg", "none"),
+        width_choices=(16, 32, 64),
+        modality_choices=("event", "frame", "both"),
+        frame_choices=(2, 4),
+        steps_choices=(8, 16, 32),
+    ):
+        super().__init__()
+        if 2 ** max(stage_choices) > resolution:
+            raise ValueError(f"resolution {resolution} is too small for {max(stage_choices)} pooling stages")
+        unknown = set(pool_choices) - {"max", "avg", "none"}
+        if unknown or set(modality_choices) - set(MODALITY_CHANNELS):
+            raise ValueError(f"pool_choices must be within max/avg/none and modality_choices within {list(MODALITY_CHANNELS)}")
+
+        def choose(label, values):
+            return ensure_frozen(self.add_mutable(nni.choice(label, list(values))))
+
+        modality = choose("modality", modality_choices)
+        frames = choose("frames", frame_choices)
+        steps = choose("steps_per_window", steps_choices)
+        depth = choose("stages", stage_choices)
+        stages = []
+        for i in range(max(stage_choices)):
+            stage = StageSpec(
+                channels=choose(f"stage{i}_channels", channel_choices),
+                kernel=choose(f"stage{i}_kernel", kernel_choices),
+                pool=choose(f"stage{i}_pool", pool_choices),
+            )
+            if i < depth:
+                stages.append(stage)
+        width = choose("classifier_width", width_choices)
+        self.spec = CandidateSpec(modality, frames, steps, resolution, tuple(stages), width, num_classes)
+        self.ann = build_ann(self.spec)
+
+    def freeze(self, sample: dict) -> "TTFSEyeSpace":
+        """The candidate for ``sample``: the space rebuilt with every choice fixed."""
+        with model_context(sample):
+            return self.__class__(*self.trace_args, **self.trace_kwargs)
+
+    def forward(self, clips: torch.Tensor) -> torch.Tensor:
+        return self.ann(clips.flatten(1, 2))
+
+
+def export_hpo_space(space: ModelSpace) -> dict:
+    """The space as an NNI HPO search-space dict (``{label: {"_type": "choice", "_value": [...]}}``)."""
+    return {label: mutable.as_legacy_dict() for label, mutable in space.simplify().items()}
+
+
+def rebuild_candidate(space: ModelSpace, params: dict) -> nn.Module:
+    """The candidate that a set of HPO parameters (as nnictl hands to a trial) stands for."""
+    missing = set(space.simplify()) - set(params)
+    if missing:
+        raise ValueError(f"parameters are missing the search-space labels {sorted(missing)}")
+    return space.freeze(params)

@@ -1,0 +1,165 @@
+"""ANN-assisted training of TTFS networks (Stanojevic et al., Nat. Commun. 15:6793, 2024, "ANN-assisted").
+
+Pipeline: train the ReLU twin with ordinary back-propagation -> calibrate the windows on training inputs
+-> map it exactly to a TTFS network (:func:`tnas_plugin.ttfs.ann_to_ttfs`) -> optionally fine-tune the
+TTFS network in discrete time with the rounding the simulator uses -> evaluate the TTFS network.
+``mode="direct"`` skips the ANN stage and trains the TTFS network from its random initialisation with
+exact spike-time gradients, for comparison.
+"""
+from __future__ import annotations
+
+import math
+import random
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .ttfs import TTFSNetwork, ann_to_ttfs, finetune_ttfs
+
+MODES = ("ann", "direct")
+
+
+class DivergedError(RuntimeError):
+    """Training produced a non-finite loss."""
+
+
+@dataclass
+class TrainConfig:
+    epochs: int = 4
+    lr: float = 3e-3
+    finetune_epochs: int = 1
+    finetune_lr: float = 5e-4
+    margin: float = 1.1
+    calibration_batches: int = 4
+    mode: str = "ann"
+    seed: int = 0
+    device: str = "auto"  # "auto" = CUDA when present, else CPU
+
+    def __post_init__(self):
+        if self.mode not in MODES:
+            raise ValueError(f"TrainConfig.mode must be one of {MODES}, got {self.mode!r}")
+        for name in ("epochs", "finetune_epochs", "calibration_batches"):
+            if not isinstance(getattr(self, name), int) or getattr(self, name) < 0:
+                raise ValueError(f"TrainConfig.{name} must be a non-negative integer, got {getattr(self, name)!r}")
+        if self.calibration_batches < 1:
+            raise ValueError("TrainConfig.calibration_batches must be at least 1")
+        if not self.margin >= 1.0:
+            raise ValueError(f"TrainConfig.margin must be >= 1 (windows cover the largest activation), got {self.margin!r}")
+
+    def torch_device(self) -> torch.device:
+        if self.device == "auto":
+            return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        return torch.device(self.device)
+
+
+@dataclass
+class TrainResult:
+    snn: TTFSNetwork
+    history: list[dict] = field(default_factory=list)  # one entry per epoch: stage, epoch, loss (+ callback extras)
+
+
+def seed_everything(seed: int) -> None:
+    """Deterministic runs per seed (Python, NumPy and torch generators)."""
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def _checked(loss: torch.Tensor, stage: str, epoch: int) -> float:
+    value = loss.item()
+    if not math.isfinite(value):
+        raise DivergedError(f"{stage} training diverged: loss {value} in epoch {epoch}")
+    return value
+
+
+def train_ann(ann: nn.Module, loader: Iterable, epochs: int, lr: float, device: torch.device,
+              on_epoch: Callable[[dict], None] | None = None) -> list[dict]:
+    """Ordinary training of the ReLU twin (Adam, cross-entropy); returns the per-epoch history."""
+    optimizer = torch.optim.Adam(ann.parameters(), lr=lr)
+    history = []
+    for epoch in range(epochs):
+        ann.train()
+        total, count = 0.0, 0
+        for inputs, labels in loader:
+            inputs, labels = inputs.to(device), labels.to(device)
+            loss = F.cross_entropy(ann(inputs), labels)
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            total += _checked(loss, "ANN", epoch) * len(labels)
+            count += len(labels)
+        history.append(_report(on_epoch, {"stage": "ann", "epoch": epoch, "loss": total / max(count, 1)}))
+    ann.eval()
+    return history
+
+
+def _report(on_epoch, entry: dict) -> dict:
+    if on_epoch is not None:
+        entry.update(on_epoch(entry) or {})
+    return entry
+
+
+def calibration_inputs(loader: Iterable, batches: int) -> torch.Tensor:
+    """The first ``batches`` input batches of ``loader``, concatenated (for window calibration)."""
+    chunks = []
+    for inputs, _ in loader:
+        chunks.append(inputs)
+        if len(chunks) == batches:
+            break
+    if not chunks:
+        raise ValueError("the training data is empty: nothing to calibrate the TTFS windows on")
+    return torch.cat(chunks)
+
+
+def finetune(snn: TTFSNetwork, loader: Iterable, epochs: int, lr: float, steps_per_window: int | None,
+             stage: str, on_epoch: Callable[[dict], None] | None = None) -> list[dict]:
+    """TTFS training with exact spike-time gradients, one epoch at a time so each is reported."""
+    optimizer = torch.optim.Adam(snn.parameters(), lr=lr)
+    history = []
+    for epoch in range(epochs):
+        snn.train()
+        (loss,) = finetune_ttfs(snn, loader, epochs=1, steps_per_window=steps_per_window, widen=True, optimizer=optimizer)
+        if not math.isfinite(loss):
+            raise DivergedError(f"{stage} training diverged: loss {loss} in epoch {epoch}")
+        history.append(_report(on_epoch, {"stage": stage, "epoch": epoch, "loss": loss}))
+    snn.eval()
+    return history
+
+
+def train_ttfs(ann: nn.Module, loader: Iterable, steps_per_window: int | None, config: TrainConfig,
+               on_epoch: Callable[[dict], None] | None = None) -> TrainResult:
+    """Train a TTFS network whose architecture is the ReLU network ``ann`` (``nn.Sequential``).
+
+    ``loader`` yields ``(inputs, labels)`` with inputs in [0, 1] shaped as ``ann`` expects. ``on_epoch``
+    receives each history entry (and may return extra fields to record, e.g. a validation score).
+    """
+    seed_everything(config.seed)
+    device = config.torch_device()
+    ann = ann.to(device)
+    history: list[dict] = []
+    if config.mode == "ann":
+        history += train_ann(ann, loader, config.epochs, config.lr, device, on_epoch)
+    ann.eval()
+    snn = ann_to_ttfs(ann, calibration_inputs(loader, config.calibration_batches).to(device), config.margin)
+    if config.mode == "direct":
+        history += finetune(snn, loader, config.epochs, config.lr, steps_per_window, "direct", on_epoch)
+    else:
+        history += finetune(snn, loader, config.finetune_epochs, config.finetune_lr, steps_per_window, "finetune", on_epoch)
+    return TrainResult(snn, history)
+
+
+@torch.no_grad()
+def predict(model: Callable[[torch.Tensor], torch.Tensor], loader: Iterable, device: torch.device) -> tuple[np.ndarray, np.ndarray]:
+    """Labels and argmax predictions of ``model`` over ``loader``; non-finite logits raise DivergedError."""
+    truths, predictions = [], []
+    for inputs, labels in loader:
+        logits = model(inputs.to(device))
+        if not torch.isfinite(logits).all():
+            raise DivergedError("the network produced non-finite logits")
+        truths.append(labels.cpu().numpy())
+        predictions.append(logits.argmax(dim=1).cpu().numpy())
+    return np.concatenate(truths), np.concatenate(predictions)
