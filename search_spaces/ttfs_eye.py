@@ -18,7 +18,7 @@ from nni.nas.nn.pytorch import ModelSpace
 from nni.nas.space import model_context
 from torch import nn
 
-MODALITY_CHANNELS = {"event": 1, "frame": 1, "both": 2}  # grey-level channels per clip frame
+MODALITY_CHANNELS = {"event": 2, "frame": 1, "both": 3}  # per clip frame: event ON/OFF polarity, intensity
 
 
 @dataclass(frozen=True)
