@@ -1,0 +1,42 @@
+"""Test helpers for real NNI experiments: free ports and a guarantee that no manager outlives a test."""
+from __future__ import annotations
+
+import contextlib
+import socket
+import subprocess
+import time
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def manager_pids() -> set[int]:
+    out = subprocess.run(["pgrep", "-f", "nni_node/main.js"], capture_output=True, text=True)
+    return {int(pid) for pid in out.stdout.split()}
+
+
+@contextlib.contextmanager
+def no_orphan_managers():
+    """Kill every NNI manager that appeared inside the block, whatever happened in it.
+
+    Yields the set of manager PIDs that were running before the block.
+    """
+    before = manager_pids()
+    try:
+        yield before
+    finally:
+        for pid in manager_pids() - before:
+            subprocess.run(["kill", "-9", str(pid)], capture_output=True)
+
+
+def wait_for_no_new_managers(before: set[int], timeout: float = 20.0) -> bool:
+    """True once no manager other than those in ``before`` runs (managers take a moment to exit)."""
+    deadline = time.monotonic() + timeout
+    while manager_pids() - before:
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.5)
+    return True
