@@ -47,6 +47,13 @@ class CandidateSpec:
     def to_dict(self) -> dict:
         return asdict(self)
 
+    @classmethod
+    def from_dict(cls, data: dict) -> "CandidateSpec":
+        """Inverse of :meth:`to_dict` (e.g. from an architecture JSON file)."""
+        fields = dict(data)
+        fields["stages"] = tuple(StageSpec(**stage) for stage in fields["stages"])
+        return cls(**fields)
+
 
 def build_ann(spec: CandidateSpec) -> nn.Sequential:
     """The ReLU network of a candidate, as an ``nn.Sequential`` of TTFS-convertible layers."""

@@ -1,0 +1,51 @@
+"""Checkpoints of trained TTFS candidates: the architecture (a ``CandidateSpec``) plus the TTFS weights.
+
+A checkpoint is a ``torch.save`` file ``{"format": "tnas-er-ttfs/1", "spec": {...}, "state_dict": {...},
+"metrics": {...}}``; loading rebuilds the ReLU twin from the spec, maps it to its TTFS network and loads
+the weights and window scales into it.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+from .search_spaces import CandidateSpec, build_ann
+from .ttfs import TTFSNetwork, ann_to_ttfs
+
+FORMAT = "tnas-er-ttfs/1"
+
+
+class CheckpointError(ValueError):
+    """A checkpoint file that is missing, not a TNAS-ER checkpoint, or inconsistent."""
+
+
+def save_checkpoint(path: str | Path, spec: CandidateSpec, snn: TTFSNetwork, metrics: dict | None = None) -> Path:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    torch.save({"format": FORMAT, "spec": spec.to_dict(), "state_dict": snn.state_dict(), "metrics": metrics or {}}, path)
+    return path
+
+
+def load_checkpoint(path: str | Path) -> tuple[CandidateSpec, TTFSNetwork, dict]:
+    """``(spec, snn, metrics)`` from a file written by :func:`save_checkpoint` (the network in eval mode)."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"{path}: no such checkpoint file")
+    try:
+        data = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as error:  # torch raises several types for a corrupt or foreign file
+        raise CheckpointError(f"{path}: not a readable checkpoint ({error})") from error
+    if not isinstance(data, dict) or data.get("format") != FORMAT:
+        raise CheckpointError(f"{path}: expected a {FORMAT!r} checkpoint, found format {data.get('format') if isinstance(data, dict) else type(data).__name__!r}")
+    try:
+        spec = CandidateSpec.from_dict(data["spec"])
+    except (KeyError, TypeError) as error:
+        raise CheckpointError(f"{path}: field 'spec' is not a candidate architecture ({error})") from error
+    ann = build_ann(spec).eval()
+    snn = ann_to_ttfs(ann, torch.zeros(1, spec.in_channels, spec.resolution, spec.resolution))
+    try:
+        snn.load_state_dict(data["state_dict"])
+    except RuntimeError as error:
+        raise CheckpointError(f"{path}: field 'state_dict' does not fit the architecture in 'spec' ({error})") from error
+    return spec, snn.eval(), data.get("metrics", {})
