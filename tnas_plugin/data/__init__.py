@@ -1,0 +1,13 @@
+"""Eye-emotion data: the SEE dataset layout (Zhang et al., SIGGRAPH 2023) and a synthetic SEE-like generator.
+
+``SEEDataset`` reads a SEE tree (the real data set or one written by ``synthesize``) as Ex-Sy clips;
+see DESIGN.md section 4.
+"""
+from .dataset import SEEDataset
+from .errors import SEEDataError
+from .index import SequenceRecord, build_index
+from .naming import EMOTIONS, LIGHTINGS, SequenceName, normalize_emotion, normalize_lighting
+from .synth import SynthConfig, synthesize
+
+__all__ = ["EMOTIONS", "LIGHTINGS", "SEEDataError", "SEEDataset", "SequenceName", "SequenceRecord", "SynthConfig",
+           "build_index", "normalize_emotion", "normalize_lighting", "synthesize"]

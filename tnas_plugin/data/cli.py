@@ -1,0 +1,76 @@
+"""``tnas-er data``: ``synth`` writes a synthetic SEE-like tree; ``check`` validates a SEE tree."""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections import Counter
+from pathlib import Path
+
+from .dataset import MODALITIES, SEEDataset
+from .errors import SEEDataError
+from .index import SPLITS
+from .synth import SynthConfig, synthesize
+
+
+def parse_size(text: str) -> tuple[int, int]:
+    """``"64x48"`` -> (64, 48) (height x width)."""
+    try:
+        height, width = (int(v) for v in text.lower().split("x"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"size must be HxW, e.g. 64x64, got {text!r}") from None
+    return height, width
+
+
+def run_synth(args: argparse.Namespace) -> int:
+    config = SynthConfig(subjects=args.subjects, seed=args.seed, size=args.size)
+    try:
+        summary = synthesize(args.out, config, progress=True, workers=args.workers)
+    except (FileExistsError, ValueError) as exc:
+        print(f"tnas-er data synth: {exc}", file=sys.stderr)
+        return 2
+    print(f"wrote {summary['sequences']} sequences ({summary['training']} training, {summary['testing']} testing, "
+          f"{summary['frames']} frames per modality) to {args.out}")
+    return 0
+
+
+def run_check(args: argparse.Namespace) -> int:
+    problems: dict[str, SEEDataError] = {}  # tree-level problems are found for both splits: report once
+    for split in SPLITS:
+        try:
+            data = SEEDataset(args.root, split, args.modality, size=args.size, on_error="skip", sampling="random",
+                              progress=True)
+        except SEEDataError as exc:
+            print(f"{split}: unusable: {exc}")
+            return 1
+        counts = Counter(record.info.emotion for record in data.sequences)
+        lighting = Counter(record.info.lighting for record in data.sequences)
+        print(f"{split}: {len(data.sequences)} sequences, {len(data.subjects)} subjects; "
+              f"classes {dict(sorted(counts.items()))}; lighting {dict(sorted(lighting.items()))}")
+        problems.update((str(p), p) for p in data.skipped)
+    for text in problems:
+        print(f"bad: {text}")
+    print("ok" if not problems else f"{len(problems)} problems")
+    return 0 if not problems else 1
+
+
+def register(subparsers) -> None:
+    data = subparsers.add_parser("data", help="generate or check eye-emotion data in the SEE layout")
+    actions = data.add_subparsers(dest="data_command", metavar="ACTION", required=True)
+
+    synth = actions.add_parser("synth", help="write a synthetic SEE-like data set (event + intensity JPEGs, emotion.json)")
+    defaults = SynthConfig()
+    synth.add_argument("--out", type=Path, required=True, help="output folder (must not already hold a SEE tree)")
+    synth.add_argument("--subjects", type=int, default=defaults.subjects, help="number of subjects (default %(default)s)")
+    synth.add_argument("--seed", type=int, default=defaults.seed, help="random seed (default %(default)s)")
+    synth.add_argument("--size", type=parse_size, default=defaults.size, metavar="HxW",
+                       help="frame size (default %dx%d)" % defaults.size)
+    synth.add_argument("--workers", type=int, default=min(4, os.cpu_count() or 1),
+                       help="processes rendering in parallel (default %(default)s; the output does not depend on it)")
+    synth.set_defaults(func=run_synth)
+
+    check = actions.add_parser("check", help="validate a SEE tree, decode it into the cache, list bad sequences")
+    check.add_argument("root", type=Path, help="folder holding event/, frame/ and emotion.json")
+    check.add_argument("--modality", choices=tuple(MODALITIES), default="both")
+    check.add_argument("--size", type=parse_size, default=None, metavar="HxW", help="resolution to cache (default: as stored)")
+    check.set_defaults(func=run_check)
