@@ -1,1 +1,21 @@
-"""Synaptic-operation counting, energy/latency profiles and Lava export, installed as ``tnas_plugin.hardware``."""
+"""Synaptic-operation counting, energy/latency profiles and Lava export, installed as ``tnas_plugin.hardware``.
+
+``export_lava``/``run_lava`` (and :class:`LavaTTFSGraph`) are imported lazily: importing Lava sets the
+``fork`` start method of ``multiprocessing`` process-wide, which users of the counter should not pay for.
+"""
+from .energy import estimate_energy
+from .profiles import HardwareProfile, ProfileError, available_profiles, load_profile
+from .synops import count_synops, synapse_counts
+
+_LAVA_API = ("LavaTTFSGraph", "export_lava", "run_lava")
+
+__all__ = ["HardwareProfile", "ProfileError", "available_profiles", "count_synops", "estimate_energy", "load_profile",
+           "synapse_counts", *_LAVA_API]
+
+
+def __getattr__(name: str):
+    if name in _LAVA_API:
+        from . import lava_export
+
+        return getattr(lava_export, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

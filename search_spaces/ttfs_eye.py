@@ -18,7 +18,8 @@ from nni.nas.nn.pytorch import ModelSpace
 from nni.nas.space import model_context
 from torch import nn
 
-MODALITY_CHANNELS = {"event": 2, "frame": 1, "both": 3}  # per clip frame: event ON/OFF polarity, intensity
+from tnas_plugin.data import MODALITIES, channels_per_frame
+
 
 
 @dataclass(frozen=True)
@@ -42,7 +43,7 @@ class CandidateSpec:
 
     @property
     def in_channels(self) -> int:
-        return self.frames * MODALITY_CHANNELS[self.modality]
+        return self.frames * channels_per_frame(self.modality)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -105,8 +106,8 @@ class TTFSEyeSpace(ModelSpace, label_prefix=None):
         if 2 ** max(stage_choices) > resolution:
             raise ValueError(f"resolution {resolution} is too small for {max(stage_choices)} pooling stages")
         unknown = set(pool_choices) - {"max", "avg", "none"}
-        if unknown or set(modality_choices) - set(MODALITY_CHANNELS):
-            raise ValueError(f"pool_choices must be within max/avg/none and modality_choices within {list(MODALITY_CHANNELS)}")
+        if unknown or set(modality_choices) - set(MODALITIES):
+            raise ValueError(f"pool_choices must be within max/avg/none and modality_choices within {list(MODALITIES)}")
 
         def choose(label, values):
             return ensure_frozen(self.add_mutable(nni.choice(label, list(values))))

@@ -6,13 +6,13 @@ import pytest
 import torch
 
 from tnas_plugin.search_spaces import TTFSEyeSpace, export_hpo_space, rebuild_candidate
-from tnas_plugin.search_spaces.ttfs_eye import MODALITY_CHANNELS
+from tnas_plugin.data import channels_per_frame
 from tnas_plugin.ttfs import ann_to_ttfs
 
 
 def _clips(spec, n=6, seed=0):
     generator = torch.Generator().manual_seed(seed)
-    return torch.rand(n, spec.frames, MODALITY_CHANNELS[spec.modality], spec.resolution, spec.resolution, generator=generator)
+    return torch.rand(n, spec.frames, channels_per_frame(spec.modality), spec.resolution, spec.resolution, generator=generator)
 
 
 @pytest.fixture(scope="module")

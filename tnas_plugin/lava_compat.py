@@ -7,7 +7,7 @@ module loads, ``ByteEncoder`` is created with ``unsafe_hash=True``: that restore
 behaviour (one shared default instance) and changes nothing else. On Python 3.10 this is a no-op.
 
 Call :func:`import_lava` before the first ``import lava...``; the project does so from one place only,
-``tnas_plugin.hardware.lava`` (the Lava export).
+``tnas_plugin.hardware.lava_procs`` (its ``__init__``), through which every Lava import of the project passes.
 """
 from __future__ import annotations
 

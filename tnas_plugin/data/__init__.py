@@ -3,11 +3,11 @@
 ``SEEDataset`` reads a SEE tree (the real data set or one written by ``synthesize``) as Ex-Sy clips;
 see DESIGN.md section 4.
 """
-from .dataset import SEEDataset
+from .dataset import MODALITIES, SEEDataset, channels_per_frame
 from .errors import SEEDataError
 from .index import SequenceRecord, build_index
 from .naming import EMOTIONS, LIGHTINGS, SequenceName, normalize_emotion, normalize_lighting
 from .synth import SynthConfig, synthesize
 
-__all__ = ["EMOTIONS", "LIGHTINGS", "SEEDataError", "SEEDataset", "SequenceName", "SequenceRecord", "SynthConfig",
-           "build_index", "normalize_emotion", "normalize_lighting", "synthesize"]
+__all__ = ["EMOTIONS", "LIGHTINGS", "MODALITIES", "SEEDataError", "SEEDataset", "SequenceName", "SequenceRecord", "SynthConfig",
+           "build_index", "channels_per_frame", "normalize_emotion", "normalize_lighting", "synthesize"]

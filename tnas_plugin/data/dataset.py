@@ -26,6 +26,11 @@ from .naming import EMOTIONS
 
 MODALITIES = {"event": ("event",), "frame": ("frame",), "both": ("event", "frame")}
 EVENT_FORMATS = ("polarity", "grey")
+
+
+def channels_per_frame(modality: str, event_format: str = "polarity") -> int:
+    """Channels of one clip frame: 2 for polarity event frames (ON, OFF), else 1 per folder."""
+    return sum(2 if folder == "event" and event_format == "polarity" else 1 for folder in MODALITIES[modality])
 # Event frames store "no event" as grey 128; JPEG ringing moves it by up to ~10 levels, one event by ~40+.
 # The polarity format maps |grey - 128| <= 16 to exactly 0, so an empty pixel gives no input spike.
 EVENT_DEADBAND = 16 / 128
@@ -154,8 +159,7 @@ class SEEDataset(Dataset):
     @property
     def clip_shape(self) -> tuple[int, int, int, int]:
         """(T, C, H, W) of every clip (before ``transform``)."""
-        channels = sum(2 if f == "event" and self.event_format == "polarity" else 1 for f in self._folders)
-        return (self.clip_length, channels, *self._arrays[0][0].shape[1:])
+        return (self.clip_length, channels_per_frame(self.modality, self.event_format), *self._arrays[0][0].shape[1:])
 
     @property
     def subjects(self) -> list[str]:

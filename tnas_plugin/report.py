@@ -1,0 +1,77 @@
+"""Results of a search as files a person reads: CSV tables, PNG plots and a Markdown report.
+
+Plots use matplotlib's non-interactive Agg backend. Every function writes one file and returns its path.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402  (after selecting the backend)
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+
+
+def _save(fig, path: Path) -> Path:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def plot_pareto(trials: pd.DataFrame, front: pd.DataFrame, path: Path) -> Path:
+    """WAR vs UAR of every finished trial, colour = SynOps per inference (log scale), front outlined."""
+    fig, ax = plt.subplots(figsize=(5.5, 4.5))
+    done = trials.dropna(subset=["war", "uar"])
+    points = ax.scatter(done["war"], done["uar"], c=np.log10(done["synops"].clip(lower=1)), cmap="viridis", s=36)
+    fig.colorbar(points, ax=ax, label="log10 SynOps per inference")
+    ordered = front.sort_values("war")
+    ax.plot(ordered["war"], ordered["uar"], "o-", mfc="none", mec="red", color="red", ms=11, label="Pareto front")
+    ax.set_xlabel("WAR (accuracy)")
+    ax.set_ylabel("UAR (balanced accuracy)")
+    ax.set_title(f"{len(done)} trials")
+    ax.legend(loc="lower right")
+    return _save(fig, path)
+
+
+def plot_confusion(matrix: np.ndarray, classes: list[str], path: Path) -> Path:
+    """Row-normalised confusion matrix (rows: true emotion) with the counts written in."""
+    matrix = np.asarray(matrix)
+    rates = matrix / np.maximum(matrix.sum(axis=1, keepdims=True), 1)
+    fig, ax = plt.subplots(figsize=(6, 5))
+    image = ax.imshow(rates, cmap="Blues", vmin=0, vmax=1)
+    fig.colorbar(image, ax=ax, label="recall")
+    ax.set_xticks(range(len(classes)), classes, rotation=45, ha="right")
+    ax.set_yticks(range(len(classes)), classes)
+    for (i, j), count in np.ndenumerate(matrix):
+        ax.text(j, i, str(count), ha="center", va="center", color="white" if rates[i, j] > 0.5 else "black", fontsize=8)
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    return _save(fig, path)
+
+
+def plot_bars(values: dict[str, float], ylabel: str, title: str, path: Path, log: bool = False) -> Path:
+    """One bar per named value (per-lighting accuracy, SynOps per layer, ...)."""
+    fig, ax = plt.subplots(figsize=(max(4.0, 0.8 * len(values) + 2), 3.8))
+    ax.bar(list(values), list(values.values()), color="tab:blue")
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
+    if log:
+        ax.set_yscale("log")
+    ax.tick_params(axis="x", rotation=30)
+    return _save(fig, path)
+
+
+def plot_spike_time_histograms(spike_times: list[np.ndarray], names: list[str], steps_per_window: int, path: Path) -> Path:
+    """Histogram of spike times (in time steps) of each spiking layer; one panel per layer."""
+    fig, axes = plt.subplots(len(names), 1, figsize=(6, 1.6 * len(names) + 0.6), sharex=True, squeeze=False)
+    for ax, times, name in zip(axes[:, 0], spike_times, names):
+        ax.hist(times, bins=np.arange(times.min(initial=0), times.max(initial=0) + 2) - 0.5, color="tab:orange")
+        ax.set_ylabel(name, rotation=0, ha="right", va="center", fontsize=8)
+    axes[-1, 0].set_xlabel(f"spike time step ({steps_per_window} steps per window)")
+    return _save(fig, path)
+
