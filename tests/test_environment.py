@@ -85,3 +85,15 @@ def test_nni_round_trip_is_lossless_with_the_workaround(monkeypatch):
     decoded = serializer.load(serializer.dump(message))
     assert decoded == message
     assert serializer.load(serializer.load(decoded["content"])["value"]) == METRIC
+
+
+def test_lava_imports_after_the_start_method_was_fixed():
+    """A process that already used multiprocessing (e.g. generated data) can still load Lava."""
+    code = (
+        "import multiprocessing; multiprocessing.set_start_method('spawn')\n"
+        "from tnas_plugin.lava_compat import import_lava; import_lava()\n"
+        "from lava.magma.core.run_configs import Loihi2SimCfg\n"
+        "print(multiprocessing.get_start_method())\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "fork"

@@ -1,27 +1,31 @@
-"""Make lava-nc 0.10.0 importable on Python >= 3.11 without editing site-packages.
+"""Make lava-nc 0.10.0 importable on Python >= 3.11, and after other multiprocessing use, without editing site-packages.
 
-Python 3.11 rejects an unhashable dataclass instance as a field default (``dataclasses`` treats it as
-mutable). ``lava/magma/compiler/var_model.py`` uses ``ByteEncoder()`` — a plain ``@dataclass``, hence
-unhashable — as the default of several fields, so importing Lava's compiler fails there. While that one
-module loads, ``ByteEncoder`` is created with ``unsafe_hash=True``: that restores exactly the Python 3.10
-behaviour (one shared default instance) and changes nothing else. On Python 3.10 this is a no-op.
+Two import-time problems, each fixed only while the one Lava module that has it loads:
+
+* Python 3.11 rejects an unhashable dataclass instance as a field default (``dataclasses`` treats it as
+  mutable). ``lava/magma/compiler/var_model.py`` uses ``ByteEncoder()`` — a plain ``@dataclass``, hence
+  unhashable — as the default of several fields. While that module loads, ``ByteEncoder`` is created
+  with ``unsafe_hash=True``: exactly the Python 3.10 behaviour (one shared default instance), nothing
+  else changes. A no-op on Python 3.10.
+* ``lava/magma/runtime/message_infrastructure/multiprocessing.py`` calls
+  ``multiprocessing.set_start_method("fork")``, which raises ``RuntimeError`` once the start method is
+  fixed (any earlier ``Pool`` fixes it, e.g. the synthetic-data generator's). Lava needs ``fork`` in any
+  case, so while that module loads the call is made with ``force=True``.
 
 Call :func:`import_lava` before the first ``import lava...``; the project does so from one place only,
-``tnas_plugin.hardware.lava_procs`` (its ``__init__``), through which every Lava import of the project passes.
+``tnas_plugin.hardware.lava_procs`` (the package every Lava import of the project passes through).
 """
 from __future__ import annotations
 
 import contextlib
 import dataclasses
 import importlib
+import multiprocessing
 import sys
 
-PATCHED_MODULE = "lava.magma.compiler.var_model"
+VAR_MODEL = "lava.magma.compiler.var_model"
+MESSAGE_INFRASTRUCTURE = "lava.magma.runtime.message_infrastructure.multiprocessing"
 PATCHED_CLASSES = frozenset({"ByteEncoder"})
-
-
-def shim_needed() -> bool:
-    return sys.version_info >= (3, 11) and PATCHED_MODULE not in sys.modules
 
 
 @contextlib.contextmanager
@@ -31,7 +35,7 @@ def _hashable_default_dataclasses():
 
     def dataclass(cls=None, /, **kwargs):
         def decorate(target):
-            if target.__module__ == PATCHED_MODULE and target.__name__ in PATCHED_CLASSES:
+            if target.__module__ == VAR_MODEL and target.__name__ in PATCHED_CLASSES:
                 return original(target, **{**kwargs, "unsafe_hash": True})
             return original(target, **kwargs)
 
@@ -44,9 +48,22 @@ def _hashable_default_dataclasses():
         dataclasses.dataclass = original
 
 
+@contextlib.contextmanager
+def _forced_start_method():
+    """Temporarily make ``multiprocessing.set_start_method`` override an already fixed method."""
+    original = multiprocessing.set_start_method
+    multiprocessing.set_start_method = lambda method, force=False: original(method, force=True)
+    try:
+        yield
+    finally:
+        multiprocessing.set_start_method = original
+
+
 def import_lava() -> None:
-    """Import Lava's compiler models through the shim (idempotent; a no-op on Python < 3.11)."""
-    if not shim_needed():
-        return
-    with _hashable_default_dataclasses():
-        importlib.import_module(PATCHED_MODULE)
+    """Import the two affected Lava modules through their shims (idempotent)."""
+    if VAR_MODEL not in sys.modules and sys.version_info >= (3, 11):
+        with _hashable_default_dataclasses():
+            importlib.import_module(VAR_MODEL)
+    if MESSAGE_INFRASTRUCTURE not in sys.modules:
+        with _forced_start_method():
+            importlib.import_module(MESSAGE_INFRASTRUCTURE)

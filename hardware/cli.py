@@ -1,0 +1,114 @@
+"""``tnas-er synops`` and ``tnas-er export-lava``: SynOps/energy table and Lava export of a trained checkpoint.
+
+Both commands load a checkpoint (:func:`tnas_plugin.checkpoint.load_checkpoint`) and take their input
+frames from the test split of a SEE tree, built exactly as the WAR/UAR evaluator builds them
+(:func:`tnas_plugin.strategies.evaluator.candidate_datasets`), one start point per sequence.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+import torch
+
+from tnas_plugin.checkpoint import CheckpointError, load_checkpoint
+from tnas_plugin.data import SEEDataError
+from tnas_plugin.strategies.evaluator import EvaluationSettings, candidate_datasets
+
+from .energy import estimate_energy
+from .profiles import ProfileError, available_profiles, load_profile
+from .synops import count_synops
+
+
+def load_inputs(args: argparse.Namespace):
+    """``(snn, frames, steps_per_window)`` for the checkpoint and the first ``--samples`` test clips."""
+    spec, snn, _ = load_checkpoint(args.checkpoint)
+    _, test = candidate_datasets(spec, EvaluationSettings(data_root=str(args.data), eval_starts=1, seed=args.seed))
+    frames = torch.stack([test[i][0] for i in range(min(args.samples, len(test)))])
+    return snn, frames, args.steps_per_window or spec.steps_per_window
+
+
+def format_table(report: dict) -> str:
+    rows = [("layer", "spikes in", "SynOps", "neurons", "spikes/neuron", "ANN MACs")]
+    for row in report["per_layer"]:
+        rate = "-" if row["spikes_per_neuron"] is None else f"{row['spikes_per_neuron']:.3f}"
+        rows.append((row["name"], f"{row['spikes_in']:.1f}", f"{row['synops']:.0f}", str(row["neurons"]), rate,
+                     str(row["ann_macs"])))
+    rows.append(("total", "", f"{report['total']:.0f}", str(report["neurons"]), f"{report['spikes_per_neuron']:.3f}",
+                 str(report["ann_macs"])))
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    return "\n".join("  ".join(cell.rjust(w) if i else cell.ljust(w) for i, (cell, w) in enumerate(zip(r, widths))) for r in rows)
+
+
+def run_synops(args: argparse.Namespace) -> int:
+    try:
+        profile = load_profile(args.profile)
+        snn, frames, steps = load_inputs(args)
+    except (CheckpointError, ProfileError, SEEDataError) as error:
+        print(f"tnas-er synops: {error}")
+        return 2
+    report = count_synops(snn, frames, steps)
+    energy = estimate_energy(report, profile, args.step_ms)
+    if args.json:
+        print(json.dumps({"synops": report, "energy": energy}, indent=2))
+        return 0
+    print(f"{report['samples']} samples, {steps} steps per window; per inference:")
+    print(format_table(report))
+    print(f"energy on {profile.name}: {energy['energy_pj'] * 1e-6:.4g} uJ (SynOps {energy['synop_energy_pj'] * 1e-6:.4g} uJ, "
+          f"{energy['neuron_updates']} neuron updates {energy['update_energy_pj'] * 1e-6:.4g} uJ); "
+          f"ANN twin {energy['ann_energy_pj'] * 1e-6:.4g} uJ; "
+          f"latency {energy['latency_steps']} steps = {energy['latency_ms']:.4g} ms")
+    return 0
+
+
+def run_export_lava(args: argparse.Namespace) -> int:
+    from .lava_export import export_lava  # imports Lava (sets the fork start method): only for this command
+
+    try:
+        snn, frames, steps = load_inputs(args)
+    except (CheckpointError, SEEDataError) as error:
+        print(f"tnas-er export-lava: {error}")
+        return 2
+    snn = snn.double()  # Lava's floating-point models compute in float64: compare like with like
+    graph = export_lava(snn, steps, frames, samples_per_run=args.samples_per_run)
+    print(f"Lava process graph ({graph.period} steps per sample period, {graph.samples_per_run} samples side by side):")
+    print("\n".join(f"  {line}" for line in graph.wiring))
+    start = time.perf_counter()
+    lava = graph.run()
+    seconds = time.perf_counter() - start
+    with torch.no_grad():
+        logits = snn.run(frames, steps).logits.numpy()
+    agree = int((lava["predictions"] == logits.argmax(1)).sum())
+    error = float(abs(lava["readouts"] - logits).max())
+    counted = count_synops(snn, frames, steps)["total"]
+    print(f"{len(frames)} samples in {graph.num_steps} Lava steps, {seconds:.1f} s "
+          f"({len(frames) / seconds:.2f} samples/s, compile included)")
+    print(f"predictions agree with the PyTorch discrete model on {agree}/{len(frames)} samples; "
+          f"max |readout difference| {error:.2e}")
+    print(f"SynOps per inference from Lava's spikes {lava['synops']:.1f}; counter {counted:.1f}")
+    return 0 if agree == len(frames) and error <= 1e-6 else 1
+
+
+def _common(parser: argparse.ArgumentParser, samples: int) -> None:
+    parser.add_argument("checkpoint", type=Path, help="checkpoint file written by the trainer (tnas-er-ttfs/1)")
+    parser.add_argument("--data", type=Path, required=True, help="SEE tree whose test split supplies the input clips")
+    parser.add_argument("--samples", type=int, default=samples, help="number of test clips (default %(default)s)")
+    parser.add_argument("--steps-per-window", type=int, default=None, help="time steps per window (default: the checkpoint's)")
+    parser.add_argument("--seed", type=int, default=0, help="data seed (default %(default)s)")
+
+
+def register(subparsers) -> None:
+    synops = subparsers.add_parser("synops", help="per-layer synaptic operations, energy and latency of a checkpoint")
+    _common(synops, samples=64)
+    synops.add_argument("--profile", default="loihi",
+                        help=f"hardware profile: {', '.join(available_profiles())} or a YAML path (default %(default)s)")
+    synops.add_argument("--step-ms", type=float, default=None, help="time-step duration in ms (default: the profile's)")
+    synops.add_argument("--json", action="store_true", help="print the report as JSON")
+    synops.set_defaults(func=run_synops)
+
+    export = subparsers.add_parser("export-lava", help="run a checkpoint as a Lava process graph and check it against PyTorch")
+    _common(export, samples=50)
+    export.add_argument("--samples-per-run", type=int, default=10, help="samples simulated side by side (default %(default)s)")
+    export.set_defaults(func=run_export_lava)

@@ -1,0 +1,232 @@
+"""Export a TTFS network to a lava-nc process graph and run it on Lava's CPU simulator (DESIGN.md section 6).
+
+Mapping (per-sample shapes; Lava's layout is ``(W, H, C)``, torch's ``(C, H, W)``):
+
+* input -> :class:`TTFSSource`, firing each input spike of ``snn.run(x, S)`` at its integer step;
+* conv -> Lava ``Conv`` (a true convolution: torch ``(O, I, kH, kW)`` becomes ``(O, kW, kH, I)``
+  flipped in both spatial axes; stride/padding as ``(x, y)``) + :class:`TTFSNeuron`;
+* linear / readout -> Lava ``Dense`` (columns permuted from torch's flatten order to Lava's
+  ``(W, H, C)`` order after a conv stage) + :class:`TTFSNeuron` / :class:`TTFSReadout`;
+* max-pool -> :class:`TTFSMaxPool` (earliest spike, no delay); flatten -> a reshape of the port.
+
+Every Dense/Conv delays spikes by one step, so a layer of window ``n`` reached through ``D``
+Dense/Conv hops starts its window at local step ``n S + D`` and the readout is read at
+``num_windows S + D``; one sample period is that step + 1. Several samples run side by side, stacked
+along the channel/feature axis (block-diagonal Dense weights, grouped Conv); samples stream back to back
+in one compiled graph.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from .lava_procs import (Conv, Dense, Loihi2SimCfg, PyConvModelEventFloat, RunSteps, TTFSMaxPool, TTFSNeuron, TTFSReadout,
+                         TTFSSource, conv_to_sparse)
+from .lava_procs.process import port_shape
+from .synops import WEIGHTED_KINDS
+
+
+def _torch_order(sample_shape: tuple[int, ...], samples_per_run: int) -> np.ndarray:
+    """Port indices ``(samples_per_run, n)`` of each sample's neurons, in torch's C-order ``(C, H, W)``/``(n,)``."""
+    index = np.arange(int(np.prod(port_shape(sample_shape, samples_per_run))))
+    if len(sample_shape) == 3:
+        width, height, channels = sample_shape
+        return index.reshape(width, height, samples_per_run, channels).transpose(2, 3, 1, 0).reshape(samples_per_run, -1)
+    return index.reshape(samples_per_run, -1)
+
+
+def _to_torch_layout(counts: np.ndarray, torch_shape: tuple[int, ...]) -> np.ndarray:
+    """Per-neuron array in Lava's per-sample layout -> torch layout ``torch_shape``."""
+    return (counts.transpose(2, 1, 0) if counts.ndim == 3 else counts).reshape(torch_shape)
+
+
+def run_config() -> Loihi2SimCfg:
+    """Lava's CPU simulator, floating-point models; ``Conv`` uses the event-driven :class:`PyConvModelEventFloat`."""
+    return Loihi2SimCfg(select_tag="floating_pt", exception_proc_model_map={Conv: PyConvModelEventFloat})
+
+
+@dataclass
+class _Population:
+    """Spikes of one entry of ``snn.run``: the process that sends and counts them, in torch's shape."""
+
+    process: object
+    torch_shape: tuple[int, ...]
+    window: int
+    delay: int
+
+    @property
+    def port(self):
+        return self.process.s_out
+
+
+@dataclass
+class LavaTTFSGraph:
+    """A Lava process graph that streams ``n_samples`` samples; :meth:`run` compiles it once and runs every sample."""
+
+    source: TTFSSource
+    readout: TTFSReadout
+    processes: list
+    populations: list[_Population]
+    synapses: list[tuple[_Population, np.ndarray]]  #: per weighted layer: input population, fan-out (Lava layout)
+    steps_per_window: int
+    period: int
+    samples_per_run: int
+    n_samples: int
+    wiring: list[str]  #: one line per process: what it implements, its shape and delay
+
+    @property
+    def num_steps(self) -> int:
+        """Lava time steps to stream every sample."""
+        return -(-self.n_samples // self.samples_per_run) * self.period
+
+    def run(self) -> dict:
+        """Run on ``Loihi2SimCfg`` (floating point); returns predictions, readouts and Lava's spike counts.
+
+        ``spike_counts`` is aligned with the entries of ``snn.run`` (0: input, ``i + 1``: output of
+        ``snn.layers[i]``), each the spikes per neuron summed over all samples, in torch's shape.
+        ``synops`` / ``synops_per_layer`` are SynOps per sample from these spikes and the non-zero
+        synapses of the Lava weights (one entry per weighted layer, as ``count_synops``'s ``per_layer``).
+        """
+        self.readout.run(condition=RunSteps(num_steps=self.num_steps), run_cfg=run_config())
+        try:
+            readouts = self.readout.readouts.get()
+            lava_counts = {id(p.process): p.process.spike_count.get() for p in self.populations}
+        finally:
+            self.readout.stop()
+        synops = [float((lava_counts[id(p.process)] * fan_out).sum()) / self.n_samples for p, fan_out in self.synapses]
+        return {
+            "predictions": readouts.argmax(axis=1),
+            "readouts": readouts,
+            "spike_counts": [_to_torch_layout(lava_counts[id(p.process)], p.torch_shape) for p in self.populations],
+            "synops": sum(synops),
+            "synops_per_layer": synops,
+            "num_steps": self.num_steps,
+            "period": self.period,
+        }
+
+
+class _Builder:
+    """Walks ``snn.layers`` and wires the Lava processes (see the module docstring)."""
+
+    def __init__(self, steps_per_window: int, samples_per_run: int, n_samples: int, period: int):
+        self.steps = steps_per_window
+        self.samples_per_run = samples_per_run
+        self.common = {"period": period, "samples_per_run": samples_per_run, "n_samples": n_samples}
+        self.processes, self.synapses, self.wiring = [], [], []
+
+    def add(self, process, description: str):
+        self.processes.append(process)
+        self.wiring.append(description)
+        return process
+
+    def source(self, input_spikes: torch.Tensor) -> _Population:
+        torch_shape = tuple(input_spikes.shape[1:])
+        sample_shape = (torch_shape[2], torch_shape[1], torch_shape[0]) if len(torch_shape) == 3 else torch_shape
+        steps = torch.where(torch.isfinite(input_spikes), input_spikes, torch.full_like(input_spikes, -1))
+        steps = steps.flatten(1).to(torch.int64).numpy()
+        periods = -(-len(steps) // self.samples_per_run)
+        order = _torch_order(sample_shape, self.samples_per_run)
+        spike_steps = np.full((periods, order.size), -1, dtype=np.int64)
+        for sample, row in enumerate(steps):
+            spike_steps[sample // self.samples_per_run, order[sample % self.samples_per_run]] = row
+        spike_steps = spike_steps.reshape(periods, *port_shape(sample_shape, self.samples_per_run))
+        process = TTFSSource(spike_steps=spike_steps, sample_shape=sample_shape, **self.common)
+        return _Population(self.add(process, f"input {torch_shape}: TTFSSource {sample_shape}"), torch_shape, 0, 0)
+
+    def synaptic(self, index: int, layer, pre: _Population, out_shape: tuple[int, ...]) -> _Population:
+        if layer.window != pre.window + 1:
+            raise ValueError(f"layer {index} ({layer.kind}) has window {layer.window} "
+                             f"but its input spikes are in window {pre.window}")
+        weight = layer.effective_weight().detach().to(torch.float64).cpu().numpy()
+        bias = layer.effective_bias().detach().to(torch.float64).cpu().numpy()
+        sample_in = pre.process.sample_shape
+        if layer.kind == "conv":
+            connection, sample_out, fan_out = self.conv(weight, layer, pre, sample_in)
+            bias = np.broadcast_to(bias, sample_out).copy()
+        else:
+            connection, fan_out = self.dense(weight, pre, sample_in)
+        self.synapses.append((pre, fan_out))
+        delay = pre.delay + 1
+        start = layer.window * self.steps + delay
+        kind = TTFSReadout if layer.kind == "readout" else TTFSNeuron
+        neuron = kind(bias=bias, window_start=start, steps_per_window=self.steps, **self.common)
+        connection.a_out.connect(neuron.a_in)
+        self.add(neuron, f"layer {index} ({layer.kind}, window {layer.window}): {kind.__name__} {neuron.sample_shape}, "
+                         f"window starts at local step {start}")
+        return _Population(neuron, out_shape, layer.window, delay)
+
+    def conv(self, weight: np.ndarray, layer, pre: _Population, sample_in):
+        lava_weight = weight.transpose(0, 3, 2, 1)[:, ::-1, ::-1, :].copy()
+        stride, padding = layer.stride[::-1], layer.padding[::-1]
+        conv = Conv(weight=np.concatenate([lava_weight] * self.samples_per_run, axis=0), input_shape=pre.port.shape,
+                    stride=stride, padding=padding, groups=self.samples_per_run)
+        pre.port.connect(conv.s_in)
+        sample_out = (*conv.output_shape[:2], weight.shape[0])
+        _, sources, values = conv_to_sparse(sample_in, sample_out, lava_weight, stride, padding, (1, 1), 1)
+        fan_out = np.bincount(sources[values != 0], minlength=int(np.prod(sample_in))).reshape(sample_in)
+        self.add(conv, f"Conv {lava_weight.shape} (O, kW, kH, I), stride {stride}, padding {padding}, "
+                       f"groups {self.samples_per_run}: +1 step")
+        return conv, sample_out, fan_out
+
+    def dense(self, weight: np.ndarray, pre: _Population, sample_in):
+        per_sample = np.zeros((weight.shape[0], int(np.prod(sample_in))))
+        per_sample[:, _torch_order(sample_in, 1)[0]] = weight
+        order = _torch_order(sample_in, self.samples_per_run)
+        blocks = np.zeros((self.samples_per_run * weight.shape[0], order.size))
+        for sample, columns in enumerate(order):
+            blocks[sample * weight.shape[0]:(sample + 1) * weight.shape[0], columns] = weight
+        dense = Dense(weights=blocks)
+        (pre.port.flatten() if len(pre.port.shape) > 1 else pre.port).connect(dense.s_in)
+        self.add(dense, f"Dense {blocks.shape} (block-diagonal, columns in Lava order of {sample_in}): +1 step")
+        return dense, (per_sample != 0).sum(0).reshape(sample_in)
+
+    def maxpool(self, index: int, layer, pre: _Population, out_shape) -> _Population:
+        pool = TTFSMaxPool(in_shape=pre.process.sample_shape, kernel_size=layer.kernel_size[::-1], stride=layer.stride[::-1],
+                           padding=layer.padding[::-1], **self.common)
+        pre.port.connect(pool.s_in)
+        self.add(pool, f"layer {index} (maxpool): TTFSMaxPool {pool.sample_shape}, no delay")
+        return _Population(pool, out_shape, pre.window, pre.delay)
+
+
+def export_lava(snn, steps_per_window: int, inputs: torch.Tensor, samples_per_run: int = 1) -> LavaTTFSGraph:
+    """Build the Lava process graph of ``snn`` (discrete time, ``S = steps_per_window``) streaming ``inputs``.
+
+    ``inputs`` are frames in [0, 1] (``(N, C, H, W)`` or ``(N, F)``); their input spikes come from
+    ``snn.run(inputs, S)`` (entry 0). ``samples_per_run`` samples run side by side in each sample
+    period. The graph is built and compiled once for all samples; see :class:`LavaTTFSGraph`.
+    """
+    if samples_per_run < 1:
+        raise ValueError(f"samples_per_run must be >= 1, got {samples_per_run!r}")
+    with torch.no_grad():
+        run = snn.run(inputs, steps_per_window)
+    shapes = [tuple(mask.shape[1:]) for mask in run.spike_mask] + [tuple(run.logits.shape[1:])]
+    hops = sum(layer.kind in WEIGHTED_KINDS for layer in snn.layers)
+    period = snn.num_windows * steps_per_window + hops + 1
+    builder = _Builder(steps_per_window, samples_per_run, len(inputs), period)
+    populations = [builder.source(run.spike_times[0].cpu())]
+    for index, layer in enumerate(snn.layers):
+        pre = populations[-1]
+        if layer.kind in WEIGHTED_KINDS:
+            post = builder.synaptic(index, layer, pre, shapes[index + 1])
+        elif layer.kind == "maxpool":
+            post = builder.maxpool(index, layer, pre, shapes[index + 1])
+        elif layer.kind == "flatten":
+            post = _Population(pre.process, shapes[index + 1], pre.window, pre.delay)
+        else:
+            raise ValueError(f"layer {index} has unknown kind {layer.kind!r}")
+        if layer.kind != "readout":
+            populations.append(post)
+    return LavaTTFSGraph(builder.processes[0], post.process, builder.processes, populations, builder.synapses,
+                         steps_per_window, period, samples_per_run, len(inputs), builder.wiring)
+
+
+def run_lava(snn, inputs: torch.Tensor, steps_per_window: int, samples_per_run: int = 1) -> dict:
+    """Run ``snn`` on Lava's CPU simulator for ``inputs`` (one compile for all samples); see :meth:`LavaTTFSGraph.run`.
+
+    Returns ``predictions`` (class index per sample), ``readouts`` (``(N, classes)`` readout
+    potentials), ``spike_counts`` (Lava's spikes per neuron per entry of ``snn.run``), ``synops``
+    and ``synops_per_layer`` (SynOps per sample from Lava's spikes), ``num_steps`` and ``period``.
+    """
+    return export_lava(snn, steps_per_window, inputs, samples_per_run).run()

@@ -1,0 +1,54 @@
+"""``tnas-er synops`` / ``tnas-er export-lava`` on a checkpoint of a searched-style candidate and a tiny SEE tree."""
+import argparse
+import json
+
+import pytest
+import torch
+
+from tnas_plugin.checkpoint import save_checkpoint
+from tnas_plugin.hardware.cli import register
+from tnas_plugin.search_spaces import CandidateSpec, StageSpec, build_ann
+from tnas_plugin.ttfs import ann_to_ttfs
+
+
+@pytest.fixture(scope="module")
+def checkpoint(tmp_path_factory):
+    spec = CandidateSpec(modality="event", frames=2, steps_per_window=4, resolution=16,
+                         stages=(StageSpec(4, 3, "max"), StageSpec(4, 5, "avg")), classifier_width=8, num_classes=7)
+    torch.manual_seed(0)
+    ann = build_ann(spec).eval()
+    snn = ann_to_ttfs(ann, torch.rand(32, spec.in_channels, 16, 16))
+    return save_checkpoint(tmp_path_factory.mktemp("ckpt") / "candidate.pt", spec, snn)
+
+
+def tnas_er(*argv) -> int:
+    parser = argparse.ArgumentParser(prog="tnas-er")
+    register(parser.add_subparsers(dest="command"))
+    args = parser.parse_args([str(a) for a in argv])
+    return args.func(args)
+
+
+def test_synops_prints_the_per_layer_table(checkpoint, tiny_see, capsys):
+    assert tnas_er("synops", checkpoint, "--data", tiny_see, "--samples", 6) == 0
+    out = capsys.readouterr().out
+    # batch norm folds into the convs; the average pool is the fixed-weight conv 3
+    for name in ("0:conv", "2:conv", "3:conv", "5:linear", "6:readout", "total", "energy on loihi", "latency 20 steps"):
+        assert name in out
+
+
+def test_synops_json_and_profile_errors(checkpoint, tiny_see, tmp_path, capsys):
+    assert tnas_er("synops", checkpoint, "--data", tiny_see, "--samples", 4, "--profile", "cmos45nm", "--json") == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["synops"]["samples"] == 4 and data["energy"]["profile"] == "cmos45nm"
+    assert data["energy"]["neuron_updates"] == data["synops"]["neurons"]
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("name: x\n")
+    assert tnas_er("synops", checkpoint, "--data", tiny_see, "--profile", bad) == 2
+    assert "bad.yaml" in capsys.readouterr().out
+    assert tnas_er("synops", tmp_path / "missing.pt", "--data", tiny_see) == 2
+
+
+def test_export_lava_reports_full_agreement(checkpoint, tiny_see, capsys):
+    assert tnas_er("export-lava", checkpoint, "--data", tiny_see, "--samples", 12, "--samples-per-run", 4) == 0
+    out = capsys.readouterr().out
+    assert "TTFSMaxPool" in out and "agree with the PyTorch discrete model on 12/12 samples" in out
