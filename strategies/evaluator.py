@@ -47,6 +47,7 @@ class EvaluationSettings:
     finetune_epochs: int = 1
     finetune_lr: float = 5e-4
     margin: float = 1.1
+    percentile: float = 99.0
     mode: str = "ann"
     seed: int = 0
     fitness: str = "mean"
@@ -65,7 +66,7 @@ class EvaluationSettings:
 
     def train_config(self) -> TrainConfig:
         return TrainConfig(epochs=self.epochs, lr=self.lr, finetune_epochs=self.finetune_epochs,
-                           finetune_lr=self.finetune_lr, margin=self.margin, mode=self.mode, seed=self.seed,
+                           finetune_lr=self.finetune_lr, margin=self.margin, percentile=self.percentile, mode=self.mode, seed=self.seed,
                            device=self.device)
 
 

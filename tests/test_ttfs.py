@@ -229,6 +229,30 @@ def test_out_of_window_values_clip_and_widening_restores_the_ann():
         assert (snn(0.3 * x) - ann(0.3 * x)).abs().max().item() <= 1e-9
 
 
+def test_percentile_calibration_narrows_windows_and_clips_only_the_top_values():
+    ann, x = random_ann("conv_bn_pools", 7), frames(64, 7)
+    exact = ann_to_ttfs(ann, x, margin=1.0)
+    robust = ann_to_ttfs(ann, x, margin=1.0, percentile=90.0)
+    assert all(r < e for r, e in zip(robust.scales[1:], exact.scales[1:]))
+    with torch.no_grad():
+        first = robust.run(x).values[1]  # first spiking layer: its input is the same in both networks
+        positive = exact.run(x).values[1] * exact.scales[1]  # the ANN's activations of that layer
+        at_edge = (first == 1.0)[positive > 0].double().mean().item()
+    assert 0.05 <= at_edge <= 0.15  # about the top 10% of positive activations spike at the window start
+    with pytest.raises(ValueError, match="percentile"):
+        exact.calibrate(x, percentile=0.0)
+
+
+def test_percentile_calibration_keeps_more_accuracy_at_coarse_steps(trained_blob_ann):
+    ann, (x_train, _), (x_test, _) = trained_blob_ann
+    with torch.no_grad():
+        expected = ann(x_test).argmax(1)
+        agreement = {p: (ann_to_ttfs(ann, x_train, percentile=p)(x_test, 4).argmax(1) == expected).double().mean().item()
+                     for p in (100.0, 99.0)}
+    print(f"argmax agreement with the ANN at S = 4 by calibration percentile: {agreement}")
+    assert agreement[99.0] > agreement[100.0]
+
+
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")
 def test_cuda_matches_cpu():
     ann, x = random_ann("conv_bn_pools", 7), frames(16, 7)

@@ -34,6 +34,7 @@ class TrainConfig:
     finetune_epochs: int = 1
     finetune_lr: float = 5e-4
     margin: float = 1.1
+    percentile: float = 99.0  # window = margin x this percentile of positive activations (see TTFSNetwork.calibrate)
     calibration_batches: int = 4
     mode: str = "ann"
     seed: int = 0
@@ -47,6 +48,8 @@ class TrainConfig:
                 raise ValueError(f"TrainConfig.{name} must be a non-negative integer, got {getattr(self, name)!r}")
         if self.calibration_batches < 1:
             raise ValueError("TrainConfig.calibration_batches must be at least 1")
+        if not 0 < self.percentile <= 100:
+            raise ValueError(f"TrainConfig.percentile must be in (0, 100], got {self.percentile!r}")
         if not self.margin >= 1.0:
             raise ValueError(f"TrainConfig.margin must be >= 1 (windows cover the largest activation), got {self.margin!r}")
 
@@ -116,13 +119,14 @@ def calibration_inputs(loader: Iterable, batches: int) -> torch.Tensor:
 
 
 def finetune(snn: TTFSNetwork, loader: Iterable, epochs: int, lr: float, steps_per_window: int | None,
-             stage: str, on_epoch: Callable[[dict], None] | None = None) -> list[dict]:
+             stage: str, config: TrainConfig, on_epoch: Callable[[dict], None] | None = None) -> list[dict]:
     """TTFS training with exact spike-time gradients, one epoch at a time so each is reported."""
     optimizer = torch.optim.Adam(snn.parameters(), lr=lr)
     history = []
     for epoch in range(epochs):
         snn.train()
-        (loss,) = finetune_ttfs(snn, loader, epochs=1, steps_per_window=steps_per_window, widen=True, optimizer=optimizer)
+        (loss,) = finetune_ttfs(snn, loader, epochs=1, steps_per_window=steps_per_window, widen=True,
+                                margin=config.margin, percentile=config.percentile, optimizer=optimizer)
         if not math.isfinite(loss):
             raise DivergedError(f"{stage} training diverged: loss {loss} in epoch {epoch}")
         history.append(_report(on_epoch, {"stage": stage, "epoch": epoch, "loss": loss}))
@@ -144,11 +148,12 @@ def train_ttfs(ann: nn.Module, loader: Iterable, steps_per_window: int | None, c
     if config.mode == "ann":
         history += train_ann(ann, loader, config.epochs, config.lr, device, on_epoch)
     ann.eval()
-    snn = ann_to_ttfs(ann, calibration_inputs(loader, config.calibration_batches).to(device), config.margin)
+    calibration = calibration_inputs(loader, config.calibration_batches).to(device)
+    snn = ann_to_ttfs(ann, calibration, config.margin, config.percentile)
     if config.mode == "direct":
-        history += finetune(snn, loader, config.epochs, config.lr, steps_per_window, "direct", on_epoch)
+        history += finetune(snn, loader, config.epochs, config.lr, steps_per_window, "direct", config, on_epoch)
     else:
-        history += finetune(snn, loader, config.finetune_epochs, config.finetune_lr, steps_per_window, "finetune", on_epoch)
+        history += finetune(snn, loader, config.finetune_epochs, config.finetune_lr, steps_per_window, "finetune", config, on_epoch)
     return TrainResult(snn, history)
 
 

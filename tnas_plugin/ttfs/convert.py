@@ -81,7 +81,7 @@ def _maxpool_layer(label: str, pool: nn.MaxPool2d, window: int) -> MaxPoolLayer:
     return MaxPoolLayer(kernel, stride, _pair(pool.padding), window)
 
 
-def ann_to_ttfs(ann: nn.Sequential, calibration: torch.Tensor, margin: float = 1.1) -> TTFSNetwork:
+def ann_to_ttfs(ann: nn.Sequential, calibration: torch.Tensor, margin: float = 1.1, percentile: float = 100.0) -> TTFSNetwork:
     """Convert a ReLU ``nn.Sequential`` into its exact TTFS twin, windows sized on ``calibration``.
 
     Grammar: ``(Conv2d [BatchNorm2d] ReLU | Linear ReLU | MaxPool2d | AvgPool2d | Flatten | ReLU)* Linear``;
@@ -89,7 +89,8 @@ def ann_to_ttfs(ann: nn.Sequential, calibration: torch.Tensor, margin: float = 1
     (its inputs are already >= 0), nested ``nn.Sequential`` are flattened. Batch norm uses its running
     statistics (eval mode). ``calibration`` are input frames in [0, 1]; ``c_n = margin * max``
     activation of spiking layer n on them (see :meth:`TTFSNetwork.calibrate`); ``margin >= 1`` keeps
-    the calibration inputs unclipped, so the SNN reproduces the ANN on them.
+    the calibration inputs unclipped, so the SNN reproduces the ANN on them (``percentile < 100``
+    trades that exactness for finer discrete steps, see :meth:`TTFSNetwork.calibrate`).
     Raises ``ValueError`` naming the index and type of any layer outside this grammar.
     """
     if not isinstance(ann, nn.Sequential):
@@ -144,4 +145,4 @@ def ann_to_ttfs(ann: nn.Sequential, calibration: torch.Tensor, margin: float = 1
     readout = items[readout_at][1]
     layers.append(ReadoutLayer(readout.weight, _bias(readout), window + 1))
     snn = TTFSNetwork(layers, input_shape=tuple(calibration.shape[1:])).to(like.device)
-    return snn.calibrate(calibration, margin)
+    return snn.calibrate(calibration, margin, percentile=percentile)

@@ -23,6 +23,7 @@ def finetune_ttfs(
     steps_per_window: int | None = None,
     widen: bool = False,
     margin: float = 1.1,
+    percentile: float = 100.0,
     batch_size: int = 64,
     loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] = F.cross_entropy,
     optimizer: torch.optim.Optimizer | None = None,
@@ -33,7 +34,7 @@ def finetune_ttfs(
     tensors ``(frames, labels)``, shuffled into batches of ``batch_size``. ``steps_per_window=S``
     trains the discrete model that a step simulator / Lava runs; ``None`` the continuous one.
     ``widen=True`` widens windows during training: after each step a window ``c_n`` smaller than
-    ``margin`` times its layer's largest activation on the batch is grown to that value
+    ``margin`` times its layer's largest activation on the batch (its ``percentile``, if given) is grown to that value
     (:meth:`TTFSNetwork.calibrate` with ``widen_only=True``), so training cannot drift into clipping.
     The default optimizer is Adam over ``snn.parameters()`` (average-pool weights are fixed buffers).
     """
@@ -51,7 +52,7 @@ def finetune_ttfs(
             loss.backward()
             optimizer.step()
             if widen:
-                snn.calibrate(frames, margin, widen_only=True)
+                snn.calibrate(frames, margin, widen_only=True, percentile=percentile)
             total, count = total + loss.item() * len(labels), count + len(labels)
         history.append(total / max(count, 1))
     return history

@@ -5,6 +5,8 @@ computes ``x_n = ttfs_value(W'_n x_{n-1} + b'_n)`` (Stanojevic et al., Nat. Comm
 """
 from __future__ import annotations
 
+import math
+
 from dataclasses import dataclass
 
 import torch
@@ -141,8 +143,14 @@ class TTFSNetwork(nn.Module):
         return TTFSRun(logits, values, list(times), list(masks), kinds, steps_per_window)
 
     @torch.no_grad()
-    def calibrate(self, x: torch.Tensor, margin: float = 1.1, widen_only: bool = False) -> "TTFSNetwork":
+    def calibrate(self, x: torch.Tensor, margin: float = 1.1, widen_only: bool = False,
+                  percentile: float = 100.0) -> "TTFSNetwork":
         """Set each spiking window from data: ``c_n = margin * max`` ANN activation of layer n on ``x``.
+
+        ``percentile < 100`` uses that percentile of the layer's positive activations instead of the
+        maximum ("robust normalisation", Rueckauer et al., Front. Neurosci. 11:682, 2017): rare outliers
+        are clipped at the window edge, and the discrete steps resolve the bulk of the values far better.
+        Only ``percentile=100`` keeps the exact ANN equivalence on ``x``.
 
         Layers are visited in order with continuous-time values, so each ``c_n`` sees the already
         rescaled earlier layers. A layer that never activates keeps ``c_n = 1``. With
@@ -151,13 +159,15 @@ class TTFSNetwork(nn.Module):
         """
         if not margin > 0:
             raise ValueError(f"margin must be positive, got {margin!r}")
+        if not 0 < percentile <= 100:
+            raise ValueError(f"percentile must be in (0, 100], got {percentile!r}")
         values = ttfs_value(self._prepare(x))
         scale = values.new_ones(())
         for layer in self.layers[:-1]:
             if isinstance(layer, SynapticLayer):
                 layer.scale_in.copy_(scale)
                 activation = layer.potential(values) * layer.scale_out
-                peak = margin * activation.max() if activation.numel() else activation.new_zeros(())
+                peak = margin * _upper_percentile(activation, percentile)
                 if widen_only:
                     layer.scale_out.copy_(torch.maximum(layer.scale_out, peak))
                 else:
@@ -166,3 +176,14 @@ class TTFSNetwork(nn.Module):
             values = layer(values)
         self.layers[-1].scale_in.copy_(scale)
         return self
+
+
+def _upper_percentile(activation: torch.Tensor, percentile: float) -> torch.Tensor:
+    """``percentile`` of the positive entries of ``activation`` (100 = max; 0 if none is positive)."""
+    positive = activation[activation > 0]
+    if not positive.numel():
+        return activation.new_zeros(())
+    if percentile >= 100:
+        return positive.max()
+    k = max(1, math.ceil(percentile / 100 * positive.numel()))
+    return positive.kthvalue(k).values
