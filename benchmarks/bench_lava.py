@@ -33,7 +33,8 @@ from torch import nn
 from tnas_plugin.data import SynthConfig, synthesize
 from tnas_plugin.hardware import count_synops, estimate_energy, export_lava, load_profile, synapse_counts
 from tnas_plugin.search_spaces import CandidateSpec, StageSpec, build_ann
-from tnas_plugin.strategies.evaluator import EvaluationSettings, candidate_datasets, measure_candidate
+from tnas_plugin.search_spaces import candidate_datasets
+from tnas_plugin.strategies.evaluator import EvaluationSettings, measure_candidate
 
 RESULTS = Path(__file__).parent / "results"
 SPEC = CandidateSpec(modality="event", frames=2, steps_per_window=16, resolution=32,
@@ -147,7 +148,7 @@ def main() -> None:
     settings = EvaluationSettings(args.data, epochs=args.epochs, eval_starts=1)
     result = measure_candidate(SPEC, build_ann(SPEC), settings)
     print(f"trained candidate: WAR {result.metrics['war']:.3f}, UAR {result.metrics['uar']:.3f}", flush=True)
-    _, test = candidate_datasets(SPEC, settings)
+    _, test = candidate_datasets(SPEC, settings.data_root, skip=settings.skip, eval_starts=settings.eval_starts, seed=settings.seed)
     count = max(args.lava_samples, args.energy_samples)
     frames = torch.stack([test[i][0] for i in range(min(count, len(test)))])
     labels = torch.tensor([test.targets[i] for i in range(len(frames))])

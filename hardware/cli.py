@@ -2,7 +2,7 @@
 
 Both commands load a checkpoint (:func:`tnas_plugin.checkpoint.load_checkpoint`) and take their input
 frames from the test split of a SEE tree, built exactly as the WAR/UAR evaluator builds them
-(:func:`tnas_plugin.strategies.evaluator.candidate_datasets`), one start point per sequence.
+(:func:`tnas_plugin.search_spaces.candidate_datasets`), one start point per sequence.
 """
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ import torch
 
 from tnas_plugin.checkpoint import CheckpointError, load_checkpoint
 from tnas_plugin.data import SEEDataError
-from tnas_plugin.strategies.evaluator import EvaluationSettings, candidate_datasets
+from tnas_plugin.search_spaces import candidate_datasets
 
 from .energy import estimate_energy
 from .profiles import ProfileError, available_profiles, load_profile
@@ -25,7 +25,7 @@ from .synops import count_synops
 def load_inputs(args: argparse.Namespace):
     """``(snn, frames, steps_per_window)`` for the checkpoint and the first ``--samples`` test clips."""
     spec, snn, _ = load_checkpoint(args.checkpoint)
-    _, test = candidate_datasets(spec, EvaluationSettings(data_root=str(args.data), eval_starts=1, seed=args.seed))
+    _, test = candidate_datasets(spec, args.data, eval_starts=1, seed=args.seed)
     frames = torch.stack([test[i][0] for i in range(min(args.samples, len(test)))])
     return snn, frames, args.steps_per_window or spec.steps_per_window
 

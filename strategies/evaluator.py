@@ -20,10 +20,9 @@ import torch
 from nni.nas.evaluator import FunctionalEvaluator
 from torch.utils.data import DataLoader
 
-from tnas_plugin.data import SEEDataset
 from tnas_plugin.hardware import count_synops, estimate_energy, load_profile
 from tnas_plugin.metrics import recognition_report
-from tnas_plugin.search_spaces import CandidateSpec
+from tnas_plugin.search_spaces import CandidateSpec, candidate_datasets
 from tnas_plugin.trainer import TrainConfig, predict, train_ttfs
 from tnas_plugin.ttfs import TTFSNetwork
 
@@ -66,8 +65,8 @@ class EvaluationSettings:
 
     def train_config(self) -> TrainConfig:
         return TrainConfig(epochs=self.epochs, lr=self.lr, finetune_epochs=self.finetune_epochs,
-                           finetune_lr=self.finetune_lr, margin=self.margin, percentile=self.percentile, mode=self.mode, seed=self.seed,
-                           device=self.device)
+                           finetune_lr=self.finetune_lr, margin=self.margin, percentile=self.percentile,
+                           mode=self.mode, seed=self.seed, device=self.device)
 
 
 @dataclass
@@ -81,24 +80,11 @@ class CandidateResult:
     history: list[dict]
 
 
-def stack_frames_as_channels(clip: torch.Tensor) -> torch.Tensor:
-    """(T, C, H, W) clip -> (T*C, H, W) network input."""
-    return clip.flatten(0, 1)
-
-
-def candidate_datasets(spec: CandidateSpec, settings: EvaluationSettings) -> tuple[SEEDataset, SEEDataset]:
-    common = dict(modality=spec.modality, size=(spec.resolution, spec.resolution), clip_length=spec.frames,
-                  skip=settings.skip, seed=settings.seed, transform=stack_frames_as_channels,
-                  cache_dir=settings.cache_dir)
-    train = SEEDataset(settings.data_root, "training", **common)
-    test = SEEDataset(settings.data_root, "testing", eval_starts=settings.eval_starts, **common)
-    return train, test
-
-
 def measure_candidate(spec: CandidateSpec, ann: torch.nn.Sequential, settings: EvaluationSettings,
                       on_epoch=None) -> CandidateResult:
     """Train, convert, fine-tune and evaluate one candidate; the TTFS network is what is measured."""
-    train, test = candidate_datasets(spec, settings)
+    train, test = candidate_datasets(spec, settings.data_root, skip=settings.skip, eval_starts=settings.eval_starts,
+                                     seed=settings.seed, cache_dir=settings.cache_dir)
     generator = torch.Generator().manual_seed(settings.seed)
     train_loader = DataLoader(train, batch_size=settings.batch_size, shuffle=True, generator=generator)
     test_loader = DataLoader(test, batch_size=settings.batch_size * 4)

@@ -1,15 +1,24 @@
 """The built wheel installs the plugin folders under ``tnas_plugin.`` only (DESIGN.md section 2)."""
+import shutil
 import subprocess
 import sys
 import zipfile
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
+SOURCES = ("setup.py", "setup.cfg", "pyproject.toml", "README.md", "tnas_plugin", "search_spaces", "strategies", "hardware")
 
 
 def test_wheel_installs_plugins_only_under_tnas_plugin(tmp_path):
+    source = tmp_path / "source"  # a copy, so that setuptools' build/ folder stays out of the work tree
+    source.mkdir()
+    for name in SOURCES:
+        if (REPO / name).is_dir():
+            shutil.copytree(REPO / name, source / name, ignore=shutil.ignore_patterns("__pycache__"))
+        else:
+            shutil.copy(REPO / name, source / name)
     subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(tmp_path), str(REPO)],
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(tmp_path), str(source)],
         check=True,
     )
     (wheel,) = tmp_path.glob("tnas_er-*.whl")
