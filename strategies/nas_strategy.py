@@ -1,0 +1,183 @@
+"""``TNASEvolution``: the NSGA-II core (:mod:`.evolution_core`) as an NNI 3.0 NAS strategy.
+
+Use it like any NNI strategy: ``NasExperiment(space, evaluator, TNASEvolution(seed=0)).run(port=8080)``.
+The evaluator must report a dict per trial holding the objective keys (``war`` and ``uar`` by default)
+and ``default`` (NNI's engine keeps only ``default`` as ``model.metric``; the strategy reads the full dict
+from the engine's final-metric event instead). ``export_top_models(top_k=None)`` returns the Pareto front.
+"""
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from typing import Any, Iterator
+
+from nni.mutable import Categorical, MutableAnnotation, SampleValidationError
+from nni.nas.execution import ExecutionEngine
+from nni.nas.execution.event import FinalMetricEvent, ModelEventType, TrainingEndEvent
+from nni.nas.space import ExecutableModelSpace, ModelStatus
+from nni.nas.strategy.base import Strategy, StrategyStatus
+
+from tnas_plugin import nni_compat
+
+from .evolution_core import EvolutionOptions, ParetoEvolution, SearchExhausted
+
+_logger = logging.getLogger(__name__)
+
+# NNI's training-service engine may deliver a trial's end before its final metric; at the end of the
+# search, wait this long for such metrics before recording those trials as failed.
+LATE_METRIC_GRACE_S = 30.0
+
+
+def categorical_space(model_space: ExecutableModelSpace) -> dict[str, dict]:
+    """The model space's choices as an HPO ``choice`` dict; ValueError for any non-categorical mutable."""
+    space = {}
+    for label, mutable in model_space.simplify().items():
+        if isinstance(mutable, MutableAnnotation):
+            continue  # constraints and the like: checked by freeze(), not searched
+        if not isinstance(mutable, Categorical):
+            raise ValueError(
+                f"TNASEvolution explores categorical choices only; {label!r} is {type(mutable).__name__} "
+                "(use nni.choice over a list of values)"
+            )
+        space[label] = {"_type": "choice", "_value": list(mutable.values)}
+    return space
+
+
+class TNASEvolution(Strategy):
+    """Multi-objective evolutionary NAS strategy: steady-state NSGA-II (Deb et al., IEEE TEVC 2002).
+
+    Keyword arguments are those of :class:`~tnas_plugin.strategies.evolution_core.EvolutionOptions`
+    (``objectives``, ``budgets``, ``population_size``, ``mutation_prob``, ``crossover_prob``,
+    ``dedup_retries``, ``seed``, ``initial_population``), validated here. A trial that fails, or ends
+    without a final metric, is recorded as failed and never proposed again; a candidate the model
+    space rejects (its constraints) likewise. ``state_dict()`` is plain JSON; a strategy built with the
+    same arguments, initialised on the same space and given it by ``load_state_dict()`` continues the
+    same search.
+    """
+
+    def __init__(self, **options: Any):
+        super().__init__()
+        nni_compat.apply()
+        self.options = EvolutionOptions.from_dict(options)
+        self.core: ParetoEvolution | None = None
+        self._lock = threading.RLock()
+        # Submitted, no final metric yet. The engine only holds models weakly and drops the events of
+        # collected ones, so the strategy keeps them alive until their result is in.
+        self._running: dict[tuple, ExecutableModelSpace] = {}
+        self._metric_due: set[tuple] = set()  # of those, trained: the metric is on its way
+        self._submitted: set[tuple] = set()
+
+    def extra_repr(self) -> str:
+        return ", ".join(f"{key}={value!r}" for key, value in self.options.to_dict().items())
+
+    def _initialize(self, model_space: ExecutableModelSpace, engine: ExecutionEngine) -> ExecutableModelSpace:
+        self.core = ParetoEvolution(categorical_space(model_space), self.options)
+        engine.register_model_event_callback(ModelEventType.FinalMetric, self._on_final_metric)
+        engine.register_model_event_callback(ModelEventType.TrainingEnd, self._on_training_end)
+        return model_space
+
+    def _cleanup(self) -> None:
+        self.engine.unregister_model_event_callback(ModelEventType.FinalMetric, self._on_final_metric)
+        self.engine.unregister_model_event_callback(ModelEventType.TrainingEnd, self._on_training_end)
+
+    def _run(self) -> None:
+        while self.wait_for_resource():
+            with self._lock:
+                try:
+                    params = self.core.ask()
+                except SearchExhausted as exhausted:
+                    _logger.info("TNASEvolution stops: %s", exhausted)
+                    break
+            try:
+                model = self.model_space.freeze(params)
+            except SampleValidationError as invalid:
+                _logger.info("The model space rejects %s (%s): recorded as failed.", params, invalid)
+                with self._lock:
+                    self.core.tell(params, None)
+                continue
+            key = self.core.encode(params)
+            with self._lock:
+                self._submitted.add(key)
+                self._running[key] = model
+            self.engine.submit_models(model)
+        self.engine.wait_models()
+        self._wait_for_late_metrics()
+
+    def _wait_for_late_metrics(self) -> None:
+        deadline = time.monotonic() + LATE_METRIC_GRACE_S
+        while self._metric_due and time.monotonic() < deadline:
+            time.sleep(0.2)
+        with self._lock:
+            for key in list(self._metric_due):
+                self._record_failure(key, "trained but no final metric arrived")
+
+    # The engine may rebuild model objects, so results are matched by sample, not by object.
+    def _key(self, model: ExecutableModelSpace) -> tuple | None:
+        """The candidate's key if this strategy submitted it (events of other submitters are ignored)."""
+        try:
+            key = self.core.encode(model.sample or {})
+        except ValueError:
+            return None
+        return key if key in self._submitted else None
+
+    def _on_final_metric(self, event: FinalMetricEvent) -> None:
+        with self._lock:
+            key = self._key(event.model)
+            if key is not None:
+                self._running.pop(key, None)
+                self._metric_due.discard(key)
+                self.core.tell(event.model.sample, event.metric)
+
+    def _on_training_end(self, event: TrainingEndEvent) -> None:
+        with self._lock:
+            key = self._key(event.model)
+            if key not in self._running:
+                return
+            if event.status == ModelStatus.Trained:
+                self._metric_due.add(key)
+            else:
+                self._record_failure(key, f"ended {event.status.value}")
+
+    def _record_failure(self, key: tuple, reason: str) -> None:
+        params = self.core.decode(key)
+        _logger.warning("%s %s: recorded as failed.", params, reason)
+        self._running.pop(key, None)
+        self._metric_due.discard(key)
+        self.core.tell(params, None)
+
+    def list_models(self, sort: bool = True, limit: int | None = None) -> Iterator[ExecutableModelSpace]:
+        """With ``sort`` (the default, used by ``export_top_models``): the Pareto front within budgets,
+        best first by the first objective, each model carrying its ``default`` metric; ``limit=None`` for
+        the whole front. Without ``sort``: every model the engine ran, as NNI's base class lists them."""
+        if not sort:
+            yield from super().list_models(sort=False, limit=limit)
+            return
+        if self._status in (StrategyStatus.INITIALIZED, StrategyStatus.EMPTY):
+            raise RuntimeError("Strategy has not been run.")
+        with self._lock:
+            front = self.core.pareto_front()
+        for entry in front[:limit]:
+            model = self.model_space.freeze(entry["params"])
+            model.status = ModelStatus.Trained
+            if "default" in entry["metrics"]:
+                model.metrics.final = entry["metrics"]
+            yield model
+
+    def pareto_front(self) -> list[dict[str, Any]]:
+        """The front as ``{"params", "metrics"}`` dicts with the full metric dicts (see ParetoEvolution)."""
+        with self._lock:
+            return self._require_core().pareto_front()
+
+    def state_dict(self) -> dict:
+        with self._lock:
+            return {"core": self._require_core().state_dict()}
+
+    def load_state_dict(self, state_dict: dict) -> None:
+        with self._lock:
+            self._require_core().load_state_dict(state_dict["core"])
+
+    def _require_core(self) -> ParetoEvolution:
+        if self.core is None:
+            raise RuntimeError("TNASEvolution is not initialised with a model space yet (NasExperiment does that).")
+        return self.core

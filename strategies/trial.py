@@ -1,0 +1,78 @@
+"""The nnictl side of the TTFS eye space: its HPO search-space JSON and the trial entry point.
+
+``nnictl create`` runs HPO-style experiments only (DESIGN.md section 7), so a search over
+:class:`~tnas_plugin.search_spaces.TTFSEyeSpace` is: the space exported to JSON
+(:func:`write_search_space`), :class:`~tnas_plugin.strategies.TNASEvolutionTuner`, and this trial entry::
+
+    python -m tnas_plugin.strategies.trial --data data/synthetic-see [--space-args JSON] [--evaluator-args JSON]
+
+which takes the parameters from ``nni.get_next_parameter()``, rebuilds the candidate with
+:func:`~tnas_plugin.search_spaces.rebuild_candidate` and runs ``evaluator.evaluate(candidate)``; the
+evaluator reports the trial's metric dict itself (``nni.report_final_result``). ``--space-args`` must
+match the arguments the search-space JSON was written with.
+"""
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import sys
+from pathlib import Path
+
+import nni
+
+from tnas_plugin import nni_compat
+from tnas_plugin.search_spaces import TTFSEyeSpace, export_hpo_space, rebuild_candidate
+
+DEFAULT_EVALUATOR = "tnas_plugin.strategies:TNASEvaluator"
+
+
+def write_search_space(path: str | Path, **space_args) -> dict:
+    """Write ``TTFSEyeSpace(**space_args)`` as an NNI HPO search-space JSON file; return the dict."""
+    space = export_hpo_space(TTFSEyeSpace(**space_args))
+    Path(path).write_text(json.dumps(space, indent=2) + "\n")
+    return space
+
+
+def load_object(spec: str):
+    """``"package.module:name"`` -> the object."""
+    module_name, _, name = spec.partition(":")
+    if not module_name or not name:
+        raise ValueError(f"expected 'module:name', got {spec!r}")
+    return getattr(importlib.import_module(module_name), name)
+
+
+def _json_object(text: str) -> dict:
+    value = json.loads(text)
+    if not isinstance(value, dict):
+        raise argparse.ArgumentTypeError(f"expected a JSON object, got {text!r}")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m tnas_plugin.strategies.trial",
+        description="One nnictl trial: rebuild the TTFSEyeSpace candidate from the tuner's parameters and evaluate it.",
+    )
+    parser.add_argument("--data", required=True, help="SEE-layout data directory (first argument of the evaluator)")
+    parser.add_argument("--space-args", type=_json_object, default={}, help="TTFSEyeSpace keyword arguments (JSON)")
+    parser.add_argument("--evaluator-args", type=_json_object, default={}, help="further evaluator keyword arguments (JSON)")
+    parser.add_argument(
+        "--evaluator", default=DEFAULT_EVALUATOR,
+        help=f"evaluator factory 'module:name', called as factory(data, **evaluator_args) (default {DEFAULT_EVALUATOR})",
+    )
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    nni_compat.apply()
+    params = nni.get_next_parameter()
+    candidate = rebuild_candidate(TTFSEyeSpace(**args.space_args), params)
+    evaluator = load_object(args.evaluator)(args.data, **args.evaluator_args)
+    evaluator.evaluate(candidate)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

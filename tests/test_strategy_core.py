@@ -1,0 +1,220 @@
+"""The NSGA-II core (no NNI, no training): ranking, the known-front benchmark problem, budgets, failures,
+de-duplication, seeding and exact resume from a JSON state."""
+import itertools
+import json
+import math
+import random
+
+import pytest
+
+from tnas_plugin.strategies.evolution_core import (
+    EvolutionOptions,
+    ParetoEvolution,
+    SearchExhausted,
+    constrained_dominates,
+    crowding_distance,
+    non_dominated_sort,
+)
+
+LABELS = 8
+SPACE = {f"x{i}": {"_type": "choice", "_value": [0, 1, 2, 3, 4]} for i in range(LABELS)}  # 5**8 = 390,625
+
+
+def two_objective(params):
+    """WAR/UAR trade-off along x0, both penalised by the distance of x1..x7 from 2.
+
+    The Pareto front is exactly the 5 candidates with x1..x7 == 2 (any x0): for a fixed x0 both objectives
+    fall with the distance, and along x0 one objective rises as the other falls.
+    """
+    share = params["x0"] / 4
+    distance = sum(abs(params[f"x{i}"] - 2) for i in range(1, LABELS)) / (2 * (LABELS - 1))
+    return {"default": 0.5 - distance, "war": share - distance, "uar": 1 - share - distance, "cost": params["x0"]}
+
+
+KNOWN_FRONT = [{"x0": k, **{f"x{i}": 2 for i in range(1, LABELS)}} for k in range(5)]
+
+
+def run(core, objective, trials):
+    asked = []
+    for _ in range(trials):
+        params = core.ask()
+        asked.append(params)
+        core.tell(params, objective(params))
+    return asked
+
+
+def front_params(core):
+    return sorted((entry["params"] for entry in core.pareto_front()), key=lambda p: p["x0"])
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_finds_the_known_front_within_400_of_390625_candidates(seed):
+    core = ParetoEvolution(SPACE, EvolutionOptions(seed=seed))
+    run(core, two_objective, 400)
+    assert front_params(core) == KNOWN_FRONT
+    assert all(set(entry["metrics"]) >= {"war", "uar", "default"} for entry in core.pareto_front())
+
+
+def test_budget_makes_over_budget_candidates_constraint_dominated():
+    core = ParetoEvolution(SPACE, EvolutionOptions(seed=0, budgets={"cost": 3}))
+    run(core, two_objective, 400)
+    assert front_params(core) == KNOWN_FRONT[:4]  # x0 = 4 costs 4 > 3
+
+
+def test_a_minimised_objective():
+    core = ParetoEvolution(SPACE, EvolutionOptions(seed=0, objectives={"war": "max", "cost": "min"}))
+    run(core, two_objective, 400)
+    assert front_params(core) == KNOWN_FRONT  # war rises with x0 and so does the cost
+
+
+def test_failed_trials_are_recorded_never_reproposed_and_do_not_stop_the_search():
+    def flaky(params):
+        return None if params["x1"] == 0 else two_objective(params)
+
+    core = ParetoEvolution(SPACE, EvolutionOptions(seed=3))
+    asked = run(core, flaky, 400)
+    assert len({json.dumps(p, sort_keys=True) for p in asked}) == len(asked)
+    failed = [entry for entry in core.history() if entry["metrics"] is None]
+    assert failed and all(entry["params"]["x1"] == 0 for entry in failed)
+    assert front_params(core) == KNOWN_FRONT
+
+
+def test_results_lacking_an_objective_count_as_failed():
+    core = ParetoEvolution(SPACE, EvolutionOptions(seed=0))
+    for metrics in ({"war": 0.5}, {"war": 0.5, "uar": math.nan}, "oops"):
+        core.tell(core.ask(), metrics)
+    core.tell(core.ask(), 0.7)  # a bare number is {"default": 0.7}: no war/uar either
+    assert [entry["metrics"] for entry in core.history()] == [None] * 4
+    assert core.pareto_front() == []
+
+
+def test_a_late_result_replaces_a_failure_and_a_second_result_is_ignored():
+    core = ParetoEvolution(SPACE, EvolutionOptions(seed=0))
+    params = core.ask()
+    core.tell(params, None)
+    core.tell(params, {"war": 0.4, "uar": 0.3})
+    core.tell(params, {"war": 0.9, "uar": 0.9})
+    assert core.history() == [{"params": params, "metrics": {"war": 0.4, "uar": 0.3}}]
+
+
+def test_small_space_is_exhausted_without_duplicates_also_with_parallel_asks():
+    space = {"a": {"_type": "choice", "_value": ["x", "y"]}, "b": {"_type": "choice", "_value": [1, 2, 3]}}
+    core = ParetoEvolution(space, EvolutionOptions(seed=0, population_size=2))
+    outstanding = [core.ask() for _ in range(3)]  # three trials running at once
+    for params in outstanding:
+        core.tell(params, {"war": random.random(), "uar": random.random()})
+    rest = [core.ask() for _ in range(3)]
+    assert len({json.dumps(p, sort_keys=True) for p in outstanding + rest}) == 6
+    with pytest.raises(SearchExhausted):
+        core.ask()
+
+
+def test_same_seed_same_search_and_initial_population_comes_first():
+    seeded = [{"x0": 4, **{f"x{i}": 0 for i in range(1, LABELS)}}]
+    first = run(ParetoEvolution(SPACE, EvolutionOptions(seed=5, initial_population=seeded)), two_objective, 60)
+    second = run(ParetoEvolution(SPACE, EvolutionOptions(seed=5, initial_population=seeded)), two_objective, 60)
+    other = run(ParetoEvolution(SPACE, EvolutionOptions(seed=6, initial_population=seeded)), two_objective, 60)
+    assert first == second != other
+    assert first[0] == seeded[0]
+
+
+def test_state_round_trip_through_json_continues_the_same_search():
+    options = EvolutionOptions(seed=11, population_size=8)
+    uninterrupted = ParetoEvolution(SPACE, options)
+    head = run(uninterrupted, two_objective, 30)
+    running = uninterrupted.ask()  # a trial still running at save time
+    state = json.loads(json.dumps(uninterrupted.state_dict()))
+    uninterrupted.tell(running, two_objective(running))
+    tail = run(uninterrupted, two_objective, 40)
+
+    resumed = ParetoEvolution(SPACE, options)
+    resumed.load_state_dict(state)
+    assert resumed.pending == [running]
+    resumed.tell(running, two_objective(running))
+    assert run(resumed, two_objective, 40) == tail
+    assert resumed.state_dict() == uninterrupted.state_dict()
+    assert len(head) == 30
+
+
+def test_state_of_another_space_is_refused():
+    core = ParetoEvolution(SPACE)
+    other = ParetoEvolution({"x0": {"_type": "choice", "_value": [0, 1]}})
+    with pytest.raises(ValueError, match="different search space"):
+        other.load_state_dict(core.state_dict())
+
+
+def brute_force_fronts(points):
+    remaining, fronts = set(range(len(points))), []
+    while remaining:
+        front = sorted(i for i in remaining if not any(constrained_dominates(points[j], points[i]) for j in remaining))
+        fronts.append(front)
+        remaining -= set(front)
+    return fronts
+
+
+def test_non_dominated_sort_matches_the_definition():
+    rng = random.Random(0)
+    for _ in range(30):
+        points = [
+            ((rng.randint(0, 4), rng.randint(0, 4), rng.randint(0, 2)), rng.choice([0.0, 0.0, 0.5, 1.0]))
+            for _ in range(rng.randint(1, 25))
+        ]
+        assert [sorted(f) for f in non_dominated_sort(points)] == brute_force_fronts(points)
+
+
+def test_constrained_domination_and_crowding():
+    assert constrained_dominates(((5, 5), 0.0), ((0, 0), 0.1))  # feasible beats infeasible
+    assert constrained_dominates(((5, 5), 0.1), ((0, 0), 0.2))  # less violation wins
+    assert not constrained_dominates(((0, 1), 0.0), ((1, 0), 0.0))
+    assert crowding_distance([(0, 4), (1, 2), (2, 1), (4, 0)]) == [math.inf, 1.25, 1.25, math.inf]
+
+
+@pytest.mark.parametrize(
+    "space, message",
+    [
+        ({}, "non-empty"),
+        ({"lr": {"_type": "uniform", "_value": [0, 1]}}, "'uniform'.*categorical"),
+        ({"a": {"_type": "choice", "_value": []}}, "non-empty '_value'"),
+    ],
+)
+def test_bad_spaces_are_refused(space, message):
+    with pytest.raises(ValueError, match=message):
+        ParetoEvolution(space)
+
+
+@pytest.mark.parametrize(
+    "options, message",
+    [
+        ({"objectives": {}}, "objectives"),
+        ({"objectives": {"war": "maximise"}}, "'max' or 'min'"),
+        ({"budgets": {"synops": -1}}, "budget 'synops'"),
+        ({"population_size": 1}, "population_size"),
+        ({"mutation_prob": 1.5}, "mutation_prob"),
+        ({"crossover_prob": -0.1}, "crossover_prob"),
+        ({"dedup_retries": 0}, "dedup_retries"),
+        ({"seed": "abc"}, "seed"),
+        ({"initial_population": {"x0": 1}}, "initial_population"),
+    ],
+)
+def test_bad_options_are_refused_at_construction(options, message):
+    with pytest.raises(ValueError, match=message):
+        EvolutionOptions(**options)
+
+
+def test_initial_population_outside_the_space_is_refused():
+    with pytest.raises(ValueError, match="not a choice of 'x1'"):
+        ParetoEvolution(SPACE, EvolutionOptions(initial_population=[{f"x{i}": 9 if i else 0 for i in range(LABELS)}]))
+
+
+def test_enumerated_front_is_the_known_front():
+    """The test problem's front, by enumeration over a 4-label version of the space."""
+    labels = 4
+    all_params = [dict(zip([f"x{i}" for i in range(labels)], combo)) for combo in itertools.product(range(5), repeat=labels)]
+
+    def objective(p):
+        share, distance = p["x0"] / 4, sum(abs(p[f"x{i}"] - 2) for i in range(1, labels))
+        return (-(share - distance), -(1 - share - distance))
+
+    front = non_dominated_sort([(objective(p), 0.0) for p in all_params])[0]
+    assert sorted(all_params[i]["x0"] for i in front) == [0, 1, 2, 3, 4]
+    assert all(all_params[i][f"x{j}"] == 2 for i in front for j in range(1, labels))

@@ -1,0 +1,378 @@
+"""TNASEvolution (NAS strategy) and TNASEvolutionTuner (nnictl tuner) inside NNI, without training: the
+trials run ``quick_trial``, which reports a synthetic metric dict computed from the candidate at once.
+
+In-process tests use NNI's SequentialExecutionEngine / the tuner's methods; the others start real NNI
+managers on free ports and always stop them (the ``port`` fixture fails a test that leaves one running,
+after ending it).
+"""
+import json
+import os
+import re
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+from pathlib import Path
+
+import nni
+import psutil
+import pytest
+import yaml
+from nni.experiment.config import ExperimentConfig
+from nni.nas.evaluator import FunctionalEvaluator
+from nni.nas.execution import SequentialExecutionEngine
+from nni.nas.execution.event import FinalMetricEvent
+from nni.nas.experiment import NasExperiment
+from nni.nas.nn.pytorch import ModelSpace
+from nni.nas.space import SimplifiedModelSpace
+from nni.runtime.trial_command_channel import get_default_trial_command_channel, set_default_trial_command_channel
+from nni.runtime.trial_command_channel.base import TrialCommandChannel
+from nni.typehint import ParameterRecord
+
+from tnas_plugin import nni_compat
+from tnas_plugin.search_spaces import TTFSEyeSpace, export_hpo_space
+from tnas_plugin.strategies import TNASEvolution, TNASEvolutionTuner
+from tnas_plugin.strategies import trial as trial_entry
+from tnas_plugin.strategies.evolution_core import non_dominated_sort
+from tnas_plugin.strategies.tuner import CHECKPOINT_FILE, TNASEvolutionClassArgsValidator
+
+ROOT = Path(__file__).resolve().parents[1]
+TESTS = Path(__file__).resolve().parent
+NNICTL = [sys.executable, "-m", "nni.tools.nnictl.nnictl"]
+SPACE_ARGS = {"resolution": 8}
+
+
+def quick_trial(model, fail_modality=None):
+    """Report a WAR/UAR trade-off computed from the candidate's architecture (no data, no training)."""
+    spec = model.spec
+    if spec.modality == fail_modality:
+        raise RuntimeError("synthetic failure")
+    capacity = sum(stage.channels * stage.kernel for stage in spec.stages) / (3 * 16 * 5)
+    war = 0.3 + 0.4 * capacity + 0.05 * (spec.frames == 2) + 0.02 * (spec.modality == "both")
+    uar = 0.7 - 0.3 * capacity + 0.1 * spec.steps_per_window / 32 + spec.classifier_width / 640
+    synops = 1000.0 * sum(stage.channels for stage in spec.stages) * spec.steps_per_window
+    nni.report_final_result({
+        "default": (war + uar) / 2, "war": war, "uar": uar, "synops": synops,
+        "energy_uj": synops * 0.9e-6, "latency_steps": spec.steps_per_window * (len(spec.stages) + 2),
+    })
+
+
+def quick_evaluator(data, **arguments):
+    """Evaluator factory for the trial entry (``--evaluator test_strategy_nni:quick_evaluator``)."""
+    assert isinstance(data, str)
+    return FunctionalEvaluator(quick_trial, **arguments)
+
+
+def free_port() -> int:
+    for port in range(18080, 19000):
+        with socket.socket() as probe:
+            try:
+                probe.bind(("", port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError("no free port in 18080-18999")
+
+
+def managers_on(port: int) -> list[psutil.Process]:
+    found = []
+    for proc in psutil.process_iter(["cmdline"]):
+        cmdline = proc.info["cmdline"] or []
+        if any("nni_node/main.js" in part for part in cmdline) and str(port) in cmdline:
+            found.append(proc)
+    return found
+
+
+@pytest.fixture
+def port():
+    """A free port; after the test no NNI manager may still run there (one left over is stopped, then
+    killed with its dispatcher and trials, and the test fails)."""
+    chosen = free_port()
+    yield chosen
+    leftover = managers_on(chosen)
+    if leftover:
+        subprocess.run([*NNICTL, "stop", "--port", str(chosen)], capture_output=True, timeout=120)
+        for manager in managers_on(chosen):
+            for proc in [*manager.children(recursive=True), manager]:
+                proc.kill()
+    assert not leftover, f"an NNI manager outlived the test on port {chosen}"
+
+
+@pytest.fixture
+def trial_env(monkeypatch):
+    """Trials (fresh processes) import quick_trial from this module."""
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(filter(None, [str(TESTS), os.environ.get("PYTHONPATH")])))
+
+
+def rest(port, path):
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/v1/nni/{path}", timeout=10) as response:
+        return json.loads(response.read())
+
+
+def final_metrics(port) -> list[dict]:
+    """Final metric dicts from the REST API (each value is JSON text of the reported dict's JSON text)."""
+    rows = [row for row in rest(port, "metric-data") if row["type"] == "FINAL"]
+    return [json.loads(json.loads(row["data"])) for row in rows]
+
+
+def assert_pareto_front_of(front_metrics, all_metrics, objectives=("war", "uar")):
+    points = [([-m[k] for k in objectives], 0.0) for m in all_metrics]
+    best = non_dominated_sort(points)[0]
+    assert sorted(tuple(m[k] for k in objectives) for m in front_metrics) == \
+        sorted(tuple(all_metrics[i][k] for k in objectives) for i in best)
+
+
+# ----------------------------------------------------------------------------------------------------
+# NAS strategy
+
+
+class LateMetricEngine(SequentialExecutionEngine):
+    """Delivers each final metric from another thread shortly after the trial's end, as NNI's
+    training-service engine sometimes does (the last one arrives after the engine has gone idle)."""
+
+    def dispatch_model_event(self, event):
+        if isinstance(event, FinalMetricEvent):
+            threading.Timer(0.3, super().dispatch_model_event, [event]).start()
+        else:
+            super().dispatch_model_event(event)
+
+
+def run_sequential(strategy, trials, state=None, fail_modality=None, engine_class=SequentialExecutionEngine):
+    """Run ``strategy`` in-process for ``trials`` models (after loading ``state``); the samples it tried."""
+    engine = engine_class(max_model_count=trials, continue_on_failure=True)
+    evaluator = FunctionalEvaluator(quick_trial, fail_modality=fail_modality)
+    strategy.initialize(SimplifiedModelSpace.from_model(TTFSEyeSpace(**SPACE_ARGS), evaluator), engine)
+    if state is not None:
+        strategy.load_state_dict(json.loads(json.dumps(state)))
+    strategy.run()
+    return [model.sample for model in engine.list_models()]
+
+
+def test_nas_strategy_state_continues_the_same_search():
+    options = {"seed": 3, "population_size": 6}
+    uninterrupted = run_sequential(TNASEvolution(**options), 24)
+    first = TNASEvolution(**options)
+    head = run_sequential(first, 12)
+    tail = run_sequential(TNASEvolution(**options), 12, state=first.state_dict())
+    assert head + tail == uninterrupted
+    assert len({json.dumps(s, sort_keys=True) for s in uninterrupted}) == 24
+
+
+def test_nas_strategy_records_failures_and_reads_full_metric_dicts():
+    strategy = TNASEvolution(seed=0, population_size=6)
+    samples = run_sequential(strategy, 30, fail_modality="frame")
+    assert len({json.dumps(s, sort_keys=True) for s in samples}) == 30
+    history = strategy.core.history()
+    assert any(entry["metrics"] is None for entry in history)
+    assert all((entry["metrics"] is None) == (entry["params"]["modality"] == "frame") for entry in history)
+    front = strategy.pareto_front()
+    assert front and all({"war", "uar", "synops"} <= set(entry["metrics"]) for entry in front)
+    assert_pareto_front_of([e["metrics"] for e in front], [e["metrics"] for e in history if e["metrics"]])
+    models = list(strategy.list_models(limit=None))
+    assert [m.sample for m in models] == [e["params"] for e in front]
+    assert [m.metric for m in models] == [e["metrics"]["default"] for e in front]
+
+
+def test_nas_strategy_takes_a_final_metric_that_arrives_after_the_trial_end():
+    strategy = TNASEvolution(seed=1, population_size=4)
+    run_sequential(strategy, 10, engine_class=LateMetricEngine)
+    assert [entry["metrics"] is not None for entry in strategy.core.history()] == [True] * 10
+
+
+class NumericalSpace(ModelSpace):
+    def __init__(self):
+        super().__init__()
+        self.rate = self.add_mutable(nni.uniform("rate", 0, 1))
+
+
+def test_nas_strategy_refuses_bad_arguments_and_numerical_spaces():
+    with pytest.raises(ValueError, match="population_size"):
+        TNASEvolution(population_size=0)
+    with pytest.raises(ValueError, match=r"unknown option\(s\) \['populaton_size'\]"):
+        TNASEvolution(populaton_size=5)
+    strategy = TNASEvolution()
+    with pytest.raises(ValueError, match="'rate' is Numerical"):
+        strategy.initialize(SimplifiedModelSpace.from_model(NumericalSpace(), None), SequentialExecutionEngine())
+
+
+def test_nas_experiment_reaches_done_and_exports_the_pareto_front(port, trial_env, tmp_path):
+    strategy = TNASEvolution(seed=0, population_size=2)
+    evaluator = FunctionalEvaluator(quick_trial)
+    experiment = NasExperiment(TTFSEyeSpace(**SPACE_ARGS), evaluator, strategy)
+    experiment.config.max_trial_number = 4
+    experiment.config.trial_concurrency = 2
+    experiment.config.experiment_working_directory = str(tmp_path)
+    try:
+        experiment.run(port=port)
+        assert experiment.get_status() == "DONE"
+        reported = final_metrics(port)
+        assert len(reported) == 4 and all({"war", "uar", "synops"} <= set(m) for m in reported)
+        exported = experiment.export_top_models(top_k=None, formatter="dict")
+        front = strategy.pareto_front()
+        assert exported == [entry["params"] for entry in front]
+        assert_pareto_front_of([entry["metrics"] for entry in front], reported)
+    finally:
+        experiment.stop()
+    assert nni_compat.is_applied()
+
+
+# ----------------------------------------------------------------------------------------------------
+# nnictl tuner
+
+
+@pytest.fixture(scope="module")
+def hpo_space():
+    return export_hpo_space(TTFSEyeSpace(**SPACE_ARGS))
+
+
+def synthetic_result(params):
+    return {"war": (params["stage0_channels"] + params["frames"]) / 20, "uar": 1 / params["stage0_channels"], "default": 0.5}
+
+
+def test_tuner_flow_failures_imports_and_bad_arguments(hpo_space):
+    with pytest.raises(ValueError, match="crossover_prob"):
+        TNASEvolutionTuner(crossover_prob=2)
+    with pytest.raises(ValueError, match="objective 'war'"):
+        TNASEvolutionClassArgsValidator().validate_class_args(objectives={"war": "up"})
+    tuner = TNASEvolutionTuner(seed=0, population_size=4)
+    tuner.update_search_space(hpo_space)
+    proposed = {pid: tuner.generate_parameters(pid) for pid in range(6)}
+    for pid, params in proposed.items():
+        if pid == 2:
+            tuner.trial_end(pid, success=False)  # crashed before reporting
+        else:
+            tuner.receive_trial_result(pid, params, synthetic_result(params))
+            tuner.trial_end(pid, success=True)
+    imported = dict(proposed[0], stage0_channels=16 if proposed[0]["stage0_channels"] != 16 else 4)
+    tuner.import_data([{"parameter": imported, "value": synthetic_result(imported)},
+                       {"parameter": proposed[1], "value": {"war": 0, "uar": 0}}])  # already known: ignored
+    history = tuner.core.history()
+    assert len(history) == 7 and history[2]["metrics"] is None
+    assert history[1]["metrics"] == synthetic_result(proposed[1])
+    later = [tuner.generate_parameters(pid) for pid in range(6, 30)]
+    assert not any(params in later for params in [*proposed.values(), imported])
+    narrower = dict(hpo_space, frames={"_type": "choice", "_value": [2]})  # the space changes at run time
+    tuner.update_search_space(narrower)
+    kept = tuner.core.history()
+    assert kept == [entry for entry in history if entry["params"]["frames"] == 2] and kept
+    assert all(tuner.generate_parameters(pid)["frames"] == 2 for pid in range(30, 35))
+
+
+def test_tuner_resumes_from_its_checkpoint(hpo_space, tmp_path, monkeypatch):
+    monkeypatch.setenv("NNI_CHECKPOINT_DIRECTORY", str(tmp_path))
+
+    def drive(tuner, ids):
+        asked = []
+        for pid in ids:
+            params = tuner.generate_parameters(pid)
+            tuner.receive_trial_result(pid, params, synthetic_result(params))
+            asked.append(params)
+        return asked
+
+    tuner = TNASEvolutionTuner(seed=1, population_size=4)
+    tuner.update_search_space(hpo_space)
+    drive(tuner, range(10))
+    assert (tmp_path / CHECKPOINT_FILE).is_file()
+    resumed = TNASEvolutionTuner(seed=1, population_size=4)
+    resumed.load_checkpoint()  # NNI's dispatcher: before the search space arrives
+    resumed.update_search_space(hpo_space)
+    resumed.import_data([{"parameter": e["params"], "value": e["metrics"]} for e in tuner.core.history()])
+    assert drive(resumed, range(10, 25)) == drive(tuner, range(10, 25))
+
+
+class RecordingChannel(TrialCommandChannel):
+    def __init__(self, params):
+        self.params, self.metrics = params, []
+
+    def receive_parameter(self):
+        return ParameterRecord(parameter_id=0, parameters=self.params)
+
+    def send_metric(self, type, parameter_id, trial_job_id, sequence, value):  # noqa: A002 (NNI's signature)
+        self.metrics.append((type, value))
+
+
+def test_trial_entry_rebuilds_the_candidate_and_runs_the_evaluator(hpo_space):
+    params = {label: entry["_value"][-1] for label, entry in hpo_space.items()}
+    channel, previous = RecordingChannel(params), get_default_trial_command_channel()
+    set_default_trial_command_channel(channel)
+    try:
+        trial_entry.main(["--data", "unused", "--space-args", json.dumps(SPACE_ARGS),
+                          "--evaluator", "test_strategy_nni:quick_evaluator"])
+    finally:
+        set_default_trial_command_channel(previous)
+    [(kind, metrics)] = channel.metrics
+    assert kind == "FINAL" and {"war", "uar", "synops"} <= set(metrics)
+
+
+def test_example_config_and_space_are_valid_and_current():
+    assert json.loads((ROOT / "examples/see_search_space.json").read_text()) == export_hpo_space(TTFSEyeSpace())
+    raw = yaml.safe_load((ROOT / "examples/see_search.yml").read_text())
+    assert "tnas_plugin.strategies.trial" in raw["trialCommand"]
+    config = ExperimentConfig.load(str(ROOT / "examples/see_search.yml")).canonical_copy()  # NNI's own checks
+    assert config.tuner.class_name == "tnas_plugin.strategies.TNASEvolutionTuner"
+    TNASEvolutionTuner(**config.tuner.class_args)
+    with pytest.raises(ValueError, match="unknown option"):
+        TNASEvolutionClassArgsValidator().validate_class_args(seeds=3)
+
+
+def test_tuner_import_stays_light():
+    """NNI's manager waits only 10 s for the tuner process to connect: importing it must not load torch."""
+    probe = "import sys; from tnas_plugin.strategies import TNASEvolutionTuner; print('torch' in sys.modules)"
+    assert subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout.strip() == "False"
+
+
+def nnictl(*args, env, check=True):
+    return subprocess.run([*NNICTL, *args], capture_output=True, text=True, env=env, check=check, timeout=120)
+
+
+def wait_for_status(port, wanted, timeout):
+    deadline, status = time.monotonic() + timeout, None
+    while time.monotonic() < deadline:
+        status = rest(port, "check-status")["status"]
+        if status in wanted:
+            return status
+        time.sleep(2)
+    raise AssertionError(f"experiment still {status} after {timeout} s")
+
+
+def test_nnictl_create_with_registered_tuner_reaches_done_stops_and_resumes(port, trial_env, tmp_path, hpo_space):
+    env = dict(os.environ, NNI_CONFIG_DIR=str(tmp_path / "nni-config"))  # algo registration stays private
+    nnictl("algo", "register", "--meta", str(ROOT / "strategies/meta.yml"), env=env)
+    (tmp_path / "space.json").write_text(json.dumps(hpo_space))
+    trial_command = (f"{sys.executable} -m tnas_plugin.strategies.trial --data {tmp_path} "
+                     f"--space-args '{json.dumps(SPACE_ARGS)}' --evaluator test_strategy_nni:quick_evaluator")
+    config = {
+        "experimentName": "tnas-strategy-test", "searchSpaceFile": "space.json", "trialCommand": trial_command,
+        "trialCodeDirectory": str(tmp_path), "trialConcurrency": 2, "maxTrialNumber": 3,
+        "maxExperimentDuration": "4m", "experimentWorkingDirectory": str(tmp_path / "experiments"),
+        "tuner": {"name": "TNASEvolution", "classArgs": {"seed": 0, "population_size": 2}},
+        "trainingService": {"platform": "local"},
+    }
+    (tmp_path / "config.yml").write_text(yaml.safe_dump(config))
+    experiment_id = None
+    try:
+        created = nnictl("create", "--config", str(tmp_path / "config.yml"), "--port", str(port), env=env, check=False)
+        match = re.search(r"Experiment ID: (?:\x1b\[\d+m)?(\w+)", created.stdout)
+        assert match, created.stdout + created.stderr
+        experiment_id = match.group(1)
+        dispatcher_log = tmp_path / "experiments" / experiment_id / "log" / "dispatcher.log"
+        status = wait_for_status(port, {"DONE", "ERROR"}, timeout=180)
+        assert status == "DONE", dispatcher_log.read_text()[-3000:]
+        assert len(rest(port, "trial-jobs")) >= 3
+        reported = final_metrics(port)
+        assert len(reported) >= 3 and all({"war", "uar", "synops"} <= set(m) for m in reported)
+
+        nnictl("stop", experiment_id, env=env)
+        assert not managers_on(port)
+        nnictl("resume", experiment_id, "--port", str(port), env=env)
+        wait_for_status(port, {"DONE"}, timeout=60)
+        deadline = time.monotonic() + 30
+        while "Resumed the search" not in dispatcher_log.read_text() and time.monotonic() < deadline:
+            time.sleep(1)
+        assert f"Resumed the search from the checkpoint ({len(reported)} results)" in dispatcher_log.read_text()
+    finally:
+        if experiment_id is not None:
+            nnictl("stop", experiment_id, env=env, check=False)
+    assert not managers_on(port)
