@@ -10,6 +10,7 @@ PIP    := $(PY) -m pip --disable-pip-version-check
 DEPS_HASH := $(shell cat requirements.txt setup.cfg setup.py pyproject.toml | sha256sum | cut -c1-16)
 STAMP     := $(VENV)/.installed-$(DEPS_HASH)
 DEMO_OUT  ?= results/demo
+DEMO_BUDGET ?= 10
 
 .PHONY: setup demo test bench clean
 
@@ -26,7 +27,7 @@ $(STAMP):
 	touch $@
 
 demo: setup
-	$(VENV)/bin/tnas-er demo --out $(DEMO_OUT)
+	$(VENV)/bin/tnas-er search --budget $(DEMO_BUDGET) --out $(DEMO_OUT)
 
 test: setup
 	$(PY) -m pytest -q

@@ -55,6 +55,8 @@ class SEENStyleLIF(nn.Module):
                 for i, layer in enumerate(self.layers):
                     if isinstance(layer, snntorch.Leaky):
                         h, membranes[i] = layer(h, membranes.get(i, torch.zeros_like(h)))
+                        if counter is not None:
+                            counter["spikes"] += h.sum().item()
                     else:
                         if counter is not None and isinstance(layer, (nn.Conv2d, nn.Linear)):
                             geometry = {"stride": layer.stride, "padding": layer.padding} if isinstance(layer, nn.Conv2d) else {}
@@ -63,17 +65,18 @@ class SEENStyleLIF(nn.Module):
                 logits = logits + h
         return logits
 
-    def neurons(self) -> int:
-        """LIF neurons plus readout units, for one sample."""
+    @torch.no_grad()
+    def neurons(self) -> tuple[int, int]:
+        """(LIF neurons, LIF neurons plus readout units) for one sample."""
         shape = (1, self.spec.in_channels // self.spec.frames, self.spec.resolution, self.spec.resolution)
-        count, h = 0, torch.zeros(shape)
+        counts, h = [], torch.zeros(shape)
         for layer in self.layers:
             if isinstance(layer, (nn.Conv2d, nn.Linear)):
                 h = layer(h)
-                count += h[0].numel()
+                counts.append(h[0].numel())
             elif not isinstance(layer, snntorch.Leaky):
                 h = layer(h)
-        return count
+        return sum(counts[:-1]), sum(counts)
 
 
 def train_lif(model: SEENStyleLIF, loader, epochs: int, lr: float, seed: int) -> list[float]:
@@ -100,12 +103,13 @@ def train_lif(model: SEENStyleLIF, loader, epochs: int, lr: float, seed: int) ->
 @torch.no_grad()
 def evaluate_lif(model: SEENStyleLIF, loader) -> tuple[np.ndarray, np.ndarray, dict]:
     """Labels, predictions and a SynOps report (per inference) in the format of ``count_synops``."""
-    counter, truths, predictions, samples = {"synops": 0.0}, [], [], 0
+    counter, truths, predictions, samples = {"synops": 0.0, "spikes": 0.0}, [], [], 0
     for clips, labels in loader:
         logits = model(clips, counter)
         truths.append(labels.numpy())
         predictions.append(logits.argmax(1).numpy())
         samples += len(labels)
-    report = {"total": counter["synops"] / samples, "neurons": model.neurons(), "latency_steps": model.steps,
-              "ann_macs": 0, "steps_per_window": None}
+    hidden, neurons = model.neurons()
+    report = {"total": counter["synops"] / samples, "neurons": neurons, "latency_steps": model.steps,
+              "spikes_per_neuron": counter["spikes"] / samples / hidden, "ann_macs": 0, "steps_per_window": None}
     return np.concatenate(truths), np.concatenate(predictions), report

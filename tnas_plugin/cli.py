@@ -10,10 +10,14 @@ import importlib
 import sys
 
 # Modules that contribute subcommands, in the order they appear in ``tnas-er --help``.
-COMMAND_MODULES: list[str] = ["tnas_plugin.data.cli", "tnas_plugin.hardware.cli"]
+COMMAND_MODULES: list[str] = ["tnas_plugin.jobs_cli", "tnas_plugin.data.cli", "tnas_plugin.hardware.cli"]
 
 EPILOG = """examples:
-  tnas-er --help                 this help
+  tnas-er search                                   the whole job on the built-in synthetic data
+  tnas-er data synth --out data/synthetic-see      write the synthetic SEE-like data set
+  tnas-er synops results/search/chosen/model.pt --data data/synthetic-see
+  tnas-er export-lava results/search/chosen/model.pt --data data/synthetic-see
+  tnas-er COMMAND --help                           options of one command
 """
 
 

@@ -4,6 +4,7 @@ Plots use matplotlib's non-interactive Agg backend. Every function writes one fi
 """
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import matplotlib
@@ -75,3 +76,79 @@ def plot_spike_time_histograms(spike_times: list[np.ndarray], names: list[str], 
     axes[-1, 0].set_xlabel(f"spike time step ({steps_per_window} steps per window)")
     return _save(fig, path)
 
+
+
+def _table(frame: pd.DataFrame) -> str:
+    return frame.to_markdown(index=False, floatfmt=".4g")
+
+
+def write_report(out: Path) -> Path:
+    """Plots and ``report.md`` from the tables a search wrote into ``out`` (re-runnable: ``tnas-er report``)."""
+    out = Path(out)
+    trials = pd.read_csv(out / "trials.csv")
+    front = pd.read_csv(out / "pareto.csv")
+    comparison = pd.read_csv(out / "comparison.csv")
+    metrics = json.loads((out / "chosen" / "metrics.json").read_text())
+    architecture = json.loads((out / "chosen" / "architecture.json").read_text())
+    lava = json.loads((out / "lava.json").read_text())
+    run = json.loads((out / "run.json").read_text())
+    per_layer = pd.read_csv(out / "synops_per_layer.csv")
+    confusion = pd.read_csv(out / "confusion.csv", index_col=0)
+    spikes = np.load(out / "spike_times.npz")
+    layers = [name for name in spikes.files if name != "steps_per_window"]
+
+    plot_pareto(trials, front, out / "pareto.png")
+    plot_confusion(confusion.to_numpy(), list(confusion.columns), out / "confusion.png")
+    lighting = {key[len("acc_"):]: value for key, value in metrics.items() if key.startswith("acc_")}
+    plot_bars(lighting, "accuracy", "chosen network: accuracy per lighting", out / "lighting.png")
+    plot_bars(dict(zip(per_layer["name"], per_layer["synops"])), "SynOps per inference", "chosen network: SynOps per layer",
+              out / "synops_per_layer.png", log=True)
+    plot_spike_time_histograms([spikes[name] for name in layers], layers, int(spikes["steps_per_window"]), out / "spike_times.png")
+
+    failed = int((trials["status"] == "failed").sum())
+    front_columns = [c for c in ("war", "uar", "synops", "energy_uj", "latency_steps", "params") if c in front.columns]
+    lines = [
+        "# TNAS-ER search report",
+        "",
+        "## Summary (measured in this run, test split)",
+        "",
+        _table(comparison),
+        "",
+        f"WAR = accuracy, UAR = balanced accuracy; SynOps and energy per inference on the `{run['hardware_profile']}` "
+        f"hardware profile; latency in time steps. Data: `{run['data']}`; {run['budget']} trials of {run['epochs']} epochs.",
+        "",
+        f"## Search: {len(trials)} trials ({failed} failed), {len(front)} on the (WAR, UAR) Pareto front",
+        "",
+        "![Pareto front](pareto.png)",
+        "",
+        _table(front[front_columns]),
+        "",
+        "Every trial with every metric: [trials.csv](trials.csv); the front: [pareto.csv](pareto.csv); "
+        "the retrained finalists: [finalists.csv](finalists.csv).",
+        "",
+        "## Chosen network",
+        "",
+        f"Architecture ([chosen/architecture.json](chosen/architecture.json)): modality {architecture['modality']}, "
+        f"{architecture['frames']} frames per clip, {len(architecture['stages'])} conv stages "
+        f"{[tuple(s.values()) for s in architecture['stages']]} (channels, kernel, pooling), classifier width "
+        f"{architecture['classifier_width']}, {architecture['steps_per_window']} steps per window. "
+        f"Checkpoint: [chosen/model.pt](chosen/model.pt).",
+        "",
+        f"WAR {metrics['war']:.3f}, UAR {metrics['uar']:.3f}, {metrics['synops']:.4g} SynOps and "
+        f"{metrics['spikes_per_neuron']:.3f} spikes per neuron per inference, latency {metrics['latency_steps']} steps.",
+        "",
+        "![Confusion matrix](confusion.png) ![Accuracy per lighting](lighting.png)",
+        "",
+        "![SynOps per layer](synops_per_layer.png) ![Spike times per layer](spike_times.png)",
+        "",
+        "## Lava check",
+        "",
+        f"On Lava's CPU simulator (Loihi2SimCfg, floating point) the chosen network predicted the same class as the "
+        f"PyTorch discrete-time model on {lava['agreement']:.0%} of {lava['samples']} test clips; max |readout "
+        f"difference| {lava['max_readout_difference']:.2e}; SynOps per inference from Lava's spikes "
+        f"{lava['lava_synops']:.4g}.",
+        "",
+    ]
+    path = out / "report.md"
+    path.write_text("\n".join(lines))
+    return path

@@ -142,6 +142,9 @@ def train_ttfs(ann: nn.Module, loader: Iterable, steps_per_window: int | None, c
     receives each history entry (and may return extra fields to record, e.g. a validation score).
     """
     seed_everything(config.seed)
+    for module in ann.modules():  # the initial weights depend on the seed only, not on how ann was built
+        if hasattr(module, "reset_parameters"):
+            module.reset_parameters()
     device = config.torch_device()
     ann = ann.to(device)
     history: list[dict] = []

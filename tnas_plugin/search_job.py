@@ -1,0 +1,225 @@
+"""``tnas-er search``: the whole TNAS-ER job in one call (DESIGN.md section 1).
+
+1. Data: the SEE tree given, or the built-in synthetic one (generated when absent).
+2. Search: ``NasExperiment(TTFSEyeSpace, TNASEvaluator, TNASEvolution)`` on NNI's local training service,
+   monitored in NNI's web UI.
+3. Finalists: the Pareto-front candidates (WAR, UAR) retrained in-process and their TTFS networks
+   evaluated; the one with the best fitness is chosen, saved (checkpoint + architecture JSON) and run
+   on Lava's CPU simulator to check that it predicts exactly as the PyTorch discrete model.
+4. Baselines measured in the same run on the same data: a hand-crafted TTFS CNN and a SEEN-style
+   rate-coded LIF CNN (snntorch).
+5. The results directory: tables (CSV/JSON) written here, then plots and ``report.md`` by
+   :func:`tnas_plugin.report.write_report`.
+
+SIGINT/SIGTERM during the search stop NNI's manager and keep the finished trials in ``trials.csv``.
+"""
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import signal
+import sys
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+from torch.utils.data import DataLoader
+
+from .baselines import HANDCRAFTED_TTFS, SEENStyleLIF, evaluate_lif, train_lif
+from .checkpoint import save_checkpoint
+from .data import EMOTIONS, SEEDataset, SynthConfig, synthesize
+from .hardware import estimate_energy
+from .metrics import confusion, recognition_report
+from .report import write_report
+from .search_spaces import CandidateSpec, TTFSEyeSpace, build_ann, candidate_datasets
+
+_logger = logging.getLogger(__name__)
+
+SECURITY_WARNING = ("NNI's manager serves its REST API and web UI on all network interfaces without "
+                    "authentication: run searches on a trusted network only.")
+
+
+@dataclass
+class SearchOptions:
+    data: Path = Path("data/synthetic-see")
+    out: Path = Path("results/search")
+    budget: int = 10  # trials
+    port: int = 8080
+    ui: bool = True
+    seed: int = 0
+    epochs: int = 15
+    resolution: int = 32
+    population: int = 6
+    finalists: int = 3  # Pareto-front candidates retrained at the end
+    lava_samples: int = 20
+    hardware_profile: str = "loihi"
+
+    def evaluator_settings(self) -> dict:
+        return dict(epochs=self.epochs, seed=self.seed, hardware_profile=self.hardware_profile)
+
+
+class SearchInterrupted(RuntimeError):
+    """The search was stopped by SIGINT/SIGTERM; the finished trials were kept."""
+
+
+def ensure_data(options: SearchOptions) -> Path:
+    """The SEE tree to search on; the default synthetic set is generated on first use."""
+    if not (options.data / "emotion.json").exists():
+        if options.data != SearchOptions.data:
+            raise FileNotFoundError(f"{options.data / 'emotion.json'}: not a SEE tree (emotion.json missing)")
+        print(f"generating the synthetic SEE-like data set in {options.data} ...", flush=True)
+        synthesize(options.data, SynthConfig(seed=options.seed), progress=True)
+    return options.data
+
+
+@contextlib.contextmanager
+def _sigterm_as_interrupt():
+    """SIGTERM raises KeyboardInterrupt, which NNI's experiment handles by stopping its manager."""
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt(f"signal {signum}")
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def run_nas(options: SearchOptions, space: TTFSEyeSpace) -> tuple[list[dict], list[dict], bool]:
+    """Run the NNI search; returns (every trial's record, the Pareto front, whether it completed)."""
+    from nni.nas.experiment import NasExperiment
+
+    from .strategies import TNASEvaluator, TNASEvolution
+
+    evaluator = TNASEvaluator(str(options.data.resolve()), **options.evaluator_settings())
+    strategy = TNASEvolution(seed=options.seed, population_size=options.population)
+    experiment = NasExperiment(space, evaluator, strategy)
+    experiment.config.experiment_name = "tnas-er-search"
+    experiment.config.max_trial_number = options.budget
+    experiment.config.trial_concurrency = 1
+    print(f"WARNING: {SECURITY_WARNING}", file=sys.stderr)
+    if options.ui:
+        print(f"NNI web UI: http://127.0.0.1:{options.port}  (experiment {experiment.id})", flush=True)
+    outcome, stopped_by_nni = None, False
+    with _sigterm_as_interrupt():
+        try:
+            outcome = experiment.run(port=options.port, wait_completion=True)
+            stopped_by_nni = outcome is None  # NNI stops the experiment itself on KeyboardInterrupt
+        except KeyboardInterrupt:  # raised outside NNI's own handler (e.g. while it was starting)
+            pass
+        finally:
+            if not stopped_by_nni:
+                experiment.stop()
+    completed = outcome is True
+    core = strategy.core
+    history = core.history() if core is not None else []
+    return history, strategy.pareto_front() if core is not None and history else [], completed
+
+
+def _rows(records: list[dict]) -> pd.DataFrame:
+    rows = []
+    for number, record in enumerate(records):
+        metrics = record["metrics"]
+        rows.append({"trial": number, "status": "failed" if metrics is None else "done", **record["params"], **(metrics or {})})
+    return pd.DataFrame(rows)
+
+
+def retrain_finalists(options: SearchOptions, space: TTFSEyeSpace, front: list[dict]):
+    """Retrain the front's first ``finalists`` candidates; returns their results, best fitness first."""
+    from .strategies.evaluator import EvaluationSettings, measure_candidate
+
+    settings = EvaluationSettings(str(options.data), **options.evaluator_settings())
+    finalists = []
+    for entry in front[:options.finalists]:
+        candidate = space.freeze(entry["params"])
+        print(f"retraining finalist {candidate.spec}", flush=True)
+        finalists.append((entry["params"], candidate.spec, measure_candidate(candidate.spec, candidate.ann, settings)))
+    finalists.sort(key=lambda item: -item[2].metrics["default"])
+    return finalists, settings
+
+
+def check_lava(snn, inputs: torch.Tensor, steps_per_window: int) -> dict:
+    """Lava's predictions and readouts vs the PyTorch discrete model on the same clips (float64)."""
+    from .hardware import run_lava
+
+    snn = snn.double()
+    lava = run_lava(snn, inputs, steps_per_window, samples_per_run=5)
+    with torch.no_grad():
+        logits = snn(inputs, steps_per_window).numpy()
+    snn.float()
+    return {"samples": len(inputs), "agreement": float((lava["predictions"] == logits.argmax(1)).mean()),
+            "max_readout_difference": float(np.abs(lava["readouts"] - logits).max()), "lava_synops": float(lava["synops"])}
+
+
+def _summary_row(name: str, metrics: dict) -> dict:
+    keys = ("war", "uar", "params", "synops", "spikes_per_neuron", "energy_uj", "latency_steps", "latency_ms")
+    return {"network": name, **{key: metrics.get(key) for key in keys}}
+
+
+def measure_baselines(options: SearchOptions, settings) -> list[dict]:
+    """The hand-crafted TTFS CNN and the SEEN-style LIF CNN, trained and measured like the finalists."""
+    from .strategies.evaluator import measure_candidate
+
+    handcrafted = replace(HANDCRAFTED_TTFS, resolution=options.resolution)
+    torch.manual_seed(options.seed)
+    print("training the hand-crafted TTFS baseline", flush=True)
+    ttfs = measure_candidate(handcrafted, build_ann(handcrafted), settings).metrics
+    lif = SEENStyleLIF(handcrafted)
+    size = (options.resolution, options.resolution)
+    common = dict(modality=handcrafted.modality, size=size, clip_length=handcrafted.frames, seed=options.seed)
+    train = SEEDataset(options.data, "training", **common)
+    test = SEEDataset(options.data, "testing", eval_starts=settings.eval_starts, **common)
+    print("training the SEEN-style LIF baseline", flush=True)
+    train_lif(lif, DataLoader(train, batch_size=32, shuffle=True, generator=torch.Generator().manual_seed(options.seed)),
+              epochs=options.epochs, lr=settings.lr, seed=options.seed)
+    y_true, y_pred, report = evaluate_lif(lif, DataLoader(test, batch_size=128))
+    energy = estimate_energy(report, options.hardware_profile)
+    lif_metrics = {**recognition_report(y_true, y_pred, test.classes), "params": sum(p.numel() for p in lif.parameters()),
+                   "synops": report["total"], "spikes_per_neuron": report["spikes_per_neuron"], "energy_uj": energy["energy_pj"] * 1e-6,
+                   "latency_steps": report["latency_steps"], "latency_ms": energy["latency_ms"]}
+    return [_summary_row("hand-crafted TTFS CNN", ttfs), _summary_row(f"SEEN-style LIF CNN (T={lif.steps})", lif_metrics)]
+
+
+def save_chosen(out: Path, spec: CandidateSpec, result, test_inputs: torch.Tensor) -> None:
+    """Checkpoint, architecture, confusion matrix, per-layer SynOps and spike times of the chosen network."""
+    chosen = out / "chosen"
+    save_checkpoint(chosen / "model.pt", spec, result.snn, result.metrics)
+    (chosen / "architecture.json").write_text(json.dumps(spec.to_dict(), indent=2) + "\n")
+    (chosen / "metrics.json").write_text(json.dumps(result.metrics, indent=2) + "\n")
+    matrix = confusion(result.y_true, result.y_pred, spec.num_classes)
+    pd.DataFrame(matrix, index=EMOTIONS, columns=EMOTIONS).to_csv(out / "confusion.csv")
+    pd.DataFrame(result.synops["per_layer"]).to_csv(out / "synops_per_layer.csv", index=False)
+    with torch.no_grad():
+        run = result.snn.run(test_inputs, spec.steps_per_window)
+    spiking = [i for i, kind in enumerate(run.kinds) if kind in ("conv", "linear")]
+    np.savez_compressed(out / "spike_times.npz", steps_per_window=spec.steps_per_window,
+                        **{f"{i}:{run.kinds[i]}": run.spike_times[i][run.spike_mask[i]].cpu().numpy() for i in spiking})
+
+
+def run_search(options: SearchOptions) -> Path:
+    out = options.out
+    out.mkdir(parents=True, exist_ok=True)
+    ensure_data(options)
+    space = TTFSEyeSpace(resolution=options.resolution)
+    history, front, completed = run_nas(options, space)
+    _rows(history).to_csv(out / "trials.csv", index=False)
+    _rows(front).drop(columns=["trial", "status"], errors="ignore").to_csv(out / "pareto.csv", index=False)
+    if not completed:
+        raise SearchInterrupted(f"search stopped after {len(history)} finished trials; they are in {out / 'trials.csv'}")
+    if not front:
+        raise RuntimeError(f"no trial succeeded; see {out / 'trials.csv'} and the NNI trial logs")
+    finalists, settings = retrain_finalists(options, space, front)
+    pd.DataFrame([{**params, **result.metrics} for params, _, result in finalists]).to_csv(out / "finalists.csv", index=False)
+    _, spec, result = finalists[0]
+    _, test = candidate_datasets(spec, options.data, skip=settings.skip, eval_starts=1, seed=options.seed)
+    inputs = torch.stack([test[i][0] for i in range(min(options.lava_samples, len(test)))])
+    save_chosen(out, spec, result, inputs)
+    print(f"checking the chosen network on Lava ({len(inputs)} clips)", flush=True)
+    (out / "lava.json").write_text(json.dumps(check_lava(result.snn, inputs, spec.steps_per_window), indent=2) + "\n")
+    comparison = [_summary_row("TNAS-ER (chosen)", result.metrics), *measure_baselines(options, settings)]
+    pd.DataFrame(comparison).to_csv(out / "comparison.csv", index=False)
+    (out / "run.json").write_text(json.dumps({**asdict(options), "data": str(options.data), "out": str(out)}, indent=2) + "\n")
+    return write_report(out)
