@@ -8,13 +8,11 @@
 """
 from __future__ import annotations
 
-import math
 from dataclasses import replace
 
 import numpy as np
 import snntorch
 import torch
-import torch.nn.functional as F
 from snntorch import spikegen
 from torch import nn
 
@@ -31,7 +29,9 @@ class SEENStyleLIF(nn.Module):
     """LIF CNN with the layers of ``build_ann(spec)``, each ReLU replaced by an snntorch ``Leaky`` neuron.
 
     Input clips ``(N, T, C, H, W)`` in [0, 1]; each frame is shown for ``steps_per_frame`` steps as
-    Bernoulli spikes of its intensity (rate code). The logits are the readout summed over all steps.
+    Bernoulli spikes of its intensity (rate code). The logits are the readout averaged over all steps,
+    so it trains with the ANN trainer (:func:`tnas_plugin.trainer.train_ann`, surrogate-gradient BPTT
+    through snntorch's default arctan surrogate).
     """
 
     def __init__(self, spec: CandidateSpec, steps_per_frame: int = 4, threshold: float = 0.3, decay: float = 0.2):
@@ -63,7 +63,7 @@ class SEENStyleLIF(nn.Module):
                             counter["synops"] += synapse_counts(h != 0, layer.weight, **geometry).sum().item()
                         h = layer(h)
                 logits = logits + h
-        return logits
+        return logits / self.steps
 
     @torch.no_grad()
     def neurons(self) -> tuple[int, int]:
@@ -77,27 +77,6 @@ class SEENStyleLIF(nn.Module):
             elif not isinstance(layer, snntorch.Leaky):
                 h = layer(h)
         return sum(counts[:-1]), sum(counts)
-
-
-def train_lif(model: SEENStyleLIF, loader, epochs: int, lr: float, seed: int) -> list[float]:
-    """Surrogate-gradient BPTT (snntorch's default arctan surrogate), Adam, cross-entropy."""
-    torch.manual_seed(seed)
-    optimizer = torch.optim.Adam(model.parameters(), lr=lr)
-    losses = []
-    for _ in range(epochs):
-        model.train()
-        total, count = 0.0, 0
-        for clips, labels in loader:
-            loss = F.cross_entropy(model(clips) / model.steps, labels)
-            optimizer.zero_grad()
-            loss.backward()
-            optimizer.step()
-            total, count = total + loss.item() * len(labels), count + len(labels)
-        losses.append(total / max(count, 1))
-        if not math.isfinite(losses[-1]):
-            raise RuntimeError(f"LIF baseline training diverged (loss {losses[-1]})")
-    model.eval()
-    return losses
 
 
 @torch.no_grad()

@@ -28,12 +28,13 @@ import pandas as pd
 import torch
 from torch.utils.data import DataLoader
 
-from .baselines import HANDCRAFTED_TTFS, SEENStyleLIF, evaluate_lif, train_lif
+from .baselines import HANDCRAFTED_TTFS, SEENStyleLIF, evaluate_lif
 from .checkpoint import save_checkpoint
 from .data import EMOTIONS, SEEDataset, SynthConfig, synthesize
 from .hardware import estimate_energy
 from .metrics import confusion, recognition_report
 from .report import write_report
+from .trainer import seed_everything, train_ann
 from .search_spaces import CandidateSpec, TTFSEyeSpace, build_ann, candidate_datasets
 
 _logger = logging.getLogger(__name__)
@@ -173,8 +174,9 @@ def measure_baselines(options: SearchOptions, settings) -> list[dict]:
     train = SEEDataset(options.data, "training", **common)
     test = SEEDataset(options.data, "testing", eval_starts=settings.eval_starts, **common)
     print("training the SEEN-style LIF baseline", flush=True)
-    train_lif(lif, DataLoader(train, batch_size=32, shuffle=True, generator=torch.Generator().manual_seed(options.seed)),
-              epochs=options.epochs, lr=settings.lr, seed=options.seed)
+    seed_everything(options.seed)
+    train_ann(lif, DataLoader(train, batch_size=32, shuffle=True, generator=torch.Generator().manual_seed(options.seed)),
+              options.epochs, settings.lr, torch.device("cpu"))
     y_true, y_pred, report = evaluate_lif(lif, DataLoader(test, batch_size=128))
     energy = estimate_energy(report, options.hardware_profile)
     lif_metrics = {**recognition_report(y_true, y_pred, test.classes), "params": sum(p.numel() for p in lif.parameters()),
