@@ -3,8 +3,16 @@
 Exports load lazily (PEP 562): NNI's manager gives the tuner process 10 s (hard-coded) to connect, and
 ``tuner: {className: tnas_plugin.strategies.TNASEvolutionTuner}`` imports this package first, so it must
 not pull in torch, the trainer or the NAS machinery.
+
+Importing this package applies NNI's message-decoder workaround (:mod:`tnas_plugin.nni_compat`) — the one
+place it is applied: the NAS strategy, the nnictl tuner, the trial entry and the evaluator all live here,
+so every process that runs one of them has it.
 """
 import importlib
+
+from tnas_plugin import nni_compat
+
+nni_compat.apply()
 
 _EXPORTS = {
     "EvaluationSettings": ".evaluator",

@@ -18,8 +18,6 @@ from nni.nas.execution.event import FinalMetricEvent, ModelEventType, TrainingEn
 from nni.nas.space import ExecutableModelSpace, ModelStatus
 from nni.nas.strategy.base import Strategy, StrategyStatus
 
-from tnas_plugin import nni_compat
-
 from .evolution_core import EvolutionOptions, ParetoEvolution, SearchExhausted
 
 _logger = logging.getLogger(__name__)
@@ -58,7 +56,6 @@ class TNASEvolution(Strategy):
 
     def __init__(self, **options: Any):
         super().__init__()
-        nni_compat.apply()
         self.options = EvolutionOptions.from_dict(options)
         self.core: ParetoEvolution | None = None
         self._lock = threading.RLock()

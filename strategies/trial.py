@@ -21,7 +21,6 @@ from pathlib import Path
 
 import nni
 
-from tnas_plugin import nni_compat
 from tnas_plugin.search_spaces import TTFSEyeSpace, export_hpo_space, rebuild_candidate
 
 DEFAULT_EVALUATOR = "tnas_plugin.strategies:TNASEvaluator"
@@ -66,7 +65,6 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    nni_compat.apply()
     params = nni.get_next_parameter()
     candidate = rebuild_candidate(TTFSEyeSpace(**args.space_args), params)
     evaluator = load_object(args.evaluator)(args.data, **args.evaluator_args)

@@ -27,8 +27,6 @@ import nni
 from nni.tuner import Tuner
 from nni.utils import ClassArgsValidator
 
-from tnas_plugin import nni_compat
-
 from .evolution_core import EvolutionOptions, ParetoEvolution, SearchExhausted
 
 _logger = logging.getLogger(__name__)
@@ -46,7 +44,6 @@ class TNASEvolutionTuner(Tuner):
 
     def __init__(self, **options: Any):
         super().__init__()
-        nni_compat.apply()
         self.options = EvolutionOptions.from_dict(options)
         self.core: ParetoEvolution | None = None
         self._running: dict[int, dict] = {}  # parameter id -> parameters, until a result or the trial's end

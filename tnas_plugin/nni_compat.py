@@ -7,8 +7,8 @@ heuristic miscounts escaped quotes, so a value such as ``"http://a/b"`` or ``"c#
 command channel and the experiment hangs in RUNNING. NNI never writes comments, so turning the
 stripping off loses nothing.
 
-:func:`apply` is called by the processes that run our strategy or tuner (the NAS strategy and the
-nnictl tuner adapters); it is idempotent.
+:func:`apply` is called from one place, the import of ``tnas_plugin.strategies`` (strategy, tuner,
+trial entry and evaluator); it is idempotent.
 """
 from __future__ import annotations
 
