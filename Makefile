@@ -10,7 +10,7 @@ PIP    := $(PY) -m pip --disable-pip-version-check
 DEPS_HASH := $(shell cat requirements.txt setup.cfg setup.py pyproject.toml | sha256sum | cut -c1-16)
 STAMP     := $(VENV)/.installed-$(DEPS_HASH)
 DEMO_OUT  ?= results/demo
-DEMO_BUDGET ?= 10
+DEMO_BUDGET ?= 16
 
 .PHONY: setup demo test bench clean
 

@@ -45,7 +45,6 @@ import statistics
 import sys
 import time
 import zlib
-from dataclasses import asdict
 from pathlib import Path
 
 import nni

@@ -75,14 +75,14 @@ def register(subparsers) -> None:
                                    epilog=SEARCH_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     search.add_argument("--data", type=Path, default=Path("data/synthetic-see"),
                         help="SEE tree (default %(default)s, generated if absent)")
-    search.add_argument("--budget", type=int, default=10, help="number of trials (default %(default)s)")
+    search.add_argument("--budget", type=int, default=16, help="number of trials (default %(default)s)")
     search.add_argument("--port", type=int, default=8080, help="NNI manager / web UI port (default %(default)s)")
     search.add_argument("--no-ui", action="store_true", help="do not announce the web UI (NNI's manager still runs)")
     search.add_argument("--out", type=Path, default=Path("results/search"), help="results directory (default %(default)s)")
     search.add_argument("--seed", type=int, default=0, help="seed of data, training and search (default %(default)s)")
-    search.add_argument("--epochs", type=int, default=15, help="training epochs per trial (default %(default)s)")
+    search.add_argument("--epochs", type=int, default=25, help="training epochs per trial (default %(default)s)")
     search.add_argument("--resolution", type=int, default=32, help="input resolution in pixels (default %(default)s)")
-    search.add_argument("--population", type=int, default=6, help="evolution population size (default %(default)s)")
+    search.add_argument("--population", type=int, default=8, help="evolution population size (default %(default)s)")
     search.add_argument("--finalists", type=int, default=3, help="Pareto candidates retrained at the end (default %(default)s)")
     search.set_defaults(func=_search)
 

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import logging
 import signal
 import sys
 from dataclasses import asdict, dataclass, replace
@@ -30,14 +29,12 @@ from torch.utils.data import DataLoader
 
 from .baselines import HANDCRAFTED_TTFS, SEENStyleLIF, evaluate_lif
 from .checkpoint import save_checkpoint
-from .data import EMOTIONS, SEEDataset, SynthConfig, synthesize
+from .data import EMOTIONS, SynthConfig, synthesize
 from .hardware import estimate_energy
 from .metrics import confusion, recognition_report
 from .report import write_report
-from .trainer import seed_everything, train_ann
 from .search_spaces import CandidateSpec, TTFSEyeSpace, build_ann, candidate_datasets
-
-_logger = logging.getLogger(__name__)
+from .trainer import seed_everything, train_ann
 
 SECURITY_WARNING = ("NNI's manager serves its REST API and web UI on all network interfaces without "
                     "authentication: run searches on a trusted network only.")
@@ -47,13 +44,13 @@ SECURITY_WARNING = ("NNI's manager serves its REST API and web UI on all network
 class SearchOptions:
     data: Path = Path("data/synthetic-see")
     out: Path = Path("results/search")
-    budget: int = 10  # trials
+    budget: int = 16  # trials
     port: int = 8080
     ui: bool = True
     seed: int = 0
-    epochs: int = 15
+    epochs: int = 25
     resolution: int = 32
-    population: int = 6
+    population: int = 8
     finalists: int = 3  # Pareto-front candidates retrained at the end
     lava_samples: int = 20
     hardware_profile: str = "loihi"
@@ -169,10 +166,8 @@ def measure_baselines(options: SearchOptions, settings) -> list[dict]:
     print("training the hand-crafted TTFS baseline", flush=True)
     ttfs = measure_candidate(handcrafted, build_ann(handcrafted), settings).metrics
     lif = SEENStyleLIF(handcrafted)
-    size = (options.resolution, options.resolution)
-    common = dict(modality=handcrafted.modality, size=size, clip_length=handcrafted.frames, seed=options.seed)
-    train = SEEDataset(options.data, "training", **common)
-    test = SEEDataset(options.data, "testing", eval_starts=settings.eval_starts, **common)
+    train, test = candidate_datasets(handcrafted, options.data, skip=settings.skip, eval_starts=settings.eval_starts,
+                                     seed=options.seed, transform=None)  # the LIF network takes frames one by one
     print("training the SEEN-style LIF baseline", flush=True)
     seed_everything(options.seed)
     train_ann(lif, DataLoader(train, batch_size=32, shuffle=True, generator=torch.Generator().manual_seed(options.seed)),
