@@ -9,8 +9,8 @@ conversion, discrete fine-tuning) on the default synthetic SEE tree, then:
    and agreement with the PyTorch discrete model (float64, as Lava computes).
 2. SynOps per inference (counted from real spikes, ``count_synops``) and energy on the ``loihi`` and
    ``cmos45nm`` profiles for the TTFS network, its ANN twin (MACs) and a rate-coded snntorch LIF network of
-   the same architecture and weights (``RateLIFNetwork`` of ``bench_ttfs_throughput.py``; Bernoulli input,
-   SynOps counted per time step with ``synapse_counts`` hooks; a LIF neuron is updated every step on any
+   the same architecture and weights (``tnas_plugin.baselines.RateLIFTwin``; Bernoulli input,
+   SynOps counted per time step with ``synapse_counts``; a LIF neuron is updated every step on any
    core, so its updates are ``neurons x T``).
 
 Prints both tables and writes ``benchmarks/results/lava_throughput.csv`` and ``synops_energy.csv``.
@@ -27,13 +27,12 @@ import time
 from pathlib import Path
 
 import torch
-from bench_ttfs_throughput import RateLIFNetwork, cpu_model
-from torch import nn
+from bench_ttfs_throughput import cpu_model
 
+from tnas_plugin.baselines import RateLIFTwin
 from tnas_plugin.data import SynthConfig, synthesize
-from tnas_plugin.hardware import count_synops, estimate_energy, export_lava, load_profile, synapse_counts
-from tnas_plugin.search_spaces import CandidateSpec, StageSpec, build_ann
-from tnas_plugin.search_spaces import candidate_datasets
+from tnas_plugin.hardware import count_synops, estimate_energy, export_lava, load_profile
+from tnas_plugin.search_spaces import CandidateSpec, StageSpec, build_ann, candidate_datasets
 from tnas_plugin.strategies.evaluator import EvaluationSettings, measure_candidate
 
 RESULTS = Path(__file__).parent / "results"
@@ -77,23 +76,12 @@ def lava_throughput(snn, frames, steps: int, samples_per_run: list[int], machine
     return rows
 
 
-def run_lif(lif: RateLIFNetwork, frames: torch.Tensor) -> tuple[float, torch.Tensor, float]:
-    """One forward of the LIF network: SynOps per sample over all steps (hooks on its synapses), mean readout
-    and hidden spikes per sample."""
-    total = torch.zeros(len(frames), dtype=torch.float64)
-
-    def count(module, inputs, _output):
-        geometry = {"stride": module.stride, "padding": module.padding} if isinstance(module, nn.Conv2d) else {}
-        total.add_(synapse_counts(inputs[0], module.weight, **geometry))
-
-    hooks = [op.register_forward_hook(count) for op in lif.ops if isinstance(op, (nn.Conv2d, nn.Linear))]
-    try:
-        with torch.no_grad():
-            readout, spikes = lif(frames, count_spikes=True)
-    finally:
-        for hook in hooks:
-            hook.remove()
-    return total.mean().item(), readout, spikes.mean().item()
+def run_lif(lif: RateLIFTwin, frames: torch.Tensor) -> tuple[float, torch.Tensor, float]:
+    """One forward of the LIF twin: SynOps per sample over all steps, mean readout, hidden spikes per sample."""
+    counter = {"synops": torch.zeros(len(frames), dtype=torch.float64), "spikes": torch.zeros(len(frames), dtype=torch.float64)}
+    with torch.no_grad():
+        readout = lif(frames, counter)
+    return counter["synops"].mean().item(), readout, counter["spikes"].mean().item()
 
 
 def energy_rows(snn, frames, labels, steps: int, lif_steps: list[int], machine: str) -> list[dict]:
@@ -116,7 +104,7 @@ def energy_rows(snn, frames, labels, steps: int, lif_steps: list[int], machine: 
     }]
     for steps_lif in lif_steps:
         torch.manual_seed(0)
-        lif = RateLIFNetwork(snn, steps_lif)
+        lif = RateLIFTwin(snn, steps_lif)
         synops, readout, spikes = run_lif(lif, frames)
         hidden = report["neurons"] - report["per_layer"][-1]["neurons"]
         lif_report = {**report, "total": synops, "latency_steps": steps_lif}

@@ -19,11 +19,10 @@ import statistics
 import time
 from pathlib import Path
 
-import snntorch
 import torch
-from snntorch import spikegen
 from torch import nn
 
+from tnas_plugin.baselines import RateLIFTwin
 from tnas_plugin.ttfs import ann_to_ttfs
 
 INPUT_SHAPE = (2, 64, 64)  # one eye: event frame + intensity frame
@@ -38,45 +37,11 @@ def make_ann() -> nn.Sequential:
     ).eval()
 
 
-class RateLIFNetwork(nn.Module):
-    """Time-stepped snntorch LIF twin of a TTFS network: every conv/linear layer drives ``snntorch.Leaky`` neurons."""
-
-    def __init__(self, snn, steps: int, beta: float = 0.95):
-        super().__init__()
-        self.steps = steps
-        self.ops = nn.ModuleList()
-        self.neurons = nn.ModuleList()
-        for layer in snn.layers:
-            if layer.kind == "conv":
-                op = nn.Conv2d(layer.weight.shape[1], layer.weight.shape[0], layer.weight.shape[2:], layer.stride, layer.padding)
-            elif layer.kind in ("linear", "readout"):
-                op = nn.Linear(layer.weight.shape[1], layer.weight.shape[0])
-            else:
-                pool = layer.kind == "maxpool"
-                self.ops.append(nn.MaxPool2d(layer.kernel_size, layer.stride, layer.padding) if pool else nn.Flatten())
-                continue
-            with torch.no_grad():
-                op.weight.copy_(layer.effective_weight())
-                op.bias.copy_(layer.effective_bias())
-            self.ops.append(op)
-            if layer.kind != "readout":
-                self.ops.append(snntorch.Leaky(beta=beta, reset_mechanism="subtract"))
-
-    def forward(self, x: torch.Tensor, count_spikes: bool = False) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """Mean readout over ``steps`` for frames ``x`` in [0, 1], and (if asked) hidden spikes per sample."""
-        membranes = {}
-        readout, spikes = 0.0, torch.zeros(x.shape[0]) if count_spikes else None
-        for frame in spikegen.rate(x, num_steps=self.steps):
-            h = frame
-            for i, op in enumerate(self.ops):
-                if isinstance(op, snntorch.Leaky):
-                    h, membranes[i] = op(h, membranes.get(i, torch.zeros_like(h)))
-                    if count_spikes:
-                        spikes += h.flatten(1).sum(1)
-                else:
-                    h = op(h)
-            readout = readout + h
-        return readout / self.steps, spikes
+def lif_spikes(lif: RateLIFTwin, x: torch.Tensor) -> float:
+    """Hidden spikes per sample of the LIF twin."""
+    counter = {"synops": torch.zeros(len(x), dtype=torch.float64), "spikes": torch.zeros(len(x), dtype=torch.float64)}
+    lif(x, counter)
+    return counter["spikes"].mean().item()
 
 
 def samples_per_second(forwards: dict, x: torch.Tensor, repeats: int) -> dict[str, float]:
@@ -112,13 +77,13 @@ def main() -> None:
     calibration, x = torch.rand(256, *INPUT_SHAPE), torch.rand(args.batch, *INPUT_SHAPE)
     ann = make_ann()
     snn = ann_to_ttfs(ann, calibration)
-    lif = RateLIFNetwork(snn, args.lif_steps)
+    lif = RateLIFTwin(snn, args.lif_steps)
     S, T = args.steps_per_window, args.lif_steps
     names = ["ANN (reference)", "TTFS continuous", f"TTFS discrete S={S}", f"snntorch LIF rate T={T}"]
     with torch.inference_mode():
         rates = samples_per_second(dict(zip(names, [ann, snn, lambda v: snn(v, S), lif])), x, args.repeats)
         spikes = [None, snn.run(x).total_spikes_per_neuron, snn.run(x, S).total_spikes_per_neuron,
-                  lif(x, count_spikes=True)[1].mean().item() / snn.run(x[:1]).hidden_neurons]
+                  lif_spikes(lif, x) / snn.run(x[:1]).hidden_neurons]
     latencies = ["1 pass", f"{snn.num_windows} windows", f"{snn.latency_steps(S)} steps", f"{T} steps"]
     machine = f"{cpu_model()}, {torch.get_num_threads()} threads, torch {torch.__version__}, load avg {os.getloadavg()[0]:.2f}"
     print(f"machine: {machine}; batch {args.batch}, input {INPUT_SHAPE}, median of {args.repeats}")

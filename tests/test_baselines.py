@@ -1,42 +1,46 @@
-"""The SEEN-style LIF baseline: its SynOps come from its real spikes."""
-from dataclasses import replace
-
+"""The rate-coded LIF twin baseline: SynOps from its real spikes, and it approximates the network it copies."""
 import torch
+from torch import nn
 
-from tnas_plugin.baselines import HANDCRAFTED_TTFS, SEENStyleLIF, evaluate_lif
+from tnas_plugin.baselines import RateLIFTwin, measure_lif
+from tnas_plugin.ttfs import ann_to_ttfs
 
-SPEC = replace(HANDCRAFTED_TTFS, resolution=8, frames=2)
-
-
-def _loader(clips):
-    return [(clips, torch.zeros(len(clips), dtype=torch.long))]
+IN, HIDDEN, CLASSES = 12, 10, 3
 
 
-def test_dark_clips_cost_no_synaptic_operation_without_biases():
-    torch.manual_seed(0)
-    model = SEENStyleLIF(SPEC).eval()
+def _mlp(seed=0):
+    torch.manual_seed(seed)
+    ann = nn.Sequential(nn.Linear(IN, HIDDEN), nn.ReLU(), nn.Linear(HIDDEN, CLASSES)).eval()
+    x = torch.rand(64, IN)
+    return ann, x, ann_to_ttfs(ann, x)
+
+
+def _measure(lif, x):
+    return measure_lif(lif, [(x, torch.zeros(len(x), dtype=torch.long))], HIDDEN + CLASSES, HIDDEN)
+
+
+def test_dark_input_costs_no_synaptic_operation_without_biases():
+    ann, _, snn = _mlp()
     with torch.no_grad():
-        for layer in model.layers:
-            if isinstance(layer, torch.nn.Linear):
-                layer.bias.zero_()  # conv layers have none; batch norm starts at beta = 0, mean 0
-    _, _, report = evaluate_lif(model, _loader(torch.zeros(3, 2, 3, 8, 8)))
-    assert report["total"] == 0 and report["spikes_per_neuron"] == 0
-    assert report["latency_steps"] == 2 * model.steps_per_frame
+        for layer in snn.synaptic_layers():
+            layer.bias.zero_()
+    _, _, report = _measure(RateLIFTwin(snn, steps=16), torch.zeros(5, IN))
+    assert report["total"] == 0 and report["spikes_per_neuron"] == 0 and report["latency_steps"] == 16
 
 
-def test_bright_clips_spike_and_each_input_spike_reaches_its_fan_out():
-    torch.manual_seed(0)
-    model = SEENStyleLIF(SPEC).eval()
+def test_synops_are_every_input_spike_times_its_fan_out():
+    _, _, snn = _mlp()
+    lif, x, steps = RateLIFTwin(snn, steps=16), torch.ones(4, IN), 16  # rate 1: every input spikes every step
+    counter = {"synops": torch.zeros(4, dtype=torch.float64), "spikes": torch.zeros(4, dtype=torch.float64)}
     with torch.no_grad():
-        for layer in model.layers:
-            if isinstance(layer, torch.nn.Conv2d):
-                layer.weight.fill_(1.0)
-                break
-    clips = torch.ones(2, 2, 3, 8, 8)  # rate code of 1.0: every pixel spikes at every step
-    _, _, report = evaluate_lif(model, _loader(clips))
-    first = model.layers[0]
-    # 3x3 kernel, padding 1, 8x8 map: interior pixels reach 9 outputs per output channel, edges fewer.
-    per_channel_fan_out = sum(min(r + 1, 8) - max(r - 1, -1) - 1 for r in range(8)) ** 2  # 22 * 22
-    first_layer_synops = model.steps * 3 * first.out_channels * per_channel_fan_out
-    assert report["total"] >= first_layer_synops
-    assert report["spikes_per_neuron"] > 0
+        lif(x, counter)
+    # all weights are non-zero: each input spike reaches HIDDEN synapses, each hidden spike CLASSES synapses
+    assert torch.equal(counter["synops"], steps * IN * HIDDEN + counter["spikes"] * CLASSES)
+
+
+def test_long_rate_code_approximates_the_copied_network():
+    ann, x, snn = _mlp(seed=1)
+    torch.manual_seed(0)
+    with torch.no_grad():
+        agreement = (RateLIFTwin(snn, steps=512, beta=1.0)(x).argmax(1) == ann(x).argmax(1)).double().mean().item()
+    assert agreement >= 0.85

@@ -61,14 +61,16 @@ def test_sigterm_stops_the_manager_and_keeps_finished_trials(tiny_see, tmp_path)
         try:
             deadline = time.monotonic() + 300
             while _succeeded_trials(port) < 1:
-                assert search.poll() is None and time.monotonic() < deadline, "no trial finished"
+                if search.poll() is not None or time.monotonic() > deadline:
+                    search.kill()
+                    pytest.fail("no trial finished before the search ended:\n" + search.communicate()[0][-3000:])
                 time.sleep(1)
             search.send_signal(signal.SIGTERM)
             output, _ = search.communicate(timeout=120)
         finally:
             search.kill()
         assert search.returncode == 130, output[-3000:]
-        assert wait_for_no_new_managers(before), "the NNI manager outlived the search"
+        assert wait_for_no_new_managers(before), "the NNI manager outlived the search:\n" + output[-3000:]
     trials = pd.read_csv(out / "trials.csv")
     assert 1 <= (trials["status"] == "done").sum() < 20
     assert trials["war"].notna().any()

@@ -1,23 +1,22 @@
 """Reference networks measured next to the searched ones, in the same run and on the same data.
 
 * :data:`HANDCRAFTED_TTFS` — a hand-designed TTFS CNN (fixed architecture, same trainer as the search).
-* :class:`SEENStyleLIF` — a rate-coded LIF CNN in the style of SEEN (Zhang et al., SIGGRAPH 2023: conv
-  layers driving LIF neurons, threshold 0.3, decay 0.2, the clip's frames presented one after another),
-  built with snntorch and trained with surrogate-gradient BPTT. Its SynOps are counted from its real
-  spikes with the same counter as the TTFS networks (:func:`tnas_plugin.hardware.synapse_counts`).
+* :class:`RateLIFTwin` — a rate-coded LIF CNN of the same architecture and weights, built with snntorch:
+  every conv/linear layer drives ``snntorch.Leaky`` neurons (subtractive reset), inputs are Bernoulli
+  spike trains of the frames over ``steps`` time steps (rate-based conversion, Rueckauer et al., Front.
+  Neurosci. 11:682, 2017). It takes the TTFS network's window-normalised weights, so a firing rate
+  encodes the value a TTFS spike time encodes. Its SynOps are counted from its real spikes with the
+  same counter as the TTFS networks (:func:`tnas_plugin.hardware.synapse_counts`).
 """
 from __future__ import annotations
 
-from dataclasses import replace
-
-import numpy as np
 import snntorch
 import torch
 from snntorch import spikegen
 from torch import nn
 
 from .hardware import synapse_counts
-from .search_spaces import CandidateSpec, StageSpec, build_ann
+from .search_spaces import CandidateSpec, StageSpec
 
 HANDCRAFTED_TTFS = CandidateSpec(
     modality="both", frames=4, steps_per_window=16, resolution=32,
@@ -25,70 +24,61 @@ HANDCRAFTED_TTFS = CandidateSpec(
 )
 
 
-class SEENStyleLIF(nn.Module):
-    """LIF CNN with the layers of ``build_ann(spec)``, each ReLU replaced by an snntorch ``Leaky`` neuron.
+class RateLIFTwin(nn.Module):
+    """Time-stepped snntorch LIF twin of a TTFS network (same layers, same normalised weights)."""
 
-    Input clips ``(N, T, C, H, W)`` in [0, 1]; each frame is shown for ``steps_per_frame`` steps as
-    Bernoulli spikes of its intensity (rate code). The logits are the readout averaged over all steps,
-    so it trains with the ANN trainer (:func:`tnas_plugin.trainer.train_ann`, surrogate-gradient BPTT
-    through snntorch's default arctan surrogate).
-    """
-
-    def __init__(self, spec: CandidateSpec, steps_per_frame: int = 4, threshold: float = 0.3, decay: float = 0.2):
+    def __init__(self, snn, steps: int, beta: float = 0.95):
         super().__init__()
-        self.spec, self.steps_per_frame = spec, steps_per_frame
-        self.layers = nn.ModuleList(
-            snntorch.Leaky(beta=1.0 - decay, threshold=threshold) if isinstance(m, nn.ReLU) else m
-            for m in build_ann(replace(spec, frames=1))  # one frame per time step
-        )
+        self.steps = steps
+        self.ops = nn.ModuleList()
+        for layer in snn.layers:
+            if layer.kind == "conv":
+                op = nn.Conv2d(layer.weight.shape[1], layer.weight.shape[0], layer.weight.shape[2:], layer.stride, layer.padding)
+            elif layer.kind in ("linear", "readout"):
+                op = nn.Linear(layer.weight.shape[1], layer.weight.shape[0])
+            else:
+                pool = layer.kind == "maxpool"
+                self.ops.append(nn.MaxPool2d(layer.kernel_size, layer.stride, layer.padding) if pool else nn.Flatten())
+                continue
+            with torch.no_grad():
+                op.weight.copy_(layer.effective_weight())
+                op.bias.copy_(layer.effective_bias())
+            self.ops.append(op)
+            if layer.kind != "readout":
+                self.ops.append(snntorch.Leaky(beta=beta, reset_mechanism="subtract"))
 
-    @property
-    def steps(self) -> int:
-        return self.spec.frames * self.steps_per_frame
-
-    def forward(self, clips: torch.Tensor, counter: dict | None = None) -> torch.Tensor:
-        membranes: dict[int, torch.Tensor] = {}
-        logits = 0.0
-        for frame in clips.unbind(1):
-            for spikes in spikegen.rate(frame, num_steps=self.steps_per_frame):
-                h = spikes
-                for i, layer in enumerate(self.layers):
-                    if isinstance(layer, snntorch.Leaky):
-                        h, membranes[i] = layer(h, membranes.get(i, torch.zeros_like(h)))
-                        if counter is not None:
-                            counter["spikes"] += h.sum().item()
-                    else:
-                        if counter is not None and isinstance(layer, (nn.Conv2d, nn.Linear)):
-                            geometry = {"stride": layer.stride, "padding": layer.padding} if isinstance(layer, nn.Conv2d) else {}
-                            counter["synops"] += synapse_counts(h != 0, layer.weight, **geometry).sum().item()
-                        h = layer(h)
-                logits = logits + h
-        return logits / self.steps
-
-    @torch.no_grad()
-    def neurons(self) -> tuple[int, int]:
-        """(LIF neurons, LIF neurons plus readout units) for one sample."""
-        shape = (1, self.spec.in_channels // self.spec.frames, self.spec.resolution, self.spec.resolution)
-        counts, h = [], torch.zeros(shape)
-        for layer in self.layers:
-            if isinstance(layer, (nn.Conv2d, nn.Linear)):
-                h = layer(h)
-                counts.append(h[0].numel())
-            elif not isinstance(layer, snntorch.Leaky):
-                h = layer(h)
-        return sum(counts[:-1]), sum(counts)
+    def forward(self, x: torch.Tensor, counter: dict | None = None) -> torch.Tensor:
+        """Mean readout over ``steps`` for frames ``x`` in [0, 1]; ``counter`` accumulates per-sample totals
+        of ``synops`` (spikes delivered through non-zero synapses) and hidden ``spikes``."""
+        membranes = {}
+        readout = 0.0
+        for frame in spikegen.rate(x, num_steps=self.steps):
+            h = frame
+            for i, op in enumerate(self.ops):
+                if isinstance(op, snntorch.Leaky):
+                    h, membranes[i] = op(h, membranes.get(i, torch.zeros_like(h)))
+                    if counter is not None:
+                        counter["spikes"] += h.flatten(1).sum(1).double()
+                    continue
+                if counter is not None and isinstance(op, (nn.Conv2d, nn.Linear)):
+                    geometry = {"stride": op.stride, "padding": op.padding} if isinstance(op, nn.Conv2d) else {}
+                    counter["synops"] += synapse_counts(h, op.weight, **geometry)
+                h = op(h)
+            readout = readout + h
+        return readout / self.steps
 
 
 @torch.no_grad()
-def evaluate_lif(model: SEENStyleLIF, loader) -> tuple[np.ndarray, np.ndarray, dict]:
-    """Labels, predictions and a SynOps report (per inference) in the format of ``count_synops``."""
-    counter, truths, predictions, samples = {"synops": 0.0, "spikes": 0.0}, [], [], 0
-    for clips, labels in loader:
-        logits = model(clips, counter)
-        truths.append(labels.numpy())
-        predictions.append(logits.argmax(1).numpy())
-        samples += len(labels)
-    hidden, neurons = model.neurons()
-    report = {"total": counter["synops"] / samples, "neurons": neurons, "latency_steps": model.steps,
-              "spikes_per_neuron": counter["spikes"] / samples / hidden, "ann_macs": 0, "steps_per_window": None}
-    return np.concatenate(truths), np.concatenate(predictions), report
+def measure_lif(lif: RateLIFTwin, loader, neurons: int, hidden_neurons: int) -> tuple[torch.Tensor, torch.Tensor, dict]:
+    """Labels, predictions and a SynOps report per inference (the keys :func:`estimate_energy` reads)."""
+    truths, predictions, synops, spikes = [], [], [], []
+    for inputs, labels in loader:
+        counter = {"synops": torch.zeros(len(inputs), dtype=torch.float64), "spikes": torch.zeros(len(inputs), dtype=torch.float64)}
+        predictions.append(lif(inputs, counter).argmax(1))
+        truths.append(labels)
+        synops.append(counter["synops"])
+        spikes.append(counter["spikes"])
+    synops, spikes = torch.cat(synops), torch.cat(spikes)
+    report = {"total": synops.mean().item(), "neurons": neurons, "latency_steps": lif.steps, "ann_macs": 0,
+              "spikes_per_neuron": spikes.mean().item() / hidden_neurons, "steps_per_window": None}
+    return torch.cat(truths), torch.cat(predictions), report

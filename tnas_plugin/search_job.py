@@ -6,8 +6,8 @@
 3. Finalists: the Pareto-front candidates (WAR, UAR) retrained in-process and their TTFS networks
    evaluated; the one with the best fitness is chosen, saved (checkpoint + architecture JSON) and run
    on Lava's CPU simulator to check that it predicts exactly as the PyTorch discrete model.
-4. Baselines measured in the same run on the same data: a hand-crafted TTFS CNN and a SEEN-style
-   rate-coded LIF CNN (snntorch).
+4. Baselines measured in the same run on the same data: a hand-crafted TTFS CNN and the rate-coded
+   snntorch LIF twin of it (same architecture and weights).
 5. The results directory: tables (CSV/JSON) written here, then plots and ``report.md`` by
    :func:`tnas_plugin.report.write_report`.
 
@@ -27,14 +27,15 @@ import pandas as pd
 import torch
 from torch.utils.data import DataLoader
 
-from .baselines import HANDCRAFTED_TTFS, SEENStyleLIF, evaluate_lif
+from .baselines import HANDCRAFTED_TTFS, RateLIFTwin, measure_lif
 from .checkpoint import save_checkpoint
 from .data import EMOTIONS, SynthConfig, synthesize
-from .hardware import estimate_energy
+from .hardware import estimate_energy, load_profile
 from .metrics import confusion, recognition_report
 from .report import write_report
 from .search_spaces import CandidateSpec, TTFSEyeSpace, build_ann, candidate_datasets
-from .trainer import seed_everything, train_ann
+
+LIF_STEPS = 32  # time steps of the rate-coded LIF baseline
 
 SECURITY_WARNING = ("NNI's manager serves its REST API and web UI on all network interfaces without "
                     "authentication: run searches on a trusted network only.")
@@ -158,26 +159,28 @@ def _summary_row(name: str, metrics: dict) -> dict:
 
 
 def measure_baselines(options: SearchOptions, settings) -> list[dict]:
-    """The hand-crafted TTFS CNN and the SEEN-style LIF CNN, trained and measured like the finalists."""
+    """The hand-crafted TTFS CNN, trained like the finalists, and its rate-coded LIF twin (same weights)."""
     from .strategies.evaluator import measure_candidate
 
     handcrafted = replace(HANDCRAFTED_TTFS, resolution=options.resolution)
-    torch.manual_seed(options.seed)
     print("training the hand-crafted TTFS baseline", flush=True)
-    ttfs = measure_candidate(handcrafted, build_ann(handcrafted), settings).metrics
-    lif = SEENStyleLIF(handcrafted)
-    train, test = candidate_datasets(handcrafted, options.data, skip=settings.skip, eval_starts=settings.eval_starts,
-                                     seed=options.seed, transform=None)  # the LIF network takes frames one by one
-    print("training the SEEN-style LIF baseline", flush=True)
-    seed_everything(options.seed)
-    train_ann(lif, DataLoader(train, batch_size=32, shuffle=True, generator=torch.Generator().manual_seed(options.seed)),
-              options.epochs, settings.lr, torch.device("cpu"))
-    y_true, y_pred, report = evaluate_lif(lif, DataLoader(test, batch_size=128))
-    energy = estimate_energy(report, options.hardware_profile)
-    lif_metrics = {**recognition_report(y_true, y_pred, test.classes), "params": sum(p.numel() for p in lif.parameters()),
-                   "synops": report["total"], "spikes_per_neuron": report["spikes_per_neuron"], "energy_uj": energy["energy_pj"] * 1e-6,
-                   "latency_steps": report["latency_steps"], "latency_ms": energy["latency_ms"]}
-    return [_summary_row("hand-crafted TTFS CNN", ttfs), _summary_row(f"SEEN-style LIF CNN (T={lif.steps})", lif_metrics)]
+    ttfs = measure_candidate(handcrafted, build_ann(handcrafted), settings)
+    _, test = candidate_datasets(handcrafted, options.data, skip=settings.skip, eval_starts=settings.eval_starts,
+                                 seed=options.seed)
+    lif = RateLIFTwin(ttfs.snn.cpu(), steps=LIF_STEPS)
+    readout = ttfs.synops["per_layer"][-1]["neurons"]
+    print(f"running its rate-coded LIF twin (T={LIF_STEPS})", flush=True)
+    torch.manual_seed(options.seed)
+    y_true, y_pred, report = measure_lif(lif, DataLoader(test, batch_size=128), ttfs.synops["neurons"],
+                                         ttfs.synops["neurons"] - readout)
+    profile = replace(load_profile(options.hardware_profile), neuron_updates="per_step")  # a LIF neuron updates every step
+    energy = estimate_energy(report, profile)
+    lif_metrics = {**recognition_report(y_true, y_pred, test.classes), "params": ttfs.metrics["params"],
+                   "synops": report["total"], "spikes_per_neuron": report["spikes_per_neuron"],
+                   "energy_uj": energy["energy_pj"] * 1e-6, "latency_steps": report["latency_steps"],
+                   "latency_ms": energy["latency_ms"]}
+    return [_summary_row("hand-crafted TTFS CNN", ttfs.metrics),
+            _summary_row(f"rate-coded LIF twin of it (snntorch, T={LIF_STEPS})", lif_metrics)]
 
 
 def save_chosen(out: Path, spec: CandidateSpec, result, test_inputs: torch.Tensor) -> None:
