@@ -17,8 +17,9 @@ def _search(args: argparse.Namespace) -> int:
     from .search_job import SearchInterrupted, SearchOptions, run_search
 
     options = SearchOptions(data=args.data, out=args.out, budget=args.budget, port=args.port, ui=not args.no_ui,
-                            seed=args.seed, epochs=args.epochs, resolution=args.resolution, population=args.population,
-                            finalists=args.finalists)
+                            seed=args.seed, epochs=args.epochs, final_epochs=args.final_epochs, resolution=args.resolution,
+                            population=args.population, finalists=args.finalists,
+                            efficiency=None if args.efficiency == "none" else args.efficiency)
     try:
         report = run_search(options)
     except SearchInterrupted as stopped:
@@ -81,9 +82,13 @@ def register(subparsers) -> None:
     search.add_argument("--out", type=Path, default=Path("results/search"), help="results directory (default %(default)s)")
     search.add_argument("--seed", type=int, default=0, help="seed of data, training and search (default %(default)s)")
     search.add_argument("--epochs", type=int, default=25, help="training epochs per trial (default %(default)s)")
+    search.add_argument("--final-epochs", type=int, default=50,
+                        help="training epochs of the retrained finalists and the baselines (default %(default)s)")
     search.add_argument("--resolution", type=int, default=32, help="input resolution in pixels (default %(default)s)")
     search.add_argument("--population", type=int, default=8, help="evolution population size (default %(default)s)")
     search.add_argument("--finalists", type=int, default=3, help="Pareto candidates retrained at the end (default %(default)s)")
+    search.add_argument("--efficiency", choices=("synops", "energy_uj", "latency_steps", "params", "none"), default="synops",
+                        help="efficiency objective minimised next to WAR and UAR (default %(default)s)")
     search.set_defaults(func=_search)
 
     train = subparsers.add_parser("train", help="train one architecture (JSON) and save its TTFS checkpoint",

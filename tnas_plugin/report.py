@@ -25,13 +25,13 @@ def _save(fig, path: Path) -> Path:
 
 
 def plot_pareto(trials: pd.DataFrame, front: pd.DataFrame, path: Path) -> Path:
-    """WAR vs UAR of every finished trial, colour = SynOps per inference (log scale), front outlined."""
+    """WAR vs UAR of every finished trial, colour = SynOps per inference (log scale), front members circled."""
     fig, ax = plt.subplots(figsize=(5.5, 4.5))
     done = trials.dropna(subset=["war", "uar"])
     points = ax.scatter(done["war"], done["uar"], c=np.log10(done["synops"].clip(lower=1)), cmap="viridis", s=36)
     fig.colorbar(points, ax=ax, label="log10 SynOps per inference")
     ordered = front.sort_values("war")
-    ax.plot(ordered["war"], ordered["uar"], "o-", mfc="none", mec="red", color="red", ms=11, label="Pareto front")
+    ax.plot(ordered["war"], ordered["uar"], "o", mfc="none", mec="red", ms=11, label="Pareto front")
     ax.set_xlabel("WAR (accuracy)")
     ax.set_ylabel("UAR (balanced accuracy)")
     ax.set_title(f"{len(done)} trials")
@@ -115,9 +115,11 @@ def write_report(out: Path) -> Path:
         _table(comparison),
         "",
         f"WAR = accuracy, UAR = balanced accuracy; SynOps and energy per inference on the `{run['hardware_profile']}` "
-        f"hardware profile; latency in time steps. Data: `{run['data']}`; {run['budget']} trials of {run['epochs']} epochs.",
+        f"hardware profile; latency in time steps. Data: `{run['data']}`; {run['budget']} trials of {run['epochs']} epochs; finalists and "
+        f"baselines trained for {run['final_epochs']} epochs.",
         "",
-        f"## Search: {len(trials)} trials ({failed} failed), {len(front)} on the (WAR, UAR) Pareto front",
+        f"## Search: {len(trials)} trials ({failed} failed), {len(front)} on the Pareto front of "
+        f"(WAR, UAR{', ' + run['efficiency'] if run.get('efficiency') else ''})",
         "",
         "![Pareto front](pareto.png)",
         "",

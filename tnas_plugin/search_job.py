@@ -2,8 +2,8 @@
 
 1. Data: the SEE tree given, or the built-in synthetic one (generated when absent).
 2. Search: ``NasExperiment(TTFSEyeSpace, TNASEvaluator, TNASEvolution)`` on NNI's local training service,
-   monitored in NNI's web UI.
-3. Finalists: the Pareto-front candidates (WAR, UAR) retrained in-process and their TTFS networks
+   monitored in NNI's web UI; objectives WAR and UAR (maximised) and, by default, SynOps (minimised).
+3. Finalists: the most accurate Pareto-front candidates retrained in-process and their TTFS networks
    evaluated; the one with the best fitness is chosen, saved (checkpoint + architecture JSON) and run
    on Lava's CPU simulator to check that it predicts exactly as the PyTorch discrete model.
 4. Baselines measured in the same run on the same data: a hand-crafted TTFS CNN and the rate-coded
@@ -49,10 +49,12 @@ class SearchOptions:
     port: int = 8080
     ui: bool = True
     seed: int = 0
-    epochs: int = 25
+    epochs: int = 25  # per trial
+    final_epochs: int = 50  # finalists and baselines
     resolution: int = 32
     population: int = 8
     finalists: int = 3  # Pareto-front candidates retrained at the end
+    efficiency: str | None = "synops"  # third objective (minimised) next to WAR and UAR; None = WAR and UAR only
     lava_samples: int = 20
     hardware_profile: str = "loihi"
 
@@ -94,7 +96,8 @@ def run_nas(options: SearchOptions, space: TTFSEyeSpace) -> tuple[list[dict], li
     from .strategies import TNASEvaluator, TNASEvolution
 
     evaluator = TNASEvaluator(str(options.data.resolve()), **options.evaluator_settings())
-    strategy = TNASEvolution(seed=options.seed, population_size=options.population)
+    objectives = {"war": "max", "uar": "max", **({options.efficiency: "min"} if options.efficiency else {})}
+    strategy = TNASEvolution(seed=options.seed, population_size=options.population, objectives=objectives)
     experiment = NasExperiment(space, evaluator, strategy)
     experiment.config.experiment_name = "tnas-er-search"
     experiment.config.max_trial_number = options.budget
@@ -127,10 +130,10 @@ def _rows(records: list[dict]) -> pd.DataFrame:
 
 
 def retrain_finalists(options: SearchOptions, space: TTFSEyeSpace, front: list[dict]):
-    """Retrain the front's first ``finalists`` candidates; returns their results, best fitness first."""
+    """Retrain the front's most accurate ``finalists`` candidates for ``final_epochs``; best fitness first."""
     from .strategies.evaluator import EvaluationSettings, measure_candidate
 
-    settings = EvaluationSettings(str(options.data), **options.evaluator_settings())
+    settings = EvaluationSettings(str(options.data), **{**options.evaluator_settings(), "epochs": options.final_epochs})
     finalists = []
     for entry in front[:options.finalists]:
         candidate = space.freeze(entry["params"])
