@@ -87,7 +87,7 @@ def register(subparsers) -> None:
     search.add_argument("--resolution", type=int, default=32, help="input resolution in pixels (default %(default)s)")
     search.add_argument("--population", type=int, default=8, help="evolution population size (default %(default)s)")
     search.add_argument("--finalists", type=int, default=3, help="Pareto candidates retrained at the end (default %(default)s)")
-    search.add_argument("--efficiency", choices=("synops", "energy_uj", "latency_steps", "params", "none"), default="synops",
+    search.add_argument("--efficiency", choices=("synops", "energy_uj", "latency_steps", "params", "none"), default="none",
                         help="efficiency objective minimised next to WAR and UAR (default %(default)s)")
     search.set_defaults(func=_search)
 

@@ -2,7 +2,7 @@
 
 1. Data: the SEE tree given, or the built-in synthetic one (generated when absent).
 2. Search: ``NasExperiment(TTFSEyeSpace, TNASEvaluator, TNASEvolution)`` on NNI's local training service,
-   monitored in NNI's web UI; objectives WAR and UAR (maximised) and, by default, SynOps (minimised).
+   monitored in NNI's web UI; objectives WAR and UAR (maximised), optionally an efficiency metric (minimised).
 3. Finalists: the most accurate Pareto-front candidates retrained in-process and their TTFS networks
    evaluated; the one with the best fitness is chosen, saved (checkpoint + architecture JSON) and run
    on Lava's CPU simulator to check that it predicts exactly as the PyTorch discrete model.
@@ -54,7 +54,7 @@ class SearchOptions:
     resolution: int = 32
     population: int = 8
     finalists: int = 3  # Pareto-front candidates retrained at the end
-    efficiency: str | None = "synops"  # third objective (minimised) next to WAR and UAR; None = WAR and UAR only
+    efficiency: str | None = None  # optional third objective (minimised) next to WAR and UAR, e.g. "synops"
     lava_samples: int = 20
     hardware_profile: str = "loihi"
 
