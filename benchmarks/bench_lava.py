@@ -22,13 +22,12 @@ from __future__ import annotations
 import argparse
 import csv
 import dataclasses
-import os
 import time
 from pathlib import Path
 
 import torch
-from bench_ttfs_throughput import cpu_model
 
+from machine import describe  # benchmarks/machine.py
 from tnas_plugin.baselines import RateLIFTwin
 from tnas_plugin.data import SynthConfig, synthesize
 from tnas_plugin.hardware import count_synops, estimate_energy, export_lava, load_profile
@@ -140,7 +139,7 @@ def main() -> None:
     count = max(args.lava_samples, args.energy_samples)
     frames = torch.stack([test[i][0] for i in range(min(count, len(test)))])
     labels = torch.tensor([test.targets[i] for i in range(len(frames))])
-    machine = f"{cpu_model()}, {os.cpu_count()} cores, load avg {os.getloadavg()[0]:.2f}"
+    machine = describe()
     snn, steps = result.snn.cpu().eval(), SPEC.steps_per_window
     energy = energy_rows(snn, frames[:args.energy_samples], labels[:args.energy_samples], steps, args.lif_steps, machine)
     throughput = lava_throughput(snn, frames[:args.lava_samples], steps, args.samples_per_run, machine)

@@ -39,8 +39,6 @@ import itertools
 import json
 import logging
 import math
-import os
-import platform
 import statistics
 import sys
 import time
@@ -54,6 +52,7 @@ from nni.nas.execution.event import ModelEventType
 from nni.nas.space import SimplifiedModelSpace
 from nni.nas.strategy import Random, RegularizedEvolution
 
+from machine import describe  # benchmarks/machine.py
 from tnas_plugin.search_spaces import TTFSEyeSpace
 from tnas_plugin.strategies import TNASEvolution
 from tnas_plugin.strategies.trial import load_object
@@ -69,21 +68,6 @@ TABLE_SPACE = dict(resolution=32, stage_choices=(1,), channel_choices=(4, 8), ke
                    frame_choices=(2, 4), steps_choices=(8, 16))
 TABLE_METRICS = ("war", "uar", "default", "params", "synops", "energy_uj", "latency_steps", "seconds")
 TABLE_POPULATION = 8  # NSGA-II population / RegularizedEvolution population at budgets of 10-40 trials
-
-
-def machine() -> str:
-    """CPU model, logical cores and torch threads, for the result files."""
-    import torch
-
-    model = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return f"{model}, {os.cpu_count()} logical cores, torch {torch.__version__} with {torch.get_num_threads()} thread(s)"
 
 
 def surrogate_metrics(spec) -> dict:
@@ -315,7 +299,7 @@ def main(argv=None) -> int:
         import torch
 
         torch.set_num_threads(args.threads)
-        summary["machine"] = machine()
+        summary["machine"] = describe()
         t0 = time.time()
         table = build_table(args.table, args.data, args.table_epochs)
         build_s = time.time() - t0

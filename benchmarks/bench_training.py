@@ -28,8 +28,6 @@ candidate and seed) and ``training_modes.md``.
 from __future__ import annotations
 
 import argparse
-import os
-import platform
 import time
 from pathlib import Path
 from unittest import mock
@@ -40,24 +38,13 @@ import torch
 from torch.utils.data import DataLoader
 
 import tnas_plugin.trainer as trainer
+from machine import describe  # benchmarks/machine.py
 from tnas_plugin.data import SynthConfig, synthesize
 from tnas_plugin.metrics import recognition_report
 from tnas_plugin.search_spaces import TTFSEyeSpace, candidate_datasets
 from tnas_plugin.strategies.evaluator import EvaluationSettings, measure_candidate
 
 RESULTS = Path(__file__).parent / "results"
-
-
-def machine() -> str:
-    model = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return f"{model}, {os.cpu_count()} logical cores, torch {torch.__version__} with {torch.get_num_threads()} thread(s)"
 
 
 def measure_direct_with_checkpoints(candidate, settings: EvaluationSettings, every: int, multiples: int) -> tuple[list[dict], dict]:
@@ -193,7 +180,7 @@ def main() -> None:
 
     runs = len(catch)
     lines = [f"# ANN-assisted vs direct TTFS training ({args.candidates} candidates x {args.seeds} seeds, budget {args.epochs} epochs)",
-             "", f"Machine: {machine()}. Total wall time {total:.0f} s. Data: {args.data} (built-in synthetic), "
+             "", f"Machine: {describe()}. Total wall time {total:.0f} s. Data: {args.data} (built-in synthetic), "
              "resolution 32, 16 steps per window, 4 test start points per sequence.", "",
              "| path | epochs | median train s (IQR) | median WAR (IQR) | median UAR (IQR) |", "|---|---:|---:|---:|---:|"]
     for mode, r in summary.iterrows():

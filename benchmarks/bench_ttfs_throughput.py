@@ -13,8 +13,6 @@ from __future__ import annotations
 
 import argparse
 import csv
-import os
-import platform
 import statistics
 import time
 from pathlib import Path
@@ -22,6 +20,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from machine import describe  # benchmarks/machine.py
 from tnas_plugin.baselines import RateLIFTwin
 from tnas_plugin.ttfs import ann_to_ttfs
 
@@ -57,12 +56,6 @@ def samples_per_second(forwards: dict, x: torch.Tensor, repeats: int) -> dict[st
     return {name: x.shape[0] / statistics.median(t) for name, t in times.items()}
 
 
-def cpu_model() -> str:
-    with open("/proc/cpuinfo") as info:
-        names = [line.split(":", 1)[1].strip() for line in info if line.startswith("model name")]
-    return names[0] if names else platform.processor()
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--batch", type=int, default=64)
@@ -85,7 +78,7 @@ def main() -> None:
         spikes = [None, snn.run(x).total_spikes_per_neuron, snn.run(x, S).total_spikes_per_neuron,
                   lif_spikes(lif, x) / snn.run(x[:1]).hidden_neurons]
     latencies = ["1 pass", f"{snn.num_windows} windows", f"{snn.latency_steps(S)} steps", f"{T} steps"]
-    machine = f"{cpu_model()}, {torch.get_num_threads()} threads, torch {torch.__version__}, load avg {os.getloadavg()[0]:.2f}"
+    machine = describe()
     print(f"machine: {machine}; batch {args.batch}, input {INPUT_SHAPE}, median of {args.repeats}")
     print(f"{'model':<26}{'samples/s':>12}{'x LIF':>9}{'spikes/neuron':>15}  latency")
     table = []
