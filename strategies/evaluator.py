@@ -75,7 +75,6 @@ class CandidateResult:
     snn: TTFSNetwork
     y_true: np.ndarray
     y_pred: np.ndarray
-    lighting: list[str]
     synops: dict
     history: list[dict]
 
@@ -108,7 +107,7 @@ def measure_candidate(spec: CandidateSpec, ann: torch.nn.Sequential, settings: E
         latency_steps=energy["latency_steps"],
         latency_ms=energy["latency_ms"],
     )
-    return CandidateResult(metrics, snn, y_true, y_pred, lighting, synops, trained.history)
+    return CandidateResult(metrics, snn, y_true, y_pred, synops, trained.history)
 
 
 def _report_epoch(entry: dict) -> None:
