@@ -36,11 +36,12 @@ def _train(args: argparse.Namespace) -> int:
     from .checkpoint import save_checkpoint
     from .search_spaces import CandidateSpec, build_ann
     from .strategies.evaluator import EvaluationSettings, measure_candidate
+    from .trainer import epoch_progress
 
     spec = CandidateSpec.from_dict(json.loads(args.architecture.read_text()))
     settings = EvaluationSettings(str(args.data), epochs=args.epochs, seed=args.seed, mode=args.mode)
-    result = measure_candidate(spec, build_ann(spec), settings,
-                               on_epoch=lambda entry: print(f"{entry['stage']} epoch {entry['epoch']}: loss {entry['loss']:.4f}", flush=True))
+    with epoch_progress(settings.train_config(), "training") as on_epoch:
+        result = measure_candidate(spec, build_ann(spec), settings, on_epoch)
     save_checkpoint(args.out, spec, result.snn, result.metrics)
     print(json.dumps(result.metrics, indent=2))
     print(f"checkpoint: {args.out}")

@@ -34,6 +34,7 @@ from .hardware import estimate_energy, load_profile
 from .metrics import confusion, recognition_report
 from .report import write_report
 from .search_spaces import CandidateSpec, TTFSEyeSpace, build_ann, candidate_datasets
+from .trainer import epoch_progress
 
 LIF_STEPS = 32  # time steps of the rate-coded LIF baseline
 
@@ -135,10 +136,12 @@ def retrain_finalists(options: SearchOptions, space: TTFSEyeSpace, front: list[d
 
     settings = EvaluationSettings(str(options.data), **{**options.evaluator_settings(), "epochs": options.final_epochs})
     finalists = []
-    for entry in front[:options.finalists]:
+    for number, entry in enumerate(front[:options.finalists]):
         candidate = space.freeze(entry["params"])
-        print(f"retraining finalist {candidate.spec}", flush=True)
-        finalists.append((entry["params"], candidate.spec, measure_candidate(candidate.spec, candidate.ann, settings)))
+        print(f"finalist {number}: {candidate.spec}", flush=True)
+        with epoch_progress(settings.train_config(), f"finalist {number}") as on_epoch:
+            result = measure_candidate(candidate.spec, candidate.ann, settings, on_epoch)
+        finalists.append((entry["params"], candidate.spec, result))
     finalists.sort(key=lambda item: -item[2].metrics["default"])
     return finalists, settings
 
@@ -166,8 +169,8 @@ def measure_baselines(options: SearchOptions, settings) -> list[dict]:
     from .strategies.evaluator import measure_candidate
 
     handcrafted = replace(HANDCRAFTED_TTFS, resolution=options.resolution)
-    print("training the hand-crafted TTFS baseline", flush=True)
-    ttfs = measure_candidate(handcrafted, build_ann(handcrafted), settings)
+    with epoch_progress(settings.train_config(), "hand-crafted TTFS baseline") as on_epoch:
+        ttfs = measure_candidate(handcrafted, build_ann(handcrafted), settings, on_epoch)
     _, test = candidate_datasets(handcrafted, options.data, skip=settings.skip, eval_starts=settings.eval_starts,
                                  seed=options.seed)
     lif = RateLIFTwin(ttfs.snn.cpu(), steps=LIF_STEPS)

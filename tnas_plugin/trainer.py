@@ -8,15 +8,17 @@ exact spike-time gradients, for comparison.
 """
 from __future__ import annotations
 
+import contextlib
 import math
 import random
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
+from tqdm import tqdm
 
 from .ttfs import TTFSNetwork, ann_to_ttfs, finetune_ttfs
 
@@ -98,6 +100,18 @@ def train_ann(ann: nn.Module, loader: Iterable, epochs: int, lr: float, device: 
         history.append(_report(on_epoch, {"stage": "ann", "epoch": epoch, "loss": total / max(count, 1)}))
     ann.eval()
     return history
+
+
+@contextlib.contextmanager
+def epoch_progress(config: TrainConfig, description: str) -> Iterator[Callable[[dict], None]]:
+    """A tqdm bar over the epochs ``config`` trains for; yields the ``on_epoch`` callback that advances it."""
+    total = config.epochs + (config.finetune_epochs if config.mode == "ann" else 0)
+    with tqdm(total=total, desc=description, unit="epoch") as bar:
+        def on_epoch(entry: dict) -> None:
+            bar.set_postfix(stage=entry["stage"], loss=f"{entry['loss']:.3f}", refresh=False)
+            bar.update(1)
+
+        yield on_epoch
 
 
 def _report(on_epoch, entry: dict) -> dict:
