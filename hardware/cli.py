@@ -64,7 +64,7 @@ def run_synops(args: argparse.Namespace) -> int:
 
 
 def run_export_lava(args: argparse.Namespace) -> int:
-    from .lava_export import export_lava  # imports Lava (sets the fork start method): only for this command
+    from .lava_export import compare_with_torch, export_lava  # imports Lava (sets the fork start method): only for this command
 
     try:
         snn, frames, steps = load_inputs(args)
@@ -78,10 +78,8 @@ def run_export_lava(args: argparse.Namespace) -> int:
     start = time.perf_counter()
     lava = graph.run()
     seconds = time.perf_counter() - start
-    with torch.no_grad():
-        logits = snn.run(frames, steps).logits.numpy()
-    agree = int((lava["predictions"] == logits.argmax(1)).sum())
-    error = float(abs(lava["readouts"] - logits).max())
+    comparison = compare_with_torch(snn, frames, steps, lava)
+    agree, error = round(comparison["agreement"] * len(frames)), comparison["max_readout_difference"]
     counted = count_synops(snn, frames, steps)["total"]
     print(f"{len(frames)} samples in {graph.num_steps} Lava steps, {seconds:.1f} s "
           f"({len(frames) / seconds:.2f} samples/s, compile included)")

@@ -230,3 +230,15 @@ def run_lava(snn, inputs: torch.Tensor, steps_per_window: int, samples_per_run: 
     and ``synops_per_layer`` (SynOps per sample from Lava's spikes), ``num_steps`` and ``period``.
     """
     return export_lava(snn, steps_per_window, inputs, samples_per_run).run()
+
+
+def compare_with_torch(snn, inputs: torch.Tensor, steps_per_window: int, lava: dict) -> dict:
+    """Lava's result (of :func:`run_lava` or :meth:`LavaTTFSGraph.run`) vs the PyTorch discrete model on ``inputs``.
+
+    Returns ``samples``, ``agreement`` (fraction of equal predictions) and ``max_readout_difference``.
+    Compare like with like: Lava's floating-point models compute in float64, so pass ``snn.double()``.
+    """
+    with torch.no_grad():
+        logits = snn(inputs, steps_per_window).cpu().numpy()
+    return {"samples": len(inputs), "agreement": float((lava["predictions"] == logits.argmax(1)).mean()),
+            "max_readout_difference": float(np.abs(lava["readouts"] - logits).max())}

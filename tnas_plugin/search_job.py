@@ -148,15 +148,13 @@ def retrain_finalists(options: SearchOptions, space: TTFSEyeSpace, front: list[d
 
 def check_lava(snn, inputs: torch.Tensor, steps_per_window: int) -> dict:
     """Lava's predictions and readouts vs the PyTorch discrete model on the same clips (float64)."""
-    from .hardware import run_lava
+    from .hardware.lava_export import compare_with_torch, run_lava
 
     snn = snn.double()
     lava = run_lava(snn, inputs, steps_per_window, samples_per_run=5)
-    with torch.no_grad():
-        logits = snn(inputs, steps_per_window).numpy()
+    comparison = compare_with_torch(snn, inputs, steps_per_window, lava)
     snn.float()
-    return {"samples": len(inputs), "agreement": float((lava["predictions"] == logits.argmax(1)).mean()),
-            "max_readout_difference": float(np.abs(lava["readouts"] - logits).max()), "lava_synops": float(lava["synops"])}
+    return {**comparison, "lava_synops": float(lava["synops"])}
 
 
 def _summary_row(name: str, metrics: dict) -> dict:
