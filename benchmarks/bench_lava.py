@@ -9,7 +9,7 @@ conversion, discrete fine-tuning) on the default synthetic SEE tree, then:
    and agreement with the PyTorch discrete model (float64, as Lava computes).
 2. SynOps per inference (counted from real spikes, ``count_synops``) and energy on the ``loihi`` and
    ``cmos45nm`` profiles for the TTFS network, its ANN twin (MACs) and a rate-coded snntorch LIF network of
-   the same architecture and weights (``tnas_plugin.baselines.RateLIFTwin``; Bernoulli input,
+   the same architecture and weights (``tnas_plugin.jobs.baselines.RateLIFTwin``; Bernoulli input,
    SynOps counted per time step with ``synapse_counts``; a LIF neuron is updated every step on any
    core, so its updates are ``neurons x T``).
 
@@ -28,11 +28,11 @@ from pathlib import Path
 import torch
 
 from machine import describe  # benchmarks/machine.py
-from tnas_plugin.baselines import RateLIFTwin
+from tnas_plugin.jobs.baselines import RateLIFTwin
 from tnas_plugin.data import SynthConfig, synthesize
 from tnas_plugin.hardware import count_synops, estimate_energy, export_lava, load_profile
-from tnas_plugin.search_spaces import CandidateSpec, StageSpec, build_ann, candidate_datasets
-from tnas_plugin.strategies.evaluator import EvaluationSettings, measure_candidate
+from tnas_plugin.candidate import CandidateSpec, StageSpec, build_ann, candidate_datasets
+from tnas_plugin.measurement import MeasurementSettings, measure_candidate
 
 RESULTS = Path(__file__).parent / "results"
 SPEC = CandidateSpec(modality="event", frames=2, steps_per_window=16, resolution=32,
@@ -132,10 +132,10 @@ def main() -> None:
     if not Path(args.data, "emotion.json").exists():
         synthesize(args.data, SynthConfig(), progress=True)
     torch.manual_seed(0)
-    settings = EvaluationSettings(args.data, epochs=args.epochs, eval_starts=1)
+    settings = MeasurementSettings.from_options(args.data, epochs=args.epochs, eval_starts=1)
     result = measure_candidate(SPEC, build_ann(SPEC), settings)
     print(f"trained candidate: WAR {result.metrics['war']:.3f}, UAR {result.metrics['uar']:.3f}", flush=True)
-    _, test = candidate_datasets(SPEC, settings.data_root, skip=settings.skip, eval_starts=settings.eval_starts, seed=settings.seed)
+    _, test = candidate_datasets(SPEC, settings.data_root, skip=settings.skip, eval_starts=settings.eval_starts, seed=settings.train.seed)
     count = max(args.lava_samples, args.energy_samples)
     frames = torch.stack([test[i][0] for i in range(min(count, len(test)))])
     labels = torch.tensor([test.targets[i] for i in range(len(frames))])

@@ -130,12 +130,12 @@ def enumerate_space(space: TTFSEyeSpace) -> list[tuple[dict, object]]:
 def build_table(path: Path, data_root: str, epochs: int, seed: int = 0, eval_starts: int = 4) -> list[dict]:
     """Measure every candidate of :data:`TABLE_SPACE` once (missing rows only) and return the table rows."""
     from tnas_plugin.data import SynthConfig, synthesize
-    from tnas_plugin.strategies.evaluator import EvaluationSettings, measure_candidate
+    from tnas_plugin.measurement import MeasurementSettings, measure_candidate
 
     if not Path(data_root, "emotion.json").exists():
         print(f"generating the synthetic data set in {data_root}", file=sys.stderr)
         synthesize(data_root, SynthConfig(), progress=True)
-    settings = EvaluationSettings(str(data_root), epochs=epochs, eval_starts=eval_starts, seed=seed)
+    settings = MeasurementSettings.from_options(data_root, epochs=epochs, eval_starts=eval_starts, seed=seed)
     candidates = enumerate_space(TTFSEyeSpace(**TABLE_SPACE))
     rows = read_table(path)
     stale = [r for r in rows.values() if int(r["epochs"]) != epochs or int(r["seed"]) != seed]

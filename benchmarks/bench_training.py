@@ -28,53 +28,46 @@ candidate and seed) and ``training_modes.md``.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import time
 from pathlib import Path
-from unittest import mock
 
 import numpy as np
 import pandas as pd
 import torch
 from torch.utils.data import DataLoader
 
-import tnas_plugin.trainer as trainer
 from machine import describe  # benchmarks/machine.py
+from tnas_plugin.candidate import candidate_datasets
 from tnas_plugin.data import SynthConfig, synthesize
+from tnas_plugin.measurement import MeasurementSettings, measure_candidate
 from tnas_plugin.metrics import recognition_report
-from tnas_plugin.search_spaces import TTFSEyeSpace, candidate_datasets
-from tnas_plugin.strategies.evaluator import EvaluationSettings, measure_candidate
+from tnas_plugin.search_spaces import TTFSEyeSpace
+from tnas_plugin.trainer import TrainCallbacks, predict
 
 RESULTS = Path(__file__).parent / "results"
 
 
-def measure_direct_with_checkpoints(candidate, settings: EvaluationSettings, every: int, multiples: int) -> tuple[list[dict], dict]:
+def measure_direct_with_checkpoints(candidate, settings: MeasurementSettings, every: int, multiples: int) -> tuple[list[dict], dict]:
     """One direct run of ``every * multiples`` epochs, the TTFS network evaluated after each ``every`` epochs.
 
-    The trainer creates the TTFS network inside ``train_ttfs``; its ``finetune`` stage is wrapped (for this
-    call only) to hand the network to the ``on_epoch`` callback, which evaluates it in discrete time.
+    The trainer's ``on_epoch`` callback receives the TTFS network and evaluates it in discrete time.
     """
     spec = candidate.spec
     _, test = candidate_datasets(spec, settings.data_root, skip=settings.skip, eval_starts=settings.eval_starts,
-                                 seed=settings.seed, cache_dir=settings.cache_dir)
+                                 seed=settings.train.seed, cache_dir=settings.cache_dir)
     test_loader = DataLoader(test, batch_size=settings.batch_size * 4)
-    device = settings.train_config().torch_device()
-    holder: dict = {}
-    original_finetune = trainer.finetune
-
-    def finetune(snn, *args, **kwargs):
-        holder["snn"] = snn
-        return original_finetune(snn, *args, **kwargs)
+    device = settings.train.torch_device()
 
     checkpoints: list[dict] = []
     excluded = [0.0]  # evaluation seconds so far
 
-    def on_epoch(entry: dict) -> dict:
+    def on_epoch(entry: dict, snn) -> dict:
         if (entry["epoch"] + 1) % every:
             return {}
         now = time.perf_counter()
-        snn = holder["snn"]
         snn.eval()
-        y_true, y_pred = trainer.predict(lambda x: snn(x, spec.steps_per_window), test_loader, device)
+        y_true, y_pred = predict(lambda x: snn(x, spec.steps_per_window), test_loader, device)
         snn.train()
         report = recognition_report(y_true, y_pred, test.classes)
         checkpoints.append({"epochs": entry["epoch"] + 1, "multiple": (entry["epoch"] + 1) // every,
@@ -83,9 +76,8 @@ def measure_direct_with_checkpoints(candidate, settings: EvaluationSettings, eve
         return {"war": report["war"], "uar": report["uar"]}
 
     start = time.perf_counter()
-    with mock.patch.object(trainer, "finetune", finetune):
-        result = measure_candidate(spec, candidate.ann, EvaluationSettings(**{**settings.__dict__, "epochs": every * multiples}),
-                                   on_epoch=on_epoch)
+    train = dataclasses.replace(settings.train, epochs=every * multiples)
+    result = measure_candidate(spec, candidate.ann, dataclasses.replace(settings, train=train), TrainCallbacks(on_epoch=on_epoch))
     final = checkpoints[-1]
     if abs(final["uar"] - result.metrics["uar"]) > 1e-12 or abs(final["war"] - result.metrics["war"]) > 1e-12:
         raise AssertionError(f"checkpoint evaluation disagrees with measure_candidate: {final} vs {result.metrics}")
@@ -125,13 +117,14 @@ def main() -> None:
         arch = f"{candidate.spec.modality}/f{candidate.spec.frames}/" + "-".join(
             f"{s.channels}{s.pool}" for s in candidate.spec.stages) + f"/w{candidate.spec.classifier_width}"
         for seed in range(args.seeds):
-            common = dict(data_root=args.data, seed=seed, eval_starts=4)
+            common = dict(seed=seed, eval_starts=4)
             # ANN-assisted: (epochs - 1) ANN epochs + 1 discrete fine-tuning epoch.
             last = [0.0]
             t0 = time.perf_counter()
             result = measure_candidate(candidate.spec, candidate.ann,
-                                       EvaluationSettings(epochs=args.epochs - 1, finetune_epochs=1, mode="ann", **common),
-                                       on_epoch=lambda entry: last.__setitem__(0, time.perf_counter()))
+                                       MeasurementSettings.from_options(args.data, epochs=args.epochs - 1, finetune_epochs=1,
+                                                                        mode="ann", **common),
+                                       TrainCallbacks(on_epoch=lambda entry, network: last.__setitem__(0, time.perf_counter())))
             ann = {"candidate": c, "arch": arch, "seed": seed, "mode": "ann", "epochs": args.epochs, "multiple": 1,
                    "train_s": last[0] - t0, "seconds": time.perf_counter() - t0,
                    "war": result.metrics["war"], "uar": result.metrics["uar"]}
@@ -140,7 +133,7 @@ def main() -> None:
             # Direct: one run of multiples x epochs, evaluated after each budget.
             t0 = time.perf_counter()
             checkpoints, _ = measure_direct_with_checkpoints(
-                candidate, EvaluationSettings(mode="direct", **common), args.epochs, args.multiples)
+                candidate, MeasurementSettings.from_options(args.data, mode="direct", **common), args.epochs, args.multiples)
             for point in checkpoints:
                 rows.append({"candidate": c, "arch": arch, "seed": seed, "mode": f"direct_{point['multiple']}x",
                              "epochs": point["epochs"], "multiple": point["multiple"], "train_s": point["train_s"],
@@ -148,7 +141,8 @@ def main() -> None:
                 print(rows[-1], flush=True)
             if args.check:
                 plain = measure_candidate(candidate.spec, candidate.ann,
-                                          EvaluationSettings(epochs=args.epochs, mode="direct", **common)).metrics
+                                          MeasurementSettings.from_options(args.data, epochs=args.epochs, mode="direct",
+                                                                           **common)).metrics
                 same = plain["uar"] == checkpoints[0]["uar"] and plain["war"] == checkpoints[0]["war"]
                 print(f"check: direct {args.epochs} epochs war/uar {plain['war']:.4f}/{plain['uar']:.4f} vs 1x checkpoint "
                       f"{checkpoints[0]['war']:.4f}/{checkpoints[0]['uar']:.4f}: {'equal' if same else 'DIFFERENT'}", flush=True)

@@ -21,7 +21,7 @@ import torch
 from torch import nn
 
 from machine import describe  # benchmarks/machine.py
-from tnas_plugin.baselines import RateLIFTwin
+from tnas_plugin.jobs.baselines import RateLIFTwin
 from tnas_plugin.ttfs import ann_to_ttfs
 
 INPUT_SHAPE = (2, 64, 64)  # one eye: event frame + intensity frame

@@ -2,7 +2,7 @@
 
 Both commands load a checkpoint (:func:`tnas_plugin.checkpoint.load_checkpoint`) and take their input
 frames from the test split of a SEE tree, built exactly as the WAR/UAR evaluator builds them
-(:func:`tnas_plugin.search_spaces.candidate_datasets`), one start point per sequence.
+(:func:`tnas_plugin.candidate.candidate_datasets`), one start point per sequence.
 """
 from __future__ import annotations
 
@@ -13,9 +13,9 @@ from pathlib import Path
 
 import torch
 
+from tnas_plugin.candidate import candidate_datasets
 from tnas_plugin.checkpoint import CheckpointError, load_checkpoint
 from tnas_plugin.data import SEEDataError
-from tnas_plugin.search_spaces import candidate_datasets
 
 from .energy import estimate_energy
 from .profiles import ProfileError, available_profiles, load_profile

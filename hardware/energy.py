@@ -1,4 +1,4 @@
-"""Energy and latency per inference from a SynOps report and a hardware profile (DESIGN.md section 6).
+"""Energy and latency per inference from a SynOps report and a hardware profile (docs/ARCHITECTURE.md, "Hardware").
 
 ``E = SynOps x E_synop + neuron updates x E_update``; the ANN twin costs ``MACs x E_MAC``. Neuron
 updates follow the profile's ``neuron_updates`` mode: ``per_step`` (time-stepped core such as Loihi,

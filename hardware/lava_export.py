@@ -1,4 +1,4 @@
-"""Export a TTFS network to a lava-nc process graph and run it on Lava's CPU simulator (DESIGN.md section 6).
+"""Export a TTFS network to a lava-nc process graph and run it on Lava's CPU simulator (docs/ARCHITECTURE.md, "Hardware").
 
 Mapping (per-sample shapes; Lava's layout is ``(W, H, C)``, torch's ``(C, H, W)``):
 

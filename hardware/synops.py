@@ -1,4 +1,4 @@
-"""Synaptic operations (SynOps) of a TTFS network, counted from the spikes of real inputs (DESIGN.md section 6).
+"""Synaptic operations (SynOps) of a TTFS network, counted from the spikes of real inputs (docs/ARCHITECTURE.md, "Hardware").
 
 One SynOp is one spike delivered through one non-zero synapse. For a weighted layer with input spike
 mask ``s`` and weight ``W`` the count is ``sum over outputs of conv2d(s, W != 0)`` (``s @ (W != 0).T``

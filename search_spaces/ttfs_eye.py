@@ -1,15 +1,11 @@
 """The TTFS eye-emotion search space: an NNI ``ModelSpace`` whose every sample is a TTFS-legal network.
 
-A sample fixes the ReLU "twin" of a TTFS network (Stanojevic et al., Nat. Commun. 15:6793, 2024): conv
-stages (Conv2d -> BatchNorm2d -> ReLU -> optional max/avg pooling), a hidden Linear+ReLU and a Linear
-readout — exactly the layers ``tnas_plugin.ttfs.ann_to_ttfs`` maps to spiking layers — plus the choices
-that shape its input and its time code: the modality, the number of event frames per clip (stacked as
-input channels) and the time resolution (steps per TTFS window). Every choice is categorical so that the
-space exports to an NNI HPO search-space JSON for ``nnictl`` (NNI 3.0 cannot export numerical ones).
+A sample fixes a :class:`tnas_plugin.candidate.CandidateSpec` (the ReLU twin of a TTFS network plus its
+input and time code) and builds it with :func:`tnas_plugin.candidate.build_ann`. Every choice is
+categorical so that the space exports to an NNI HPO search-space JSON for ``nnictl`` (NNI 3.0 cannot
+export numerical ones).
 """
 from __future__ import annotations
-
-from dataclasses import asdict, dataclass
 
 import nni
 import torch
@@ -18,65 +14,8 @@ from nni.nas.nn.pytorch import ModelSpace
 from nni.nas.space import model_context
 from torch import nn
 
-from tnas_plugin.data import MODALITIES, channels_per_frame
-
-
-
-@dataclass(frozen=True)
-class StageSpec:
-    channels: int
-    kernel: int
-    pool: str  # "max" | "avg" | "none"
-
-
-@dataclass(frozen=True)
-class CandidateSpec:
-    """Everything a trial needs to know about one sampled candidate (JSON-friendly)."""
-
-    modality: str
-    frames: int
-    steps_per_window: int
-    resolution: int
-    stages: tuple[StageSpec, ...]
-    classifier_width: int
-    num_classes: int
-
-    @property
-    def in_channels(self) -> int:
-        return self.frames * channels_per_frame(self.modality)
-
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict) -> "CandidateSpec":
-        """Inverse of :meth:`to_dict` (e.g. from an architecture JSON file)."""
-        fields = dict(data)
-        fields["stages"] = tuple(StageSpec(**stage) for stage in fields["stages"])
-        return cls(**fields)
-
-
-def build_ann(spec: CandidateSpec) -> nn.Sequential:
-    """The ReLU network of a candidate, as an ``nn.Sequential`` of TTFS-convertible layers."""
-    layers: list[nn.Module] = []
-    channels, size = spec.in_channels, spec.resolution
-    for stage in spec.stages:
-        layers += [
-            nn.Conv2d(channels, stage.channels, stage.kernel, padding=stage.kernel // 2, bias=False),
-            nn.BatchNorm2d(stage.channels),
-            nn.ReLU(),
-        ]
-        if stage.pool != "none":
-            layers.append(nn.MaxPool2d(2) if stage.pool == "max" else nn.AvgPool2d(2))
-            size //= 2
-        channels = stage.channels
-    layers += [
-        nn.Flatten(),
-        nn.Linear(channels * size * size, spec.classifier_width),
-        nn.ReLU(),
-        nn.Linear(spec.classifier_width, spec.num_classes),
-    ]
-    return nn.Sequential(*layers)
+from tnas_plugin.candidate import CandidateSpec, Pool, StageSpec, build_ann
+from tnas_plugin.data import MODALITIES
 
 
 class TTFSEyeSpace(ModelSpace, label_prefix=None):
@@ -105,7 +44,7 @@ class TTFSEyeSpace(ModelSpace, label_prefix=None):
         super().__init__()
         if 2 ** max(stage_choices) > resolution:
             raise ValueError(f"resolution {resolution} is too small for {max(stage_choices)} pooling stages")
-        unknown = set(pool_choices) - {"max", "avg", "none"}
+        unknown = set(pool_choices) - {pool.value for pool in Pool}
         if unknown or set(modality_choices) - set(MODALITIES):
             raise ValueError(f"pool_choices must be within max/avg/none and modality_choices within {list(MODALITIES)}")
 

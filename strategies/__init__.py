@@ -4,21 +4,20 @@ Exports load lazily (PEP 562): NNI's manager gives the tuner process 10 s (hard-
 ``tuner: {className: tnas_plugin.strategies.TNASEvolutionTuner}`` imports this package first, so it must
 not pull in torch, the trainer or the NAS machinery.
 
-Importing this package applies NNI's message-decoder workaround (:mod:`tnas_plugin.nni_compat`) — the one
-place it is applied: the NAS strategy, the nnictl tuner, the trial entry and the evaluator all live here,
-so every process that runs one of them has it.
+Importing this package applies NNI's message-decoder workaround (:mod:`.nni_compat`) — the one place it
+is applied: the NAS strategy, the nnictl tuner, the trial entry and the evaluator all live here, so every
+process that runs one of them has it, and no process that does not (``tnas-er train``, the core library)
+touches NNI at all.
 """
 import importlib
 
-from tnas_plugin import nni_compat
+from . import nni_compat
 
 nni_compat.apply()
 
 _EXPORTS = {
-    "EvaluationSettings": ".evaluator",
     "TNASEvaluator": ".evaluator",
     "evaluate_candidate": ".evaluator",
-    "measure_candidate": ".evaluator",
     "EvolutionOptions": ".evolution_core",
     "ParetoEvolution": ".evolution_core",
     "SearchExhausted": ".evolution_core",

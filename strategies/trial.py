@@ -1,6 +1,6 @@
 """The nnictl side of the TTFS eye space: its HPO search-space JSON and the trial entry point.
 
-``nnictl create`` runs HPO-style experiments only (DESIGN.md section 7), so a search over
+``nnictl create`` runs HPO-style experiments only (docs/ARCHITECTURE.md, "NNI and Lava extension points"), so a search over
 :class:`~tnas_plugin.search_spaces.TTFSEyeSpace` is: the space exported to JSON
 (:func:`write_search_space`), :class:`~tnas_plugin.strategies.TNASEvolutionTuner`, and this trial entry::
 

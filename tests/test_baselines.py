@@ -2,7 +2,7 @@
 import torch
 from torch import nn
 
-from tnas_plugin.baselines import RateLIFTwin, measure_lif
+from tnas_plugin.jobs.baselines import RateLIFTwin, measure_lif
 from tnas_plugin.ttfs import ann_to_ttfs
 
 IN, HIDDEN, CLASSES = 12, 10, 3

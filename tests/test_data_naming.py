@@ -1,4 +1,4 @@
-"""SEE sequence names and label spellings (DESIGN.md section 4)."""
+"""SEE sequence names and label spellings (docs/ARCHITECTURE.md, "Data")."""
 import pytest
 
 from tnas_plugin.data import EMOTIONS, SequenceName, normalize_emotion, normalize_lighting

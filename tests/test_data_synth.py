@@ -5,7 +5,7 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from tnas_plugin.cli import main
+from tnas_plugin.jobs.cli import main
 from tnas_plugin.data import EMOTIONS, LIGHTINGS, SEEDataset, SynthConfig, synthesize
 from tnas_plugin.data.events import event_counts, event_frames
 from tnas_plugin.data.expressions import APEX, subject_style, timeline

@@ -6,7 +6,8 @@ import sys
 import numpy as np
 import pytest
 
-from tnas_plugin import lava_compat, nni_compat
+from tnas_plugin import lava_compat
+from tnas_plugin.strategies import nni_compat
 
 
 def test_plugin_packages_import_under_tnas_plugin():
@@ -15,7 +16,7 @@ def test_plugin_packages_import_under_tnas_plugin():
 
 
 def test_cli_help_lists_usage():
-    out = subprocess.run([sys.executable, "-m", "tnas_plugin.cli", "--help"], capture_output=True, text=True, check=True)
+    out = subprocess.run([sys.executable, "-m", "tnas_plugin.jobs.cli", "--help"], capture_output=True, text=True, check=True)
     assert "usage: tnas-er" in out.stdout
 
 

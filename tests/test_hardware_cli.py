@@ -7,7 +7,7 @@ import torch
 
 from tnas_plugin.checkpoint import save_checkpoint
 from tnas_plugin.hardware.cli import register
-from tnas_plugin.search_spaces import CandidateSpec, StageSpec, build_ann
+from tnas_plugin.candidate import CandidateSpec, StageSpec, build_ann
 from tnas_plugin.ttfs import ann_to_ttfs
 
 

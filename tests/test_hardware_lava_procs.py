@@ -1,7 +1,7 @@
 """The custom Lava TTFS processes against the discrete TTFS closed form, in plain numpy.
 
 A neuron of window n whose potential at the window start is z fires at step S - floor(S z) of its
-window, carrying q(z) = clip(floor(S z), 0, S) / S (Stanojevic et al. 2024; DESIGN.md section 3).
+window, carrying q(z) = clip(floor(S z), 0, S) / S (Stanojevic et al. 2024; docs/ARCHITECTURE.md, "TTFS neurons").
 """
 import numpy as np
 import pytest

@@ -1,4 +1,4 @@
-"""SynOps counter and energy/latency estimate (DESIGN.md section 6), on hand-checkable networks."""
+"""SynOps counter and energy/latency estimate (docs/ARCHITECTURE.md, "Hardware"), on hand-checkable networks."""
 import pytest
 import torch
 from torch import nn

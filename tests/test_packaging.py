@@ -1,4 +1,4 @@
-"""The built wheel installs the plugin folders under ``tnas_plugin.`` only (DESIGN.md section 2)."""
+"""The built wheel installs the plugin folders under ``tnas_plugin.`` only (docs/ARCHITECTURE.md, "Layers")."""
 import shutil
 import subprocess
 import sys
@@ -28,4 +28,4 @@ def test_wheel_installs_plugins_only_under_tnas_plugin(tmp_path):
     for plugin in ("search_spaces", "strategies", "hardware"):
         assert f"tnas_plugin/{plugin}/__init__.py" in names
     entry_points = next(n for n in names if n.endswith("entry_points.txt"))
-    assert "tnas-er = tnas_plugin.cli:main" in zipfile.ZipFile(wheel).read(entry_points).decode()
+    assert "tnas-er = tnas_plugin.jobs.cli:main" in zipfile.ZipFile(wheel).read(entry_points).decode()

@@ -19,7 +19,7 @@ TABLES = ["trials.csv", "pareto.csv", "finalists.csv", "comparison.csv", "confus
 
 
 def _search(data, out, port, *extra):
-    return [sys.executable, "-m", "tnas_plugin.cli", "search", "--data", str(data), "--out", str(out), "--port", str(port), *extra]
+    return [sys.executable, "-m", "tnas_plugin.jobs.cli", "search", "--data", str(data), "--out", str(out), "--port", str(port), *extra]
 
 
 def test_tiny_search_writes_every_result(tiny_see, tmp_path):
@@ -78,6 +78,6 @@ def test_sigterm_stops_the_manager_and_keeps_finished_trials(tiny_see, tmp_path)
 
 @pytest.mark.parametrize("args, message", [(["--data", "/nonexistent/see"], "emotion.json")])
 def test_search_names_a_missing_data_tree(args, message, tmp_path):
-    done = subprocess.run([sys.executable, "-m", "tnas_plugin.cli", "search", "--out", str(tmp_path), *args],
+    done = subprocess.run([sys.executable, "-m", "tnas_plugin.jobs.cli", "search", "--out", str(tmp_path), *args],
                           capture_output=True, text=True, timeout=120)
     assert done.returncode != 0 and message in done.stdout + done.stderr

@@ -31,7 +31,7 @@ from nni.runtime.trial_command_channel import get_default_trial_command_channel,
 from nni.runtime.trial_command_channel.base import TrialCommandChannel
 from nni.typehint import ParameterRecord
 
-from tnas_plugin import nni_compat
+from tnas_plugin.strategies import nni_compat
 from tnas_plugin.search_spaces import TTFSEyeSpace, export_hpo_space
 from tnas_plugin.strategies import TNASEvolution, TNASEvolutionTuner
 from tnas_plugin.strategies import trial as trial_entry

@@ -4,7 +4,8 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
-from tnas_plugin.trainer import DivergedError, TrainConfig, predict, train_ttfs
+from tnas_plugin.trainer import DivergedError, TrainCallbacks, TrainConfig, predict, train_ttfs
+from tnas_plugin.ttfs import TTFSNetwork
 
 
 def _task(seed=0, n=256):
@@ -29,13 +30,17 @@ def _accuracy(snn, steps):
 @pytest.mark.parametrize("mode", ["ann", "direct"])
 def test_training_learns_and_is_deterministic_per_seed(mode):
     config = TrainConfig(epochs=3, finetune_epochs=1, mode=mode, seed=7, lr=1e-2)
-    epochs_seen = []
-    first = train_ttfs(_ann(), _task(), 16, config, on_epoch=lambda entry: epochs_seen.append(entry["stage"]))
+    epochs_seen, stages = [], []
+    callbacks = TrainCallbacks(on_epoch=lambda entry, network: epochs_seen.append(entry["stage"]),
+                               on_stage=lambda stage, network: stages.append((stage, isinstance(network, TTFSNetwork))))
+    first = train_ttfs(_ann(), _task(), 16, config, callbacks)
     second = train_ttfs(_ann(), _task(), 16, config)
     for a, b in zip(first.snn.parameters(), second.snn.parameters()):
         assert torch.equal(a, b)
     assert [entry["loss"] for entry in first.history] == [entry["loss"] for entry in second.history]
     assert epochs_seen == (["ann"] * 3 + ["finetune"] if mode == "ann" else ["direct"] * 3)
+    # the stage hook hands over the network being trained: the ReLU twin, then the TTFS network
+    assert stages == ([("ann", False), ("finetune", True)] if mode == "ann" else [("direct", True)])
     assert _accuracy(first.snn, 16) > 0.8
 
 

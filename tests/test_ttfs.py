@@ -1,6 +1,6 @@
 """Tests of the TTFS core (tnas_plugin.ttfs): exact ANN identity, gradients, spikes, discrete time, fine-tuning.
 
-Equations: Stanojevic et al., Nat. Commun. 15:6793, 2024 (DESIGN.md section 3).
+Equations: Stanojevic et al., Nat. Commun. 15:6793, 2024 (docs/ARCHITECTURE.md, "TTFS neurons").
 """
 import math
 

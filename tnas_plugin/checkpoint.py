@@ -10,7 +10,7 @@ from pathlib import Path
 
 import torch
 
-from .search_spaces import CandidateSpec, build_ann
+from .candidate import CandidateSpec, build_ann
 from .ttfs import TTFSNetwork, ann_to_ttfs
 
 FORMAT = "tnas-er-ttfs/1"

@@ -1,4 +1,4 @@
-"""Recognition metrics used across TNAS-ER (DESIGN.md section 5).
+"""Recognition metrics used across TNAS-ER (docs/ARCHITECTURE.md, "Metrics").
 
 WAR (weighted average recall) is the overall accuracy; UAR (unweighted average recall) is the mean of
 the per-class recalls, i.e. balanced accuracy — the two figures the SEE benchmark reports

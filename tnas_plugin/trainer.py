@@ -61,6 +61,42 @@ class TrainConfig:
         return torch.device(self.device)
 
 
+EpochHook = Callable[[dict, nn.Module], "dict | None"]
+StageHook = Callable[[str, nn.Module], None]
+
+
+@dataclass
+class TrainCallbacks:
+    """Hooks the trainer calls; each receives the network being trained.
+
+    Parameters
+    ----------
+    on_epoch
+        ``on_epoch(entry, network)`` after every epoch; ``entry`` has ``stage``, ``epoch`` and ``loss``
+        and is recorded in the history, updated with the dict the hook returns (e.g. a validation score).
+    on_stage
+        ``on_stage(stage, network)`` when a stage starts: ``"ann"`` (the ReLU twin), ``"finetune"`` or
+        ``"direct"`` (the TTFS network).
+
+    Example
+    -------
+    >>> seen = []
+    >>> callbacks = TrainCallbacks(on_stage=lambda stage, network: seen.append(stage))
+    """
+
+    on_epoch: EpochHook | None = None
+    on_stage: StageHook | None = None
+
+    def epoch(self, entry: dict, network: nn.Module) -> dict:
+        if self.on_epoch is not None:
+            entry.update(self.on_epoch(entry, network) or {})
+        return entry
+
+    def stage(self, stage: str, network: nn.Module) -> None:
+        if self.on_stage is not None:
+            self.on_stage(stage, network)
+
+
 @dataclass
 class TrainResult:
     snn: TTFSNetwork
@@ -82,8 +118,10 @@ def _checked(loss: torch.Tensor, stage: str, epoch: int) -> float:
 
 
 def train_ann(ann: nn.Module, loader: Iterable, epochs: int, lr: float, device: torch.device,
-              on_epoch: Callable[[dict], None] | None = None) -> list[dict]:
+              callbacks: TrainCallbacks | None = None) -> list[dict]:
     """Ordinary training of the ReLU twin (Adam, cross-entropy); returns the per-epoch history."""
+    callbacks = callbacks or TrainCallbacks()
+    callbacks.stage("ann", ann)
     optimizer = torch.optim.Adam(ann.parameters(), lr=lr)
     history = []
     for epoch in range(epochs):
@@ -97,27 +135,21 @@ def train_ann(ann: nn.Module, loader: Iterable, epochs: int, lr: float, device: 
             optimizer.step()
             total += _checked(loss, "ANN", epoch) * len(labels)
             count += len(labels)
-        history.append(_report(on_epoch, {"stage": "ann", "epoch": epoch, "loss": total / max(count, 1)}))
+        history.append(callbacks.epoch({"stage": "ann", "epoch": epoch, "loss": total / max(count, 1)}, ann))
     ann.eval()
     return history
 
 
 @contextlib.contextmanager
-def epoch_progress(config: TrainConfig, description: str) -> Iterator[Callable[[dict], None]]:
-    """A tqdm bar over the epochs ``config`` trains for; yields the ``on_epoch`` callback that advances it."""
+def epoch_progress(config: TrainConfig, description: str) -> Iterator[TrainCallbacks]:
+    """A tqdm bar over the epochs ``config`` trains for; yields the callbacks that advance it."""
     total = config.epochs + (config.finetune_epochs if config.mode == "ann" else 0)
     with tqdm(total=total, desc=description, unit="epoch") as bar:
-        def on_epoch(entry: dict) -> None:
+        def on_epoch(entry: dict, network: nn.Module) -> None:
             bar.set_postfix(stage=entry["stage"], loss=f"{entry['loss']:.3f}", refresh=False)
             bar.update(1)
 
-        yield on_epoch
-
-
-def _report(on_epoch, entry: dict) -> dict:
-    if on_epoch is not None:
-        entry.update(on_epoch(entry) or {})
-    return entry
+        yield TrainCallbacks(on_epoch=on_epoch)
 
 
 def calibration_inputs(loader: Iterable, batches: int) -> torch.Tensor:
@@ -133,8 +165,10 @@ def calibration_inputs(loader: Iterable, batches: int) -> torch.Tensor:
 
 
 def finetune(snn: TTFSNetwork, loader: Iterable, epochs: int, lr: float, steps_per_window: int | None,
-             stage: str, config: TrainConfig, on_epoch: Callable[[dict], None] | None = None) -> list[dict]:
+             stage: str, config: TrainConfig, callbacks: TrainCallbacks | None = None) -> list[dict]:
     """TTFS training with exact spike-time gradients, one epoch at a time so each is reported."""
+    callbacks = callbacks or TrainCallbacks()
+    callbacks.stage(stage, snn)
     optimizer = torch.optim.Adam(snn.parameters(), lr=lr)
     history = []
     for epoch in range(epochs):
@@ -143,17 +177,17 @@ def finetune(snn: TTFSNetwork, loader: Iterable, epochs: int, lr: float, steps_p
                                 margin=config.margin, percentile=config.percentile, optimizer=optimizer)
         if not math.isfinite(loss):
             raise DivergedError(f"{stage} training diverged: loss {loss} in epoch {epoch}")
-        history.append(_report(on_epoch, {"stage": stage, "epoch": epoch, "loss": loss}))
+        history.append(callbacks.epoch({"stage": stage, "epoch": epoch, "loss": loss}, snn))
     snn.eval()
     return history
 
 
 def train_ttfs(ann: nn.Module, loader: Iterable, steps_per_window: int | None, config: TrainConfig,
-               on_epoch: Callable[[dict], None] | None = None) -> TrainResult:
+               callbacks: TrainCallbacks | None = None) -> TrainResult:
     """Train a TTFS network whose architecture is the ReLU network ``ann`` (``nn.Sequential``).
 
-    ``loader`` yields ``(inputs, labels)`` with inputs in [0, 1] shaped as ``ann`` expects. ``on_epoch``
-    receives each history entry (and may return extra fields to record, e.g. a validation score).
+    ``loader`` yields ``(inputs, labels)`` with inputs in [0, 1] shaped as ``ann`` expects. ``callbacks``
+    (:class:`TrainCallbacks`) see each stage's network and each epoch's history entry.
     """
     seed_everything(config.seed)
     for module in ann.modules():  # the initial weights depend on the seed only, not on how ann was built
@@ -163,14 +197,14 @@ def train_ttfs(ann: nn.Module, loader: Iterable, steps_per_window: int | None, c
     ann = ann.to(device)
     history: list[dict] = []
     if config.mode == "ann":
-        history += train_ann(ann, loader, config.epochs, config.lr, device, on_epoch)
+        history += train_ann(ann, loader, config.epochs, config.lr, device, callbacks)
     ann.eval()
     calibration = calibration_inputs(loader, config.calibration_batches).to(device)
     snn = ann_to_ttfs(ann, calibration, config.margin, config.percentile)
     if config.mode == "direct":
-        history += finetune(snn, loader, config.epochs, config.lr, steps_per_window, "direct", config, on_epoch)
+        history += finetune(snn, loader, config.epochs, config.lr, steps_per_window, "direct", config, callbacks)
     else:
-        history += finetune(snn, loader, config.finetune_epochs, config.finetune_lr, steps_per_window, "finetune", config, on_epoch)
+        history += finetune(snn, loader, config.finetune_epochs, config.finetune_lr, steps_per_window, "finetune", config, callbacks)
     return TrainResult(snn, history)
 
 

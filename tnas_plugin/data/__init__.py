@@ -1,7 +1,7 @@
 """Eye-emotion data: the SEE dataset layout (Zhang et al., SIGGRAPH 2023) and a synthetic SEE-like generator.
 
 ``SEEDataset`` reads a SEE tree (the real data set or one written by ``synthesize``) as Ex-Sy clips;
-see DESIGN.md section 4.
+see docs/ARCHITECTURE.md, "Data".
 """
 from .dataset import MODALITIES, SEEDataset, channels_per_frame
 from .errors import SEEDataError

@@ -1,4 +1,4 @@
-"""The one exception the data package raises for bad input (DESIGN.md section 4)."""
+"""The one exception the data package raises for bad input (docs/ARCHITECTURE.md, "Data")."""
 from __future__ import annotations
 
 from pathlib import Path

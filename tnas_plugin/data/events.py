@@ -1,4 +1,4 @@
-"""Event-camera model and SEE's accumulated event frames (DESIGN.md section 4).
+"""Event-camera model and SEE's accumulated event frames (docs/ARCHITECTURE.md, "Data").
 
 Each pixel keeps a reference log intensity and emits one event per crossing of its contrast threshold
 C (per-pixel mismatch around ``threshold``); ON for brighter, OFF for darker. Crossings are reported

@@ -1,4 +1,4 @@
-"""Eye-region action units per emotion and their time course in a sequence (DESIGN.md section 4).
+"""Eye-region action units per emotion and their time course in a sequence (docs/ARCHITECTURE.md, "Data").
 
 Apex action-unit patterns follow FACS descriptions of the eye region: surprise AU1+2+5; fear AU1+2+4+5+7
 (brows up *and* drawn together, lower lid tense, pupil dilated); anger AU4+5+7 (glare); disgust

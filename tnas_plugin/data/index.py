@@ -1,6 +1,6 @@
 """Reading a SEE tree: ``emotion.json`` plus the ``event/`` and ``frame/`` folders, checked sequence by sequence.
 
-Layout (DESIGN.md section 4; Zhang et al., SIGGRAPH 2023)::
+Layout (docs/ARCHITECTURE.md, "Data"; Zhang et al., SIGGRAPH 2023)::
 
     <root>/emotion.json                     {"<seq>": {"subset": ..., "annotations": {"label": ..., "segment": [s, e]}}}
     <root>/event/<emotion>/<seq>/00000.jpg  accumulated event frames

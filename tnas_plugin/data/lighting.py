@@ -1,4 +1,4 @@
-"""The four SEE lighting conditions and the intensity (APS) camera (DESIGN.md section 4).
+"""The four SEE lighting conditions and the intensity (APS) camera (docs/ARCHITECTURE.md, "Data").
 
 A condition sets the scene illumination (a field over the image, steep for HDR), the APS exposure
 (overexposed frames clip, low-light frames are dark and noisy), the pupil's response and how the

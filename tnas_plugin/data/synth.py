@@ -5,7 +5,7 @@ emotion's eye-region action units (``expressions``) under one of the four lighti
 (``lighting``), with an intensity video from the APS model and event frames from the event-camera model
 (``events``). The class mix follows SEE's test-set counts, lighting is balanced per subject, subjects
 are split into training and testing (disjoint), and every sequence has its own seeded random stream,
-so a seed gives byte-identical files (DESIGN.md section 4; Zhang et al., SIGGRAPH 2023).
+so a seed gives byte-identical files (docs/ARCHITECTURE.md, "Data"; Zhang et al., SIGGRAPH 2023).
 """
 from __future__ import annotations
 
@@ -26,7 +26,7 @@ from .lighting import intensity_frames, sample_lighting
 from .naming import EMOTION_SPELLING, EMOTIONS, LIGHTINGS, SequenceName
 from .render import Appearance, render
 
-# SEE test-set class counts (DESIGN.md section 4), used as the class mix.
+# SEE test-set class counts (docs/ARCHITECTURE.md, "Data"), used as the class mix.
 SEE_CLASS_COUNTS = {"anger": 119, "disgust": 124, "fear": 113, "happiness": 89, "neutral": 92, "sadness": 100,
                     "surprise": 130}
 DEGREES = ("undergraduate", "Master", "PhD")

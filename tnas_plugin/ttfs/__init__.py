@@ -1,7 +1,7 @@
 """TTFS core: exact ANN -> time-to-first-spike conversion, closed-form forward, fine-tuning.
 
 Implements the TTFS neuron and identity mapping of Stanojevic et al., Nat. Commun. 15:6793, 2024
-(DESIGN.md section 3).
+(docs/ARCHITECTURE.md, "TTFS neurons").
 
 Time convention (binding for the hardware plugin and the Lava export)
 ---------------------------------------------------------------------

@@ -1,4 +1,4 @@
-"""The closed-form TTFS neuron (Stanojevic et al., Nat. Commun. 15:6793, 2024, DESIGN.md section 3).
+"""The closed-form TTFS neuron (Stanojevic et al., Nat. Commun. 15:6793, 2024, docs/ARCHITECTURE.md, "TTFS neurons").
 
 With window-normalised time a neuron of window n whose potential at the window start is ``z``
 (``z = W' x + b'``) fires at ``t = (n + 1) - clip(z, 0, 1)``: its *value* ``x = t_max - t`` is a

@@ -15,8 +15,8 @@ import torch
 from snntorch import spikegen
 from torch import nn
 
-from .hardware import synapse_counts
-from .search_spaces import CandidateSpec, StageSpec
+from tnas_plugin.candidate import CandidateSpec, StageSpec
+from tnas_plugin.hardware import synapse_counts
 
 HANDCRAFTED_TTFS = CandidateSpec(
     modality="both", frames=4, steps_per_window=16, resolution=32,

@@ -13,7 +13,8 @@ SEARCH_EPILOG = """examples:
 
 
 def _search(args: argparse.Namespace) -> int:
-    from .data import SEEDataError
+    from tnas_plugin.data import SEEDataError
+
     from .search_job import SearchInterrupted, SearchOptions, run_search
 
     options = SearchOptions(data=args.data, out=args.out, budget=args.budget, port=args.port, ui=not args.no_ui,
@@ -33,15 +34,15 @@ def _search(args: argparse.Namespace) -> int:
 
 
 def _train(args: argparse.Namespace) -> int:
-    from .checkpoint import save_checkpoint
-    from .search_spaces import CandidateSpec, build_ann
-    from .strategies.evaluator import EvaluationSettings, measure_candidate
-    from .trainer import epoch_progress
+    from tnas_plugin.candidate import CandidateSpec, build_ann
+    from tnas_plugin.checkpoint import save_checkpoint
+    from tnas_plugin.measurement import MeasurementSettings, measure_candidate
+    from tnas_plugin.trainer import epoch_progress
 
     spec = CandidateSpec.from_dict(json.loads(args.architecture.read_text()))
-    settings = EvaluationSettings(str(args.data), epochs=args.epochs, seed=args.seed, mode=args.mode)
-    with epoch_progress(settings.train_config(), "training") as on_epoch:
-        result = measure_candidate(spec, build_ann(spec), settings, on_epoch)
+    settings = MeasurementSettings.from_options(args.data, epochs=args.epochs, seed=args.seed, mode=args.mode)
+    with epoch_progress(settings.train, "training") as callbacks:
+        result = measure_candidate(spec, build_ann(spec), settings, callbacks)
     save_checkpoint(args.out, spec, result.snn, result.metrics)
     print(json.dumps(result.metrics, indent=2))
     print(f"checkpoint: {args.out}")
@@ -52,10 +53,10 @@ def _evaluate(args: argparse.Namespace) -> int:
     import torch
     from torch.utils.data import DataLoader
 
-    from .checkpoint import load_checkpoint
-    from .metrics import recognition_report
-    from .search_spaces import candidate_datasets
-    from .trainer import predict
+    from tnas_plugin.candidate import candidate_datasets
+    from tnas_plugin.checkpoint import load_checkpoint
+    from tnas_plugin.metrics import recognition_report
+    from tnas_plugin.trainer import predict
 
     spec, snn, _ = load_checkpoint(args.checkpoint)
     _, test = candidate_datasets(spec, args.data, eval_starts=args.eval_starts, seed=args.seed)

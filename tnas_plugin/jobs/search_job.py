@@ -1,4 +1,4 @@
-"""``tnas-er search``: the whole TNAS-ER job in one call (DESIGN.md section 1).
+"""``tnas-er search``: the whole TNAS-ER job in one call (docs/ARCHITECTURE.md, "Overview").
 
 1. Data: the SEE tree given, or the built-in synthetic one (generated when absent).
 2. Search: ``NasExperiment(TTFSEyeSpace, TNASEvaluator, TNASEvolution)`` on NNI's local training service,
@@ -9,7 +9,7 @@
 4. Baselines measured in the same run on the same data: a hand-crafted TTFS CNN and the rate-coded
    snntorch LIF twin of it (same architecture and weights).
 5. The results directory: tables (CSV/JSON) written here, then plots and ``report.md`` by
-   :func:`tnas_plugin.report.write_report`.
+   :func:`tnas_plugin.jobs.report.write_report`.
 
 SIGINT/SIGTERM during the search stop NNI's manager and keep the finished trials in ``trials.csv``.
 """
@@ -27,14 +27,17 @@ import pandas as pd
 import torch
 from torch.utils.data import DataLoader
 
+from tnas_plugin.candidate import CandidateSpec, build_ann, candidate_datasets
+from tnas_plugin.checkpoint import save_checkpoint
+from tnas_plugin.data import EMOTIONS, SynthConfig, synthesize
+from tnas_plugin.hardware import estimate_energy, load_profile
+from tnas_plugin.measurement import MeasurementSettings, measure_candidate
+from tnas_plugin.metrics import confusion, recognition_report
+from tnas_plugin.search_spaces import TTFSEyeSpace
+from tnas_plugin.trainer import epoch_progress
+
 from .baselines import HANDCRAFTED_TTFS, RateLIFTwin, measure_lif
-from .checkpoint import save_checkpoint
-from .data import EMOTIONS, SynthConfig, synthesize
-from .hardware import estimate_energy, load_profile
-from .metrics import confusion, recognition_report
 from .report import write_report
-from .search_spaces import CandidateSpec, TTFSEyeSpace, build_ann, candidate_datasets
-from .trainer import epoch_progress
 
 LIF_STEPS = 32  # time steps of the rate-coded LIF baseline
 
@@ -94,7 +97,7 @@ def run_nas(options: SearchOptions, space: TTFSEyeSpace) -> tuple[list[dict], li
     """Run the NNI search; returns (every trial's record, the Pareto front, whether it completed)."""
     from nni.nas.experiment import NasExperiment
 
-    from .strategies import TNASEvaluator, TNASEvolution
+    from tnas_plugin.strategies import TNASEvaluator, TNASEvolution
 
     evaluator = TNASEvaluator(str(options.data.resolve()), **options.evaluator_settings())
     objectives = {"war": "max", "uar": "max", **({options.efficiency: "min"} if options.efficiency else {})}
@@ -132,15 +135,13 @@ def _rows(records: list[dict]) -> pd.DataFrame:
 
 def retrain_finalists(options: SearchOptions, space: TTFSEyeSpace, front: list[dict]):
     """Retrain the front's most accurate ``finalists`` candidates for ``final_epochs``; best fitness first."""
-    from .strategies.evaluator import EvaluationSettings, measure_candidate
-
-    settings = EvaluationSettings(str(options.data), **{**options.evaluator_settings(), "epochs": options.final_epochs})
+    settings = MeasurementSettings.from_options(options.data, **{**options.evaluator_settings(), "epochs": options.final_epochs})
     finalists = []
     for number, entry in enumerate(front[:options.finalists]):
         candidate = space.freeze(entry["params"])
         print(f"finalist {number}: {candidate.spec}", flush=True)
-        with epoch_progress(settings.train_config(), f"finalist {number}") as on_epoch:
-            result = measure_candidate(candidate.spec, candidate.ann, settings, on_epoch)
+        with epoch_progress(settings.train, f"finalist {number}") as callbacks:
+            result = measure_candidate(candidate.spec, candidate.ann, settings, callbacks)
         finalists.append((entry["params"], candidate.spec, result))
     finalists.sort(key=lambda item: -item[2].metrics["default"])
     return finalists, settings
@@ -148,12 +149,14 @@ def retrain_finalists(options: SearchOptions, space: TTFSEyeSpace, front: list[d
 
 def check_lava(snn, inputs: torch.Tensor, steps_per_window: int) -> dict:
     """Lava's predictions and readouts vs the PyTorch discrete model on the same clips (float64)."""
-    from .hardware.lava_export import compare_with_torch, run_lava
+    from tnas_plugin.hardware.lava_export import compare_with_torch, run_lava
 
-    snn = snn.double()
-    lava = run_lava(snn, inputs, steps_per_window, samples_per_run=5)
-    comparison = compare_with_torch(snn, inputs, steps_per_window, lava)
-    snn.float()
+    snn.double()
+    try:
+        lava = run_lava(snn, inputs, steps_per_window, samples_per_run=5)
+        comparison = compare_with_torch(snn, inputs, steps_per_window, lava)
+    finally:
+        snn.float()
     return {**comparison, "lava_synops": float(lava["synops"])}
 
 
@@ -164,11 +167,9 @@ def _summary_row(name: str, metrics: dict) -> dict:
 
 def measure_baselines(options: SearchOptions, settings) -> list[dict]:
     """The hand-crafted TTFS CNN, trained like the finalists, and its rate-coded LIF twin (same weights)."""
-    from .strategies.evaluator import measure_candidate
-
     handcrafted = replace(HANDCRAFTED_TTFS, resolution=options.resolution)
-    with epoch_progress(settings.train_config(), "hand-crafted TTFS baseline") as on_epoch:
-        ttfs = measure_candidate(handcrafted, build_ann(handcrafted), settings, on_epoch)
+    with epoch_progress(settings.train, "hand-crafted TTFS baseline") as callbacks:
+        ttfs = measure_candidate(handcrafted, build_ann(handcrafted), settings, callbacks)
     _, test = candidate_datasets(handcrafted, options.data, skip=settings.skip, eval_starts=settings.eval_starts,
                                  seed=options.seed)
     lif = RateLIFTwin(ttfs.snn.cpu(), steps=LIF_STEPS)
