@@ -1,16 +1,30 @@
-"""Multi-objective evolution over a categorical search space: the algorithm shared by both NNI adapters.
+"""Multi-objective evolution over an NNI HPO search space: the algorithm shared by both NNI adapters.
 
 Ranking and survival are NSGA-II's (Deb, Pratap, Agarwal and Meyarivan, "A fast and elitist multiobjective
 genetic algorithm: NSGA-II", IEEE Trans. Evol. Comput. 6(2):182-197, 2002): fast non-dominated sorting,
-crowding distance and, for hard budgets, constrained domination (a candidate within every budget
-dominates one over budget; two over budget compare by their total violation). Because NNI trials finish
-one at a time and in any order, the loop is steady-state (one offspring per trial, one survivor selection
-per result) rather than generational: parents come from binary tournaments on (front, crowding), the
-child from uniform crossover and per-label mutation, and a child already proposed is redrawn.
+crowding distance and constrained domination (a candidate within every budget and constraint dominates
+one outside; two outside compare by their total violation), as Optuna's ``NSGAIISampler`` does for its
+``constraints_func``. Because NNI trials finish one at a time and in any order, the loop is
+steady-state (one offspring per trial, one survivor selection per result) rather than generational:
+parents come from binary tournaments on (front, crowding) and a child already proposed is redrawn.
 
-The space is NNI's HPO format restricted to ``{label: {"_type": "choice", "_value": [...]}}``. A candidate
-is handled internally as a tuple of value indices, so the whole state (``state_dict``) is plain JSON
-whatever the values are. Pure Python, no NNI imports.
+Variation, gene by gene:
+
+- ``choice`` (and nested values of any JSON type): uniform crossover, mutation to another value.
+- bounded numbers (``randint``, ``uniform``, ``quniform``, ``loguniform``, ``qloguniform``): simulated
+  binary crossover (SBX; Deb and Agrawal, "Simulated binary crossover for continuous search space",
+  Complex Systems 9:115-148, 1995) and polynomial mutation (Deb and Goyal, 1996), both in the bounded
+  form of the NSGA-II reference code, on the value (log of the value for the ``log`` types).
+- unbounded numbers (``normal``, ``qnormal``, ``lognormal``, ``qlognormal``): SBX without bounds and a
+  Gaussian step of half the prior's ``sigma``, in the normal space (the log of the value for the ``log``
+  types); nothing is truncated.
+
+Values are sampled and quantised as NNI defines them (``nni/parameter_expressions.py``): ``randint`` is an
+integer in ``[lower, upper)``; ``q`` types are ``round(x / q) * q``, clipped to ``[low, high]`` for the
+bounded ones; ``log`` types are ``exp`` of a uniform/normal draw. A candidate is a tuple of genes: the
+value index for ``choice``, the integer for ``randint``, the (quantised) value for the others, so
+duplicates are detected after quantisation and the whole state (``state_dict``) is plain JSON.
+Pure Python, no NNI imports.
 """
 from __future__ import annotations
 
@@ -25,8 +39,12 @@ from typing import Any
 
 _logger = logging.getLogger(__name__)
 
-Genome = tuple[int, ...]
-STATE_VERSION = 1
+Genome = tuple  # of int (choice index, randint value) and float (other numeric values)
+STATE_VERSION = 2  # 1: choice-only spaces (still loaded); 2: numeric genes, constraints, requeued candidates
+
+NUMERIC_TYPES = ("randint", "uniform", "quniform", "loguniform", "qloguniform",
+                 "normal", "qnormal", "lognormal", "qlognormal")
+HPO_TYPES = ("choice", *NUMERIC_TYPES)
 
 
 class SearchExhausted(Exception):
@@ -95,18 +113,29 @@ def crowding_distance(objectives: Sequence[Sequence[float]]) -> list[float]:
 class EvolutionOptions:
     """Settings of the search; validated on construction (NNI swallows tuner exceptions later on).
 
+    Parameters
+    ----------
     objectives
         Metric keys to optimise and their direction, ``"max"`` or ``"min"``; default WAR and UAR, both
         maximised. Add e.g. ``"synops": "min"`` for a third objective.
     budgets
         Hard upper bounds on metric keys, e.g. ``{"synops": 1e6, "latency_steps": 200}``. A candidate over
-        a budget is constraint-dominated (never on the Pareto front while one within budget exists).
+        a budget is constraint-dominated (never on the Pareto front while one within budget exists); its
+        violation is ``value / bound - 1``.
+    constraints
+        Two-sided bounds on metric keys, Optuna-style: ``{"params": [None, 1e5], "latency_ms": [1, 20]}``
+        (``None`` leaves a side open). A candidate outside is constraint-dominated like one over budget;
+        its violation is the distance to the interval, ``max(0, low - value) + max(0, value - high)``.
     population_size
         Survivors kept for breeding; the first ``population_size`` proposals are random.
     mutation_prob
-        Per-label probability of changing to another value; ``None`` = 1 / number of labels.
+        Per-gene probability of mutation; ``None`` = 1 / number of genes.
     crossover_prob
-        Probability that a child is a uniform crossover of two parents rather than a copy of one.
+        Probability that a child is a crossover of two parents rather than a copy of one.
+    crossover_eta
+        Distribution index of SBX for numeric genes: larger keeps children closer to their parents.
+    mutation_eta
+        Distribution index of polynomial mutation for bounded numeric genes: larger = smaller steps.
     dedup_retries
         Redraws of an already-proposed child before falling back to random sampling (then giving up).
     seed
@@ -117,9 +146,12 @@ class EvolutionOptions:
 
     objectives: Mapping[str, str] = field(default_factory=lambda: {"war": "max", "uar": "max"})
     budgets: Mapping[str, float] = field(default_factory=dict)
+    constraints: Mapping[str, Sequence[float | None]] = field(default_factory=dict)
     population_size: int = 20
     mutation_prob: float | None = None
     crossover_prob: float = 0.9
+    crossover_eta: float = 15.0
+    mutation_eta: float = 20.0
     dedup_retries: int = 100
     seed: int | None = None
     initial_population: Sequence[Mapping[str, Any]] = ()
@@ -138,12 +170,25 @@ class EvolutionOptions:
         for key, bound in self.budgets.items():
             if not isinstance(key, str) or not _is_number(bound) or not 0 < bound < math.inf:
                 fail(f"budget {key!r} must be a positive finite number, got {bound!r}")
+        if not isinstance(self.constraints, Mapping):
+            fail(f"constraints must be a mapping of metric key -> [low, high], got {self.constraints!r}")
+        for key, interval in self.constraints.items():
+            if (not isinstance(key, str) or isinstance(interval, (str, Mapping)) or not isinstance(interval, Sequence)
+                    or len(interval) != 2 or interval == [None, None] or list(interval) == [None, None]
+                    or not all(side is None or (_is_number(side) and math.isfinite(side)) for side in interval)
+                    or (None not in interval and interval[0] > interval[1])):
+                fail(f"constraint {key!r} must be [low, high] with finite numbers, low <= high, one of them "
+                     f"possibly null, got {interval!r}")
         if not _is_int(self.population_size) or self.population_size < 2:
             fail(f"population_size must be an integer >= 2, got {self.population_size!r}")
         if self.mutation_prob is not None and (not _is_number(self.mutation_prob) or not 0 < self.mutation_prob <= 1):
             fail(f"mutation_prob must be in (0, 1] or None, got {self.mutation_prob!r}")
         if not _is_number(self.crossover_prob) or not 0 <= self.crossover_prob <= 1:
             fail(f"crossover_prob must be in [0, 1], got {self.crossover_prob!r}")
+        for name in ("crossover_eta", "mutation_eta"):
+            value = getattr(self, name)
+            if not _is_number(value) or not 0 <= value < math.inf:
+                fail(f"{name} must be a non-negative finite number, got {value!r}")
         if not _is_int(self.dedup_retries) or self.dedup_retries < 1:
             fail(f"dedup_retries must be a positive integer, got {self.dedup_retries!r}")
         if self.seed is not None and not _is_int(self.seed):
@@ -154,6 +199,9 @@ class EvolutionOptions:
             fail("initial_population must be a list of parameter dicts")
         object.__setattr__(self, "objectives", dict(self.objectives))
         object.__setattr__(self, "budgets", {key: float(bound) for key, bound in self.budgets.items()})
+        object.__setattr__(self, "constraints", {
+            key: [None if side is None else float(side) for side in interval] for key, interval in self.constraints.items()
+        })
         object.__setattr__(self, "initial_population", [dict(params) for params in self.initial_population])
 
     @classmethod
@@ -183,6 +231,188 @@ def _plain(value):
 
 
 # ----------------------------------------------------------------------------------------------------
+# Genes: one per search-space label, NNI's HPO types
+
+
+class Gene:
+    """One label of an NNI HPO search space: how its values are sampled, varied and checked.
+
+    Parameters
+    ----------
+    label
+        The search-space key.
+    entry
+        Its ``{"_type": ..., "_value": [...]}`` as NNI defines it (``docs/source/hpo/search_space.rst``):
+        ``choice [values]``, ``randint [lower, upper)``, ``(q)uniform`` and ``(q)loguniform [low, high(, q)]``,
+        ``(q)normal`` and ``(q)lognormal [mu, sigma(, q)]``.
+
+    A gene value is the index of the value for ``choice``, the integer for ``randint`` and the
+    (quantised, clipped) float for the others. Variation happens in the gene's *space*: the value, or
+    its logarithm for the ``log`` types (and ``randint`` as a real in ``[lower - 0.5, upper - 0.5]``).
+    """
+
+    def __init__(self, label: str, entry: Mapping):
+        kind = entry.get("_type") if isinstance(entry, Mapping) else type(entry).__name__
+        spec = entry.get("_value") if isinstance(entry, Mapping) else None
+
+        def fail(message):
+            raise ValueError(f"search-space entry {label!r} ({kind!r}): {message}")
+
+        if kind not in HPO_TYPES:
+            fail(f"unknown type; TNAS-ER evolution explores NNI's {', '.join(HPO_TYPES)}")
+        if not isinstance(spec, Sequence) or isinstance(spec, str) or not spec:
+            fail(f"needs a non-empty '_value' list, got {spec!r}")
+        self.label, self.type, self.spec = label, kind, list(spec)
+        self.categorical = kind == "choice"
+        self.log = "log" in kind
+        self.q: float | None = None
+        self.low = self.high = None  # value bounds (bounded types)
+        self.lo, self.hi = -math.inf, math.inf  # bounds in the gene's space
+        self.sigma = 1.0
+        if kind == "choice":
+            if all(isinstance(v, Mapping) and "_name" in v for v in spec):
+                fail("nested search spaces are not supported")
+            self.size = len(spec)
+            return
+        arity = 3 if kind.startswith("q") else 2
+        if len(spec) != arity or not all(_is_number(v) and math.isfinite(v) for v in spec):
+            fail(f"needs {arity} finite numbers, got {spec!r}")
+        if arity == 3:
+            self.q = float(spec[2])
+            if self.q <= 0:
+                fail(f"q must be positive, got {spec[2]!r}")
+        if kind == "randint":
+            if not all(float(v).is_integer() for v in spec) or spec[0] >= spec[1]:
+                fail(f"needs integers lower < upper, got {spec!r}")
+            self.low, self.high = int(spec[0]), int(spec[1]) - 1
+            self.lo, self.hi = self.low - 0.5, self.high + 0.5
+            self.size = self.high - self.low + 1
+        elif "uniform" in kind:
+            self.low, self.high = float(spec[0]), float(spec[1])
+            if self.low >= self.high or (self.log and self.low <= 0):
+                fail(f"needs low < high{' and low > 0' if self.log else ''}, got {spec!r}")
+            self.lo, self.hi = (math.log(self.low), math.log(self.high)) if self.log else (self.low, self.high)
+            self.size = round(self.high / self.q) - round(self.low / self.q) + 1 if self.q else math.inf
+        else:
+            self.mu, self.sigma = float(spec[0]), float(spec[1])
+            if self.sigma <= 0:
+                fail(f"needs sigma > 0, got {spec!r}")
+            self.size = math.inf
+
+    @property
+    def bounded(self) -> bool:
+        return self.lo > -math.inf
+
+    def sample(self, rng: random.Random):
+        """A gene value drawn from NNI's distribution of the entry."""
+        if self.categorical:
+            return rng.randrange(self.size)
+        if self.type == "randint":
+            return rng.randint(self.low, self.high)
+        if self.bounded:
+            return self.from_space(rng.uniform(self.lo, self.hi))
+        return self.from_space(rng.gauss(self.mu, self.sigma))
+
+    def from_space(self, x: float):
+        """The gene value at ``x`` of the gene's space: exp for log types, then quantised and clipped as NNI does."""
+        if self.type == "randint":
+            return min(max(int(round(x)), self.low), self.high)
+        value = math.exp(min(x, 709.0)) if self.log else x  # 709: exp's float range (not a search bound)
+        if self.q is not None:
+            value = round(value / self.q) * self.q
+        if self.bounded:
+            value = min(max(value, self.low), self.high)
+        return float(value)
+
+    def to_space(self, value) -> float:
+        """Where a gene value lies in the gene's space (for a quantised 0 of qlognormal: inside its cell)."""
+        if self.log:
+            return math.log(value) if value > 0 else math.log(self.q / 4)
+        return float(value)
+
+    def canonical(self, value):
+        """The gene value of a parameter value; ValueError if it is outside the entry."""
+        if self.categorical:
+            try:
+                return self.spec.index(value)
+            except ValueError:
+                raise ValueError(f"{value!r} is not a choice of {self.label!r} ({self.spec!r})") from None
+        if not _is_number(value) or not math.isfinite(value):
+            raise ValueError(f"{value!r} is not a finite number ({self.label!r} is {self.type})")
+        if self.type == "randint":
+            if not float(value).is_integer() or not self.low <= value <= self.high:
+                raise ValueError(f"{value!r} is not an integer in [{self.low}, {self.high + 1}) ({self.label!r})")
+            return int(value)
+        if self.bounded and not self.low <= value <= self.high:
+            raise ValueError(f"{value!r} is outside [{self.low}, {self.high}] ({self.label!r})")
+        if self.log and value < 0 or (self.log and value == 0 and self.q is None):
+            raise ValueError(f"{value!r} is not positive ({self.label!r} is {self.type})")
+        if self.q is not None:
+            value = round(value / self.q) * self.q
+            if self.bounded:
+                value = min(max(value, self.low), self.high)
+        return float(value)
+
+    def decode(self, gene_value):
+        return self.spec[gene_value] if self.categorical else gene_value
+
+    def fingerprint(self) -> list:
+        return [self.type, [repr(v) for v in self.spec]]
+
+    # -- variation (in the gene's space) ---------------------------------------------------------------
+
+    def crossover(self, rng: random.Random, a, b, eta: float):
+        """One child of parents' gene values ``a`` and ``b``: uniform for ``choice``, else SBX.
+
+        SBX as in the NSGA-II reference code (Deb et al.): the spread factor's distribution is
+        truncated so that both children stay within the bounds; with no bounds it is the original
+        unbounded SBX. One of the two children is returned at random.
+        """
+        if self.categorical:
+            return a if rng.random() < 0.5 else b
+        y1, y2 = sorted((self.to_space(a), self.to_space(b)))
+        if y2 - y1 < 1e-14:
+            return a
+        u = rng.random()
+        children = []
+        for distance_to_bound in (y1 - self.lo, self.hi - y2):
+            beta = 1 + 2 * distance_to_bound / (y2 - y1)
+            alpha = 2 - beta ** -(eta + 1)
+            betaq = (u * alpha) ** (1 / (eta + 1)) if u <= 1 / alpha else (1 / (2 - u * alpha)) ** (1 / (eta + 1))
+            children.append(betaq)
+        c1 = 0.5 * ((y1 + y2) - children[0] * (y2 - y1))
+        c2 = 0.5 * ((y1 + y2) + children[1] * (y2 - y1))
+        child = c1 if rng.random() < 0.5 else c2
+        return self.from_space(min(max(child, self.lo), self.hi))
+
+    def mutate(self, rng: random.Random, value, eta: float):
+        """A mutated gene value: another value for ``choice``, polynomial mutation for bounded numbers
+        (the NSGA-II reference code's form), a Gaussian step of ``sigma / 2`` for unbounded ones."""
+        if self.categorical:
+            draw = rng.randrange(self.size - 1)
+            return draw + (draw >= value)
+        y = self.to_space(value)
+        if not self.bounded:
+            return self.from_space(rng.gauss(y, self.sigma / 2))
+        width = self.hi - self.lo
+        u, power = rng.random(), 1 / (eta + 1)
+        if u < 0.5:
+            xy = 1 - (y - self.lo) / width
+            deltaq = (2 * u + (1 - 2 * u) * xy ** (eta + 1)) ** power - 1
+        else:
+            xy = 1 - (self.hi - y) / width
+            deltaq = 1 - (2 * (1 - u) + 2 * (u - 0.5) * xy ** (eta + 1)) ** power
+        return self.from_space(min(max(y + deltaq * width, self.lo), self.hi))
+
+
+def parse_space(search_space: Mapping[str, Mapping]) -> list[Gene]:
+    """The genes of an NNI HPO search space (every type of NNI, nested choices excepted)."""
+    if not isinstance(search_space, Mapping) or not search_space:
+        raise ValueError(f"the search space must be a non-empty dict in NNI's HPO format, got {search_space!r}")
+    return [Gene(label, entry) for label, entry in search_space.items()]
+
+
+# ----------------------------------------------------------------------------------------------------
 # The search
 
 
@@ -195,48 +425,60 @@ class _Record:
 
 
 class ParetoEvolution:
-    """Steady-state NSGA-II over ``search_space`` (NNI HPO dict of ``choice`` entries).
+    """Steady-state NSGA-II over ``search_space`` (an NNI HPO dict; every NNI type, see :class:`Gene`).
 
     ``ask()`` proposes parameters; ``tell(params, metrics)`` records a result: a metric dict (or a bare
     number, taken as ``{"default": number}``), or ``None`` for a failed trial. A failed candidate is
     kept in the history, never proposed again, and never stops the search. Several asks may be
     outstanding at once (parallel trials). ``pareto_front()`` lists the non-dominated candidates
-    within budget; ``state_dict()`` / ``load_state_dict()`` save and restore the search exactly.
+    within budgets and constraints; ``state_dict()`` / ``load_state_dict()`` save and restore the search
+    exactly, and ``requeue_pending()`` hands the asks a stopped search left unanswered out again.
+
+    Parameters
+    ----------
+    search_space
+        NNI HPO search space, ``{label: {"_type": ..., "_value": [...]}}``.
+    options
+        :class:`EvolutionOptions` (defaults if ``None``).
     """
 
     def __init__(self, search_space: Mapping[str, Mapping], options: EvolutionOptions | None = None):
         self.options = options or EvolutionOptions()
-        self.labels, self.values = _parse_space(search_space)
-        self.size = math.prod(len(values) for values in self.values)
-        self.mutation_prob = self.options.mutation_prob or 1 / len(self.labels)
+        self.genes = parse_space(search_space)
+        self.labels = [gene.label for gene in self.genes]
+        self.size = math.prod(gene.size for gene in self.genes)
+        self.mutation_prob = self.options.mutation_prob or 1 / len(self.genes)
         self._rng = random.Random(self.options.seed)
         self._records: list[_Record] = []
         self._index: dict[Genome, int] = {}
         self._pending: list[Genome] = []
+        self._requeued: list[Genome] = []
         self._population: list[int] = []  # indices into _records: the survivors
         self._initial = [self.encode(params) for params in self.options.initial_population]
 
     # -- encoding -------------------------------------------------------------------------------------
 
     def encode(self, params: Mapping[str, Any]) -> Genome:
-        """Value indices of ``params`` (extra keys are ignored); ValueError if it is not in the space."""
+        """The genome of ``params`` (extra keys are ignored; numbers are quantised as NNI does);
+        ValueError if it is not in the space."""
         genome = []
-        for label, values in zip(self.labels, self.values):
-            if label not in params:
-                raise ValueError(f"parameters {dict(params)!r} lack the search-space label {label!r}")
-            try:
-                genome.append(values.index(params[label]))
-            except ValueError:
-                raise ValueError(f"{params[label]!r} is not a choice of {label!r} ({values!r})") from None
+        for gene in self.genes:
+            if gene.label not in params:
+                raise ValueError(f"parameters {dict(params)!r} lack the search-space label {gene.label!r}")
+            genome.append(gene.canonical(params[gene.label]))
         return tuple(genome)
 
     def decode(self, genome: Genome) -> dict[str, Any]:
-        return {label: values[i] for label, values, i in zip(self.labels, self.values, genome)}
+        return {gene.label: gene.decode(value) for gene, value in zip(self.genes, genome)}
 
     # -- ask / tell -----------------------------------------------------------------------------------
 
     def ask(self) -> dict[str, Any]:
-        """Parameters of a new candidate, never proposed before; raises :class:`SearchExhausted`."""
+        """Parameters of a new candidate, never proposed before; raises :class:`SearchExhausted`.
+
+        Candidates put back by :meth:`requeue_pending` come first, then ``initial_population``, then
+        random samples until ``population_size`` candidates exist, then offspring of the survivors.
+        """
         genome = self._next_genome()
         self._pending.append(genome)
         return self.decode(genome)
@@ -246,6 +488,8 @@ class ParetoEvolution:
         genome = self.encode(params)
         if genome in self._pending:
             self._pending.remove(genome)
+        if genome in self._requeued:
+            self._requeued.remove(genome)
         record = self._make_record(genome, metrics)
         known = self._index.get(genome)
         if known is not None:
@@ -263,8 +507,25 @@ class ParetoEvolution:
         if record.metrics is not None:
             self._admit(len(self._records) - 1)
 
+    def requeue_pending(self) -> list[dict[str, Any]]:
+        """Put every unanswered ask back in front of the queue; return their parameters.
+
+        This is the resume mechanism for orphaned candidates. Call it when the asks still pending will
+        never be answered: typically right after :meth:`load_state_dict` in a new process, because
+        the trials that were running when the search stopped died with it. Those candidates are
+        neither left pending forever nor recorded as failed: the next :meth:`ask` calls return them
+        first, in their original order, before anything new. A result that arrives for one of them
+        in the meantime (e.g. NNI re-importing a trial that had finished) is recorded as usual and
+        takes it out of the queue. Both NNI adapters call this on resume (the nnictl tuner after
+        reloading its checkpoint, the NAS strategy in ``load_state_dict``).
+        """
+        self._requeued.extend(self._pending)
+        self._pending = []
+        return [self.decode(genome) for genome in self._requeued]
+
     def pareto_front(self) -> list[dict[str, Any]]:
-        """Non-dominated evaluated candidates within every budget, best first by the first objective.
+        """Non-dominated evaluated candidates within every budget and constraint, best first by the
+        first objective.
 
         Each entry is ``{"params": ..., "metrics": ...}`` (the whole metric dict the trial reported).
         """
@@ -284,6 +545,11 @@ class ParetoEvolution:
         """Asked candidates without a result yet."""
         return [self.decode(genome) for genome in self._pending]
 
+    @property
+    def requeued(self) -> list[dict[str, Any]]:
+        """Candidates :meth:`requeue_pending` put back, not yet proposed again."""
+        return [self.decode(genome) for genome in self._requeued]
+
     # -- state ----------------------------------------------------------------------------------------
 
     def state_dict(self) -> dict:
@@ -295,28 +561,40 @@ class ParetoEvolution:
             "rng": [version, list(internal), gauss],
             "records": [[list(r.genome), r.metrics] for r in self._records],
             "pending": [list(genome) for genome in self._pending],
+            "requeued": [list(genome) for genome in self._requeued],
             "population": list(self._population),
             "initial": [list(genome) for genome in self._initial],
         }
 
     def load_state_dict(self, state: Mapping) -> None:
-        """Restore a :meth:`state_dict` taken from a search over the same space."""
-        if state.get("version") != STATE_VERSION:
-            raise ValueError(f"unsupported state version {state.get('version')!r} (expected {STATE_VERSION})")
-        if state["space"] != self._fingerprint():
+        """Restore a :meth:`state_dict` taken from a search over the same space (version 1 or 2).
+
+        Pending asks stay pending: call :meth:`requeue_pending` if they will never be answered.
+        """
+        version = state.get("version")
+        if version not in (1, STATE_VERSION):
+            raise ValueError(f"unsupported state version {version!r} (expected 1 or {STATE_VERSION})")
+        if state["space"] != (self._fingerprint_v1() if version == 1 else self._fingerprint()):
             raise ValueError("the saved state belongs to a different search space")
-        version, internal, gauss = state["rng"]
-        self._rng.setstate((version, tuple(internal), gauss))
+        rng_version, internal, gauss = state["rng"]
+        self._rng.setstate((rng_version, tuple(internal), gauss))
         self._records = [self._make_record(tuple(genome), metrics) for genome, metrics in state["records"]]
         self._index = {r.genome: i for i, r in enumerate(self._records)}
         self._pending = [tuple(genome) for genome in state["pending"]]
+        self._requeued = [tuple(genome) for genome in state.get("requeued", [])]
         self._population = list(state["population"])
         self._initial = [tuple(genome) for genome in state["initial"]]
 
     # -- internals ------------------------------------------------------------------------------------
 
-    def _fingerprint(self) -> dict[str, list[str]]:
-        return {label: [repr(v) for v in values] for label, values in zip(self.labels, self.values)}
+    def _fingerprint(self) -> dict[str, list]:
+        return {gene.label: gene.fingerprint() for gene in self.genes}
+
+    def _fingerprint_v1(self) -> dict[str, list[str]] | None:
+        """Version 1 states (choice-only spaces) identify the space by the repr of each value."""
+        if not all(gene.categorical for gene in self.genes):
+            return None
+        return {gene.label: [repr(v) for v in gene.spec] for gene in self.genes}
 
     def _make_record(self, genome: Genome, metrics) -> _Record:
         if metrics is None:
@@ -327,7 +605,7 @@ class ParetoEvolution:
             _logger.error("Result %r of %s is neither a dict nor a number: recorded as failed.", metrics, self.decode(genome))
             return _Record(genome, None)
         metrics = json.loads(json.dumps(dict(metrics), default=_plain))
-        for key in [*self.options.objectives, *self.options.budgets]:
+        for key in [*self.options.objectives, *self.options.budgets, *self.options.constraints]:
             value = metrics.get(key)
             if not _is_number(value) or not math.isfinite(value):
                 _logger.error("Result of %s has no finite %r (%r): recorded as failed.", self.decode(genome), key, value)
@@ -336,6 +614,11 @@ class ParetoEvolution:
             -metrics[key] if direction == "max" else metrics[key] for key, direction in self.options.objectives.items()
         )
         violation = sum(max(0.0, metrics[key] / bound - 1) for key, bound in self.options.budgets.items())
+        for key, (low, high) in self.options.constraints.items():
+            if low is not None:
+                violation += max(0.0, low - metrics[key])
+            if high is not None:
+                violation += max(0.0, metrics[key] - high)
         return _Record(genome, metrics, objectives, violation)
 
     def _admit(self, index: int) -> None:
@@ -356,9 +639,11 @@ class ParetoEvolution:
         return ranks, crowding
 
     def _seen(self, genome: Genome) -> bool:
-        return genome in self._index or genome in self._pending
+        return genome in self._index or genome in self._pending or genome in self._requeued
 
     def _next_genome(self) -> Genome:
+        if self._requeued:
+            return self._requeued.pop(0)
         while self._initial:
             genome = self._initial.pop(0)
             if not self._seen(genome):
@@ -375,7 +660,7 @@ class ParetoEvolution:
         raise SearchExhausted(f"no new candidate found in {self.options.dedup_retries} draws")
 
     def _random_genome(self) -> Genome:
-        return tuple(self._rng.randrange(len(values)) for values in self.values)
+        return tuple(gene.sample(self._rng) for gene in self.genes)
 
     def _offspring(self) -> Genome:
         ranks, crowding = self._rank(self._population)
@@ -388,35 +673,14 @@ class ParetoEvolution:
         first, second = tournament(), tournament()
         child = list(first)
         if self._rng.random() < self.options.crossover_prob:
-            child = [x if self._rng.random() < 0.5 else y for x, y in zip(first, second)]
-        mutable = [i for i, values in enumerate(self.values) if len(values) > 1]
+            for i, gene in enumerate(self.genes):
+                if gene.categorical or self._rng.random() < 0.5:  # SBX on about half the numeric genes
+                    child[i] = gene.crossover(self._rng, first[i], second[i], self.options.crossover_eta)
+        mutable = [i for i, gene in enumerate(self.genes) if gene.size > 1]
         for i in mutable:
             if self._rng.random() < self.mutation_prob:
-                child[i] = self._other_value(i, child[i])
+                child[i] = self.genes[i].mutate(self._rng, child[i], self.options.mutation_eta)
         if tuple(child) in (first, second) and mutable:
             i = self._rng.choice(mutable)
-            child[i] = self._other_value(i, child[i])
+            child[i] = self.genes[i].mutate(self._rng, child[i], self.options.mutation_eta)
         return tuple(child)
-
-    def _other_value(self, label_index: int, current: int) -> int:
-        draw = self._rng.randrange(len(self.values[label_index]) - 1)
-        return draw + (draw >= current)
-
-
-def _parse_space(search_space: Mapping[str, Mapping]) -> tuple[list[str], list[list]]:
-    if not isinstance(search_space, Mapping) or not search_space:
-        raise ValueError(f"the search space must be a non-empty dict in NNI's HPO format, got {search_space!r}")
-    labels, values = [], []
-    for label, entry in search_space.items():
-        if not isinstance(entry, Mapping) or entry.get("_type") != "choice":
-            kind = entry.get("_type") if isinstance(entry, Mapping) else type(entry).__name__
-            raise ValueError(
-                f"search-space entry {label!r} is {kind!r}: TNAS-ER evolution explores categorical "
-                "'choice' entries only (make numerical choices categorical)"
-            )
-        choices = entry.get("_value")
-        if not isinstance(choices, Sequence) or isinstance(choices, str) or not choices:
-            raise ValueError(f"search-space entry {label!r} needs a non-empty '_value' list, got {choices!r}")
-        labels.append(label)
-        values.append(list(choices))
-    return labels, values

@@ -8,11 +8,12 @@ from the engine's final-metric event instead). ``export_top_models(top_k=None)``
 from __future__ import annotations
 
 import logging
+import math
 import threading
 import time
 from typing import Any, Iterator
 
-from nni.mutable import Categorical, MutableAnnotation, SampleValidationError
+from nni.mutable import Categorical, MutableAnnotation, Numerical, SampleValidationError
 from nni.nas.execution import ExecutionEngine
 from nni.nas.execution.event import FinalMetricEvent, ModelEventType, TrainingEndEvent
 from nni.nas.space import ExecutableModelSpace, ModelStatus
@@ -27,18 +28,34 @@ _logger = logging.getLogger(__name__)
 LATE_METRIC_GRACE_S = 30.0
 
 
-def categorical_space(model_space: ExecutableModelSpace) -> dict[str, dict]:
-    """The model space's choices as an HPO ``choice`` dict; ValueError for any non-categorical mutable."""
+def hpo_space(model_space: ExecutableModelSpace) -> dict[str, dict]:
+    """The model space's mutables as an NNI HPO search-space dict.
+
+    ``nni.choice`` (and ``nni.randint``, a categorical in NNI 3.0) becomes ``choice``; ``nni.uniform``,
+    ``quniform``, ``loguniform``, ``qloguniform``, ``normal``, ``qnormal``, ``lognormal`` and
+    ``qlognormal`` become the HPO entry of the same name (NNI 3.0's ``as_legacy_dict`` raises for
+    numerical mutables, so the conversion is done here). ValueError for anything else, e.g. a
+    ``Numerical`` built on a custom scipy distribution.
+    """
     space = {}
     for label, mutable in model_space.simplify().items():
         if isinstance(mutable, MutableAnnotation):
             continue  # constraints and the like: checked by freeze(), not searched
-        if not isinstance(mutable, Categorical):
+        if isinstance(mutable, Categorical):
+            space[label] = {"_type": "choice", "_value": list(mutable.values)}
+        elif isinstance(mutable, Numerical) and (mutable.mu is None) == (mutable.sigma is None):
+            normal = mutable.mu is not None
+            kind = ("q" if mutable.quantize is not None else "") + ("log" if mutable.log_distributed else "")
+            kind += "normal" if normal else "uniform"
+            values = [mutable.mu, mutable.sigma] if normal else [mutable.low, mutable.high]
+            if not all(math.isfinite(v) for v in values):
+                raise ValueError(f"TNASEvolution: {label!r} ({mutable!r}) has no finite bounds or parameters")
+            space[label] = {"_type": kind, "_value": values + ([mutable.quantize] if mutable.quantize is not None else [])}
+        else:
             raise ValueError(
-                f"TNASEvolution explores categorical choices only; {label!r} is {type(mutable).__name__} "
-                "(use nni.choice over a list of values)"
+                f"TNASEvolution explores NNI's choice and numerical mutables (uniform, normal and their q/log "
+                f"forms); {label!r} is {type(mutable).__name__} ({mutable!r})"
             )
-        space[label] = {"_type": "choice", "_value": list(mutable.values)}
     return space
 
 
@@ -46,8 +63,9 @@ class TNASEvolution(Strategy):
     """Multi-objective evolutionary NAS strategy: steady-state NSGA-II (Deb et al., IEEE TEVC 2002).
 
     Keyword arguments are those of :class:`~tnas_plugin.strategies.evolution_core.EvolutionOptions`
-    (``objectives``, ``budgets``, ``population_size``, ``mutation_prob``, ``crossover_prob``,
-    ``dedup_retries``, ``seed``, ``initial_population``), validated here. A trial that fails, or ends
+    (``objectives``, ``budgets``, ``constraints``, ``population_size``, ``mutation_prob``, ``crossover_prob``,
+    ``crossover_eta``, ``mutation_eta``, ``dedup_retries``, ``seed``, ``initial_population``), validated here.
+    The model space may mix ``nni.choice`` with NNI's numerical mutables (see :func:`hpo_space`). A trial that fails, or ends
     without a final metric, is recorded as failed and never proposed again; a candidate the model
     space rejects (its constraints) likewise. ``state_dict()`` is plain JSON; a strategy built with the
     same arguments, initialised on the same space and given it by ``load_state_dict()`` continues the
@@ -69,7 +87,7 @@ class TNASEvolution(Strategy):
         return ", ".join(f"{key}={value!r}" for key, value in self.options.to_dict().items())
 
     def _initialize(self, model_space: ExecutableModelSpace, engine: ExecutionEngine) -> ExecutableModelSpace:
-        self.core = ParetoEvolution(categorical_space(model_space), self.options)
+        self.core = ParetoEvolution(hpo_space(model_space), self.options)
         engine.register_model_event_callback(ModelEventType.FinalMetric, self._on_final_metric)
         engine.register_model_event_callback(ModelEventType.TrainingEnd, self._on_training_end)
         return model_space
@@ -171,8 +189,19 @@ class TNASEvolution(Strategy):
             return {"core": self._require_core().state_dict()}
 
     def load_state_dict(self, state_dict: dict) -> None:
+        """Continue a search from :meth:`state_dict` (after ``initialize`` on the same space).
+
+        The candidates that were submitted but had no result when the state was taken are proposed
+        again first (``ParetoEvolution.requeue_pending``): their trials ended with the process that
+        ran them. ``NasExperiment.resume`` and ``tnas-er search --resume`` come through here.
+        """
         with self._lock:
-            self._require_core().load_state_dict(state_dict["core"])
+            core = self._require_core()
+            core.load_state_dict(state_dict["core"])
+            requeued = core.requeue_pending()
+            if requeued:
+                _logger.info("Proposing first the %d candidate(s) pending when the search stopped: %s",
+                             len(requeued), requeued)
 
     def _require_core(self) -> ParetoEvolution:
         if self.core is None:

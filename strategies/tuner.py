@@ -1,25 +1,39 @@
 """``TNASEvolutionTuner``: the NSGA-II core (:mod:`.evolution_core`) as an NNI 3.0 tuner for ``nnictl``.
 
-Config (``examples/see_search.yml``)::
+Config (``examples/see_search.yml``, ``examples/sklearn/config.yml``)::
 
     tuner:
       codeDirectory: .
       className: tnas_plugin.strategies.TNASEvolutionTuner
-      classArgs: {population_size: 20, seed: 0}
+      classArgs: {objectives: {war: max, uar: max}, population_size: 20, seed: 0}
 
 or, after ``nnictl algo register --meta strategies/meta.yml``, ``tuner: {name: TNASEvolution, classArgs: ...}``.
-The search space is the HPO JSON exported from the model space (``choice`` entries only); each trial
-reports one dict (``war``, ``uar``, ...), which the tuner receives whole.
+The search space is any NNI HPO space (``choice``, ``randint``, ``(q)uniform``, ``(q)loguniform``,
+``(q)normal``, ``(q)lognormal``); each trial reports one dict holding the objective keys, which the
+tuner receives whole.
 
-Resume (``nnictl resume ID``): the tuner writes its state to NNI's checkpoint directory after every
-proposal and result and reloads it on resume, so the search continues where it stopped; results NNI
-re-imports that the state already holds are ignored, others are added.
+Robustness. NNI's dispatcher calls a tuner from two threads (its command queue and its trial-end queue);
+every callback here runs under one lock, and the state file is written to a temporary file of its own
+(unique name) and moved into place with ``os.replace``, so a reader only ever sees a whole state. An
+exception inside a callback is logged (``dispatcher.log``) and never propagates into the dispatcher,
+whose worker thread would die and leave the experiment ``RUNNING`` with nothing running: a failed
+proposal ends the search (``NoMoreTrialError``, the experiment reaches ``DONE``), a failed result or
+trial end is skipped.
+
+Resume (``nnictl resume ID``): the tuner writes its state (:data:`CHECKPOINT_FILE`, plain JSON, the
+core's ``state_dict``) to NNI's checkpoint directory after every proposal and result and reloads it on
+resume, so the search continues where it stopped. Candidates that were running when the experiment
+stopped are proposed again first (``ParetoEvolution.requeue_pending``); results NNI re-imports that
+the state already holds are ignored, others are added.
 """
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import os
+import tempfile
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -34,23 +48,56 @@ _logger = logging.getLogger(__name__)
 CHECKPOINT_FILE = "tnas_evolution_state.json"
 
 
-class TNASEvolutionTuner(Tuner):
-    """nnictl tuner running steady-state NSGA-II (Deb et al., IEEE TEVC 2002) over WAR and UAR.
+def _guarded(on_error: str):
+    """Run a tuner callback under the tuner's lock; log any exception instead of raising it.
 
-    ``classArgs`` are the keyword arguments of :class:`~tnas_plugin.strategies.evolution_core.EvolutionOptions`,
-    validated at construction (NNI only logs tuner errors to ``dispatcher.log``). A trial that fails or
-    ends without a final result is recorded as failed and never proposed again.
+    ``on_error="stop"``: raise ``nni.NoMoreTrialError`` (what NNI expects when a tuner has nothing to
+    propose) after logging; ``"skip"``: return ``None``.
+    """
+
+    def wrap(method):
+        @functools.wraps(method)
+        def guarded(self, *args, **kwargs):
+            try:
+                with self._lock:
+                    return method(self, *args, **kwargs)
+            except nni.NoMoreTrialError:
+                raise
+            except Exception:
+                _logger.exception("TNASEvolutionTuner.%s failed; the experiment goes on", method.__name__)
+                if on_error == "stop":
+                    raise nni.NoMoreTrialError(f"TNASEvolutionTuner.{method.__name__} failed (see dispatcher.log)")
+                return None
+
+        return guarded
+
+    return wrap
+
+
+class TNASEvolutionTuner(Tuner):
+    """nnictl tuner running steady-state NSGA-II (Deb et al., IEEE TEVC 2002) over any metric keys.
+
+    ``classArgs`` are the keyword arguments of :class:`~tnas_plugin.strategies.evolution_core.EvolutionOptions`
+    (``objectives``, ``budgets``, ``constraints``, ``population_size``, ``seed``, ``initial_population``,
+    ...), validated at construction (NNI only logs tuner errors to ``dispatcher.log``). A trial that fails
+    or ends without a final result is recorded as failed and never proposed again.
     """
 
     def __init__(self, **options: Any):
         super().__init__()
         self.options = EvolutionOptions.from_dict(options)
         self.core: ParetoEvolution | None = None
+        self._lock = threading.RLock()
         self._running: dict[int, dict] = {}  # parameter id -> parameters, until a result or the trial's end
         self._checkpoint: dict | None = None
 
+    @_guarded("skip")
     def update_search_space(self, search_space: dict) -> None:
-        """Start the search, or restart it on a changed space keeping the results that fit the new one."""
+        """Start the search, or restart it on a changed space keeping the results that fit the new one.
+
+        On resume (a checkpoint was loaded), the saved search continues and the candidates it had
+        pending are proposed again first.
+        """
         core = ParetoEvolution(search_space, self.options)
         if self.core is not None:
             for entry in self.core.history():
@@ -59,11 +106,17 @@ class TNASEvolutionTuner(Tuner):
             try:
                 core.load_state_dict(self._checkpoint)
                 _logger.info("Resumed the search from the checkpoint (%d results).", len(core.history()))
+                requeued = core.requeue_pending()
+                if requeued:
+                    _logger.info("Proposing first the %d candidate(s) pending when the search stopped: %s",
+                                 len(requeued), requeued)
             except ValueError as mismatch:
                 _logger.warning("Checkpoint not used: %s", mismatch)
+            self._checkpoint = None
         self.core = core
         self.save_checkpoint()
 
+    @_guarded("stop")
     def generate_parameters(self, parameter_id: int, **kwargs: Any) -> dict:
         try:
             params = self._require_core().ask()
@@ -73,18 +126,21 @@ class TNASEvolutionTuner(Tuner):
         self.save_checkpoint()
         return params
 
+    @_guarded("skip")
     def receive_trial_result(self, parameter_id: int, parameters: dict, value: Any, **kwargs: Any) -> None:
         self._running.pop(parameter_id, None)
         self._tell(self._require_core(), parameters, value)
         self.save_checkpoint()
 
+    @_guarded("skip")
     def trial_end(self, parameter_id: int, success: bool, **kwargs: Any) -> None:
         params = self._running.pop(parameter_id, None)
         if params is not None:  # ended without a final result (a late result still counts)
             _logger.warning("Trial of %s ended (success=%s) without a final result: recorded as failed.", params, success)
-            self._require_core().tell(params, None)
+            self._tell(self._require_core(), params, None)
             self.save_checkpoint()
 
+    @_guarded("skip")
     def import_data(self, data: list[dict]) -> None:
         """Results of earlier trials (``nnictl resume`` / ``nnictl experiment import``): ``parameter`` + ``value``."""
         core = self._require_core()
@@ -93,21 +149,31 @@ class TNASEvolutionTuner(Tuner):
         self.save_checkpoint()
 
     def pareto_front(self) -> list[dict[str, Any]]:
-        return self._require_core().pareto_front()
+        with self._lock:
+            return self._require_core().pareto_front()
 
+    @_guarded("skip")
     def load_checkpoint(self) -> None:
         """Called by NNI's dispatcher on resume, before the search space arrives."""
         path = self._checkpoint_file()
         if path is not None and path.is_file():
             self._checkpoint = json.loads(path.read_text())
 
+    @_guarded("skip")
     def save_checkpoint(self) -> None:
+        """Write the search state atomically: a uniquely named temporary file, then ``os.replace``."""
         path = self._checkpoint_file()
         if path is None or self.core is None:
             return
-        partial = path.with_suffix(".partial")
-        partial.write_text(json.dumps(self.core.state_dict()))
-        os.replace(partial, path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        try:
+            with os.fdopen(handle, "w") as out:
+                json.dump(self.core.state_dict(), out)
+            os.replace(temporary, path)
+        except BaseException:
+            Path(temporary).unlink(missing_ok=True)
+            raise
 
     def _checkpoint_file(self) -> Path | None:
         directory = self.get_checkpoint_path()
@@ -115,7 +181,7 @@ class TNASEvolutionTuner(Tuner):
 
     def _require_core(self) -> ParetoEvolution:
         if self.core is None:
-            raise RuntimeError("TNASEvolutionTuner has no search space yet")
+            raise RuntimeError("TNASEvolutionTuner has no search space yet (or it was refused: see above)")
         return self.core
 
     @staticmethod

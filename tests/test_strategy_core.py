@@ -173,7 +173,13 @@ def test_constrained_domination_and_crowding():
     "space, message",
     [
         ({}, "non-empty"),
-        ({"lr": {"_type": "uniform", "_value": [0, 1]}}, "'uniform'.*categorical"),
+        ({"lr": {"_type": "gaussian", "_value": [0, 1]}}, "'gaussian'.*unknown type"),
+        ({"lr": {"_type": "uniform", "_value": [1, 0]}}, "low < high"),
+        ({"lr": {"_type": "loguniform", "_value": [0, 1]}}, "low > 0"),
+        ({"lr": {"_type": "qnormal", "_value": [0, 1]}}, "needs 3 finite numbers"),
+        ({"n": {"_type": "randint", "_value": [1.5, 4]}}, "integers"),
+        ({"s": {"_type": "normal", "_value": [0, 0]}}, "sigma > 0"),
+        ({"a": {"_type": "choice", "_value": [{"_name": "x"}, {"_name": "y"}]}}, "nested"),
         ({"a": {"_type": "choice", "_value": []}}, "non-empty '_value'"),
     ],
 )
