@@ -22,10 +22,11 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from tnas_plugin.ttfs import LayerKind
+
 from .lava_procs import (Conv, Dense, Loihi2SimCfg, PyConvModelEventFloat, RunSteps, TTFSMaxPool, TTFSNeuron, TTFSReadout,
                          TTFSSource, conv_to_sparse)
 from .lava_procs.process import port_shape
-from .synops import WEIGHTED_KINDS
 
 
 def _torch_order(sample_shape: tuple[int, ...], samples_per_run: int) -> np.ndarray:
@@ -142,7 +143,7 @@ class _Builder:
         weight = layer.effective_weight().detach().to(torch.float64).cpu().numpy()
         bias = layer.effective_bias().detach().to(torch.float64).cpu().numpy()
         sample_in = pre.process.sample_shape
-        if layer.kind == "conv":
+        if layer.kind == LayerKind.CONV:
             connection, sample_out, fan_out = self.conv(weight, layer, pre, sample_in)
             bias = np.broadcast_to(bias, sample_out).copy()
         else:
@@ -150,7 +151,7 @@ class _Builder:
         self.synapses.append((pre, fan_out))
         delay = pre.delay + 1
         start = layer.window * self.steps + delay
-        kind = TTFSReadout if layer.kind == "readout" else TTFSNeuron
+        kind = TTFSReadout if layer.kind == LayerKind.READOUT else TTFSNeuron
         neuron = kind(bias=bias, window_start=start, steps_per_window=self.steps, **self.common)
         connection.a_out.connect(neuron.a_in)
         self.add(neuron, f"layer {index} ({layer.kind}, window {layer.window}): {kind.__name__} {neuron.sample_shape}, "
@@ -202,21 +203,21 @@ def export_lava(snn, steps_per_window: int, inputs: torch.Tensor, samples_per_ru
     with torch.no_grad():
         run = snn.run(inputs, steps_per_window)
     shapes = [tuple(mask.shape[1:]) for mask in run.spike_mask] + [tuple(run.logits.shape[1:])]
-    hops = sum(layer.kind in WEIGHTED_KINDS for layer in snn.layers)
+    hops = sum(layer.kind.has_weights for layer in snn.layers)
     period = snn.num_windows * steps_per_window + hops + 1
     builder = _Builder(steps_per_window, samples_per_run, len(inputs), period)
     populations = [builder.source(run.spike_times[0].cpu())]
     for index, layer in enumerate(snn.layers):
         pre = populations[-1]
-        if layer.kind in WEIGHTED_KINDS:
+        if layer.kind.has_weights:
             post = builder.synaptic(index, layer, pre, shapes[index + 1])
-        elif layer.kind == "maxpool":
+        elif layer.kind == LayerKind.MAXPOOL:
             post = builder.maxpool(index, layer, pre, shapes[index + 1])
-        elif layer.kind == "flatten":
+        elif layer.kind == LayerKind.FLATTEN:
             post = _Population(pre.process, shapes[index + 1], pre.window, pre.delay)
         else:
             raise ValueError(f"layer {index} has unknown kind {layer.kind!r}")
-        if layer.kind != "readout":
+        if layer.kind != LayerKind.READOUT:
             populations.append(post)
     return LavaTTFSGraph(builder.processes[0], post.process, builder.processes, populations, builder.synapses,
                          steps_per_window, period, samples_per_run, len(inputs), builder.wiring)

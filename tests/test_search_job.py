@@ -12,7 +12,7 @@ from PIL import Image
 
 from nni_helpers import free_port, no_orphan_managers, wait_for_no_new_managers
 
-TINY = ["--budget", "2", "--epochs", "1", "--final-epochs", "1", "--resolution", "16", "--finalists", "1", "--no-ui"]
+TINY = ["--budget", "2", "--epochs", "1", "--final-epochs", "1", "--resolution", "16", "--finalists", "1", "--quiet"]
 PLOTS = ["pareto.png", "confusion.png", "lighting.png", "synops_per_layer.png", "spike_times.png"]
 TABLES = ["trials.csv", "pareto.csv", "finalists.csv", "comparison.csv", "confusion.csv", "synops_per_layer.csv",
           "lava.json", "run.json", "report.md", "chosen/model.pt", "chosen/architecture.json", "chosen/metrics.json"]
@@ -56,7 +56,7 @@ def _succeeded_trials(port: int) -> int:
 def test_sigterm_stops_the_manager_and_keeps_finished_trials(tiny_see, tmp_path):
     out, port = tmp_path / "results", free_port()
     with no_orphan_managers() as before:
-        search = subprocess.Popen(_search(tiny_see, out, port, "--budget", "20", "--epochs", "1", "--resolution", "16", "--no-ui"),
+        search = subprocess.Popen(_search(tiny_see, out, port, "--budget", "20", "--epochs", "1", "--resolution", "16", "--quiet"),
                                   stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         try:
             deadline = time.monotonic() + 300

@@ -17,6 +17,7 @@ from torch import nn
 
 from tnas_plugin.candidate import CandidateSpec, StageSpec
 from tnas_plugin.hardware import synapse_counts
+from tnas_plugin.ttfs import LayerKind
 
 HANDCRAFTED_TTFS = CandidateSpec(
     modality="both", frames=4, steps_per_window=16, resolution=32,
@@ -32,19 +33,19 @@ class RateLIFTwin(nn.Module):
         self.steps = steps
         self.ops = nn.ModuleList()
         for layer in snn.layers:
-            if layer.kind == "conv":
+            if layer.kind == LayerKind.CONV:
                 op = nn.Conv2d(layer.weight.shape[1], layer.weight.shape[0], layer.weight.shape[2:], layer.stride, layer.padding)
-            elif layer.kind in ("linear", "readout"):
+            elif layer.kind in (LayerKind.LINEAR, LayerKind.READOUT):
                 op = nn.Linear(layer.weight.shape[1], layer.weight.shape[0])
             else:
-                pool = layer.kind == "maxpool"
+                pool = layer.kind == LayerKind.MAXPOOL
                 self.ops.append(nn.MaxPool2d(layer.kernel_size, layer.stride, layer.padding) if pool else nn.Flatten())
                 continue
             with torch.no_grad():
                 op.weight.copy_(layer.effective_weight())
                 op.bias.copy_(layer.effective_bias())
             self.ops.append(op)
-            if layer.kind != "readout":
+            if layer.kind != LayerKind.READOUT:
                 self.ops.append(snntorch.Leaky(beta=beta, reset_mechanism="subtract"))
 
     def forward(self, x: torch.Tensor, counter: dict | None = None) -> torch.Tensor:

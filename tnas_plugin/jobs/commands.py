@@ -17,7 +17,7 @@ def _search(args: argparse.Namespace) -> int:
 
     from .search_job import SearchInterrupted, SearchOptions, run_search
 
-    options = SearchOptions(data=args.data, out=args.out, budget=args.budget, port=args.port, ui=not args.no_ui,
+    options = SearchOptions(data=args.data, out=args.out, budget=args.budget, port=args.port, announce_ui=not args.quiet,
                             seed=args.seed, epochs=args.epochs, final_epochs=args.final_epochs, resolution=args.resolution,
                             population=args.population, finalists=args.finalists,
                             efficiency=None if args.efficiency == "none" else args.efficiency)
@@ -53,13 +53,13 @@ def _evaluate(args: argparse.Namespace) -> int:
     import torch
     from torch.utils.data import DataLoader
 
-    from tnas_plugin.candidate import candidate_datasets
+    from tnas_plugin.candidate import candidate_dataset
     from tnas_plugin.checkpoint import load_checkpoint
     from tnas_plugin.metrics import recognition_report
     from tnas_plugin.trainer import predict
 
     spec, snn, _ = load_checkpoint(args.checkpoint)
-    _, test = candidate_datasets(spec, args.data, eval_starts=args.eval_starts, seed=args.seed)
+    test = candidate_dataset(spec, args.data, "testing", eval_starts=args.eval_starts, seed=args.seed)
     y_true, y_pred = predict(lambda x: snn(x, spec.steps_per_window), DataLoader(test, batch_size=128), torch.device("cpu"))
     lighting = [test.metadata(i)["lighting"] for i in range(len(test))]
     print(json.dumps(recognition_report(y_true, y_pred, test.classes, lighting), indent=2))
@@ -80,7 +80,8 @@ def register(subparsers) -> None:
                         help="SEE tree (default %(default)s, generated if absent)")
     search.add_argument("--budget", type=int, default=16, help="number of trials (default %(default)s)")
     search.add_argument("--port", type=int, default=8080, help="NNI manager / web UI port (default %(default)s)")
-    search.add_argument("--no-ui", action="store_true", help="do not announce the web UI (NNI's manager still runs)")
+    search.add_argument("--quiet", action="store_true",
+                        help="do not print the web UI address (NNI's manager serves the web UI either way)")
     search.add_argument("--out", type=Path, default=Path("results/search"), help="results directory (default %(default)s)")
     search.add_argument("--seed", type=int, default=0, help="seed of data, training and search (default %(default)s)")
     search.add_argument("--epochs", type=int, default=25, help="training epochs per trial (default %(default)s)")

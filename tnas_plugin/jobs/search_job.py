@@ -27,11 +27,11 @@ import pandas as pd
 import torch
 from torch.utils.data import DataLoader
 
-from tnas_plugin.candidate import CandidateSpec, build_ann, candidate_datasets
+from tnas_plugin.candidate import CandidateSpec, build_ann
 from tnas_plugin.checkpoint import save_checkpoint
 from tnas_plugin.data import EMOTIONS, SynthConfig, synthesize
 from tnas_plugin.hardware import estimate_energy, load_profile
-from tnas_plugin.measurement import MeasurementSettings, measure_candidate
+from tnas_plugin.measurement import Evaluation, MeasurementSettings, evaluate_network, measure_candidate
 from tnas_plugin.metrics import confusion, recognition_report
 from tnas_plugin.search_spaces import TTFSEyeSpace
 from tnas_plugin.trainer import epoch_progress
@@ -51,7 +51,7 @@ class SearchOptions:
     out: Path = Path("results/search")
     budget: int = 16  # trials
     port: int = 8080
-    ui: bool = True
+    announce_ui: bool = True  # print the web UI address (NNI's manager serves the UI either way)
     seed: int = 0
     epochs: int = 25  # per trial
     final_epochs: int = 50  # finalists and baselines
@@ -63,7 +63,7 @@ class SearchOptions:
     hardware_profile: str = "loihi"
 
     def evaluator_settings(self) -> dict:
-        return dict(epochs=self.epochs, seed=self.seed, hardware_profile=self.hardware_profile)
+        return dict(epochs=self.epochs, seed=self.seed, validation_seed=self.seed, hardware_profile=self.hardware_profile)
 
 
 class SearchInterrupted(RuntimeError):
@@ -107,7 +107,7 @@ def run_nas(options: SearchOptions, space: TTFSEyeSpace) -> tuple[list[dict], li
     experiment.config.max_trial_number = options.budget
     experiment.config.trial_concurrency = 1
     print(f"WARNING: {SECURITY_WARNING}", file=sys.stderr)
-    if options.ui:
+    if options.announce_ui:
         print(f"NNI web UI: http://127.0.0.1:{options.port}  (experiment {experiment.id})", flush=True)
     outcome, stopped_by_nni = None, False
     with _sigterm_as_interrupt():
@@ -170,36 +170,37 @@ def measure_baselines(options: SearchOptions, settings) -> list[dict]:
     handcrafted = replace(HANDCRAFTED_TTFS, resolution=options.resolution)
     with epoch_progress(settings.train, "hand-crafted TTFS baseline") as callbacks:
         ttfs = measure_candidate(handcrafted, build_ann(handcrafted), settings, callbacks)
-    _, test = candidate_datasets(handcrafted, options.data, skip=settings.skip, eval_starts=settings.eval_starts,
-                                 seed=options.seed)
+    ttfs_test = evaluate_network(handcrafted, ttfs.snn, settings, "testing", ttfs.params)
+    test = settings.dataset(handcrafted, "testing")
     lif = RateLIFTwin(ttfs.snn.cpu(), steps=LIF_STEPS)
     readout = ttfs.synops["per_layer"][-1]["neurons"]
     print(f"running its rate-coded LIF twin (T={LIF_STEPS})", flush=True)
     torch.manual_seed(options.seed)
-    y_true, y_pred, report = measure_lif(lif, DataLoader(test, batch_size=128), ttfs.synops["neurons"],
-                                         ttfs.synops["neurons"] - readout)
+    y_true, y_pred, report = measure_lif(lif, DataLoader(test, batch_size=128), ttfs_test.synops["neurons"],
+                                         ttfs_test.synops["neurons"] - readout)
     profile = replace(load_profile(options.hardware_profile), neuron_updates="per_step")  # a LIF neuron updates every step
     energy = estimate_energy(report, profile)
-    lif_metrics = {**recognition_report(y_true, y_pred, test.classes), "params": ttfs.metrics["params"],
+    lif_metrics = {**recognition_report(y_true, y_pred, test.classes), "params": ttfs.params,
                    "synops": report["total"], "spikes_per_neuron": report["spikes_per_neuron"],
                    "energy_uj": energy["energy_pj"] * 1e-6, "latency_steps": report["latency_steps"],
                    "latency_ms": energy["latency_ms"]}
-    return [_summary_row("hand-crafted TTFS CNN", ttfs.metrics),
+    return [_summary_row("hand-crafted TTFS CNN", ttfs_test.metrics),
             _summary_row(f"rate-coded LIF twin of it (snntorch, T={LIF_STEPS})", lif_metrics)]
 
 
-def save_chosen(out: Path, spec: CandidateSpec, result, test_inputs: torch.Tensor) -> None:
-    """Checkpoint, architecture, confusion matrix, per-layer SynOps and spike times of the chosen network."""
+def save_chosen(out: Path, spec: CandidateSpec, snn, test: Evaluation, test_inputs: torch.Tensor) -> None:
+    """Checkpoint, architecture, and on the test split: metrics, confusion matrix, per-layer SynOps and spike
+    times of the chosen network."""
     chosen = out / "chosen"
-    save_checkpoint(chosen / "model.pt", spec, result.snn, result.metrics)
+    save_checkpoint(chosen / "model.pt", spec, snn, test.metrics)
     (chosen / "architecture.json").write_text(json.dumps(spec.to_dict(), indent=2) + "\n")
-    (chosen / "metrics.json").write_text(json.dumps(result.metrics, indent=2) + "\n")
-    matrix = confusion(result.y_true, result.y_pred, spec.num_classes)
+    (chosen / "metrics.json").write_text(json.dumps(test.metrics, indent=2) + "\n")
+    matrix = confusion(test.y_true, test.y_pred, spec.num_classes)
     pd.DataFrame(matrix, index=EMOTIONS, columns=EMOTIONS).to_csv(out / "confusion.csv")
-    pd.DataFrame(result.synops["per_layer"]).to_csv(out / "synops_per_layer.csv", index=False)
+    pd.DataFrame(test.synops["per_layer"]).to_csv(out / "synops_per_layer.csv", index=False)
     with torch.no_grad():
-        run = result.snn.run(test_inputs, spec.steps_per_window)
-    spiking = [i for i, kind in enumerate(run.kinds) if kind in ("conv", "linear")]
+        run = snn.run(test_inputs, spec.steps_per_window)
+    spiking = [i for i, kind in enumerate(run.kinds) if kind.has_neurons]
     np.savez_compressed(out / "spike_times.npz", steps_per_window=spec.steps_per_window,
                         **{f"{i}:{run.kinds[i]}": run.spike_times[i][run.spike_mask[i]].cpu().numpy() for i in spiking})
 
@@ -218,13 +219,14 @@ def run_search(options: SearchOptions) -> Path:
         raise RuntimeError(f"no trial succeeded; see {out / 'trials.csv'} and the NNI trial logs")
     finalists, settings = retrain_finalists(options, space, front)
     pd.DataFrame([{**params, **result.metrics} for params, _, result in finalists]).to_csv(out / "finalists.csv", index=False)
-    _, spec, result = finalists[0]
-    _, test = candidate_datasets(spec, options.data, skip=settings.skip, eval_starts=1, seed=options.seed)
+    _, spec, result = finalists[0]  # chosen on validation; the test split is read from here on
+    test_result = evaluate_network(spec, result.snn, settings, "testing", result.params)
+    test = replace(settings, eval_starts=1).dataset(spec, "testing")
     inputs = torch.stack([test[i][0] for i in range(min(options.lava_samples, len(test)))])
-    save_chosen(out, spec, result, inputs)
+    save_chosen(out, spec, result.snn, test_result, inputs)
     print(f"checking the chosen network on Lava ({len(inputs)} clips)", flush=True)
     (out / "lava.json").write_text(json.dumps(check_lava(result.snn, inputs, spec.steps_per_window), indent=2) + "\n")
-    comparison = [_summary_row("TNAS-ER (chosen)", result.metrics), *measure_baselines(options, settings)]
+    comparison = [_summary_row("TNAS-ER (chosen)", test_result.metrics), *measure_baselines(options, settings)]
     pd.DataFrame(comparison).to_csv(out / "comparison.csv", index=False)
     (out / "run.json").write_text(json.dumps({**asdict(options), "data": str(options.data), "out": str(out)}, indent=2) + "\n")
     return write_report(out)

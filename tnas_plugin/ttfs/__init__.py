@@ -24,14 +24,13 @@ Time convention (binding for the hardware plugin and the Lava export)
   fixed-weight convolution with its own window; flatten reshapes. Latency: ``snn.num_windows``
   windows, ``snn.latency_steps(S)`` steps.
 
-``snn.layers`` lists the layers (``kind`` in ``conv``, ``linear``, ``maxpool``, ``flatten``,
-``readout``); ``snn.run(x, S)`` returns a :class:`TTFSRun` whose entry 0 is the input and entry
+``snn.layers`` lists the layers (``kind``: a :class:`LayerKind`); ``snn.run(x, S)`` returns a :class:`TTFSRun` whose entry 0 is the input and entry
 ``i + 1`` the output of ``snn.layers[i]``.
 """
 from .convert import ann_to_ttfs, fold_batchnorm
 from .encoding import encode_latency
 from .finetune import finetune_ttfs
-from .layers import ConvLayer, FlattenLayer, LinearLayer, MaxPoolLayer, ReadoutLayer, SynapticLayer
+from .layers import ConvLayer, FlattenLayer, LayerKind, LinearLayer, MaxPoolLayer, ReadoutLayer, SynapticLayer
 from .network import TTFSNetwork, TTFSRun
 from .neuron import spike_times_from_values, ttfs_value
 
@@ -42,6 +41,7 @@ __all__ = [
     "finetune_ttfs",
     "ConvLayer",
     "FlattenLayer",
+    "LayerKind",
     "LinearLayer",
     "MaxPoolLayer",
     "ReadoutLayer",

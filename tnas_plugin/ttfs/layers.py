@@ -9,11 +9,40 @@ normalised to unit length) to the values of its output spikes (Stanojevic et al.
 """
 from __future__ import annotations
 
+from enum import Enum
+
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from .neuron import ttfs_value
+
+
+class LayerKind(str, Enum):
+    """The kinds of layer a TTFS network has: the one place they are named (``layer.kind``).
+
+    A ``str`` enum, so a kind compares equal to its name (``LayerKind.CONV == "conv"``) in JSON and CSV.
+    """
+
+    INPUT = "input"
+    CONV = "conv"
+    LINEAR = "linear"
+    READOUT = "readout"
+    MAXPOOL = "maxpool"
+    FLATTEN = "flatten"
+
+    def __str__(self) -> str:
+        return self.value
+
+    @property
+    def has_neurons(self) -> bool:
+        """Its outputs are neurons of its own (max-pool and flatten re-route existing spikes)."""
+        return self in (LayerKind.CONV, LayerKind.LINEAR)
+
+    @property
+    def has_weights(self) -> bool:
+        """It owns synapses: conv, linear and the readout."""
+        return self in (LayerKind.CONV, LayerKind.LINEAR, LayerKind.READOUT)
 
 
 class SynapticLayer(nn.Module):
@@ -24,7 +53,7 @@ class SynapticLayer(nn.Module):
     buffers (used for average pooling).
     """
 
-    kind = ""
+    kind: LayerKind
 
     def __init__(self, weight: torch.Tensor, bias: torch.Tensor, window: int, trainable: bool = True):
         super().__init__()
@@ -58,13 +87,13 @@ class SynapticLayer(nn.Module):
         raise NotImplementedError
 
     def extra_repr(self) -> str:
-        return f"kind={self.kind!r}, window={self.window}, weight={tuple(self.weight.shape)}, trainable={self.trainable}"
+        return f"kind='{self.kind}', window={self.window}, weight={tuple(self.weight.shape)}, trainable={self.trainable}"
 
 
 class ConvLayer(SynapticLayer):
     """2-D convolution of TTFS neurons (``kind == "conv"``); ``stride``/``padding`` as in ``torch.nn.Conv2d``."""
 
-    kind = "conv"
+    kind = LayerKind.CONV
 
     def __init__(self, weight, bias, window, stride: tuple[int, int], padding: tuple[int, int], trainable: bool = True):
         super().__init__(weight, bias, window, trainable)
@@ -77,7 +106,7 @@ class ConvLayer(SynapticLayer):
 class LinearLayer(SynapticLayer):
     """Fully connected TTFS neurons (``kind == "linear"``)."""
 
-    kind = "linear"
+    kind = LayerKind.LINEAR
 
     def _synapses(self, x, weight, bias):
         return F.linear(x, weight, bias)
@@ -90,7 +119,7 @@ class ReadoutLayer(LinearLayer):
     (``t = window``, the end of the last spiking window).
     """
 
-    kind = "readout"
+    kind = LayerKind.READOUT
 
     def forward(self, x: torch.Tensor, steps_per_window: int | None = None) -> torch.Tensor:
         return self.potential(x)
@@ -99,7 +128,7 @@ class ReadoutLayer(LinearLayer):
 class MaxPoolLayer(nn.Module):
     """Max pooling = earliest spike = max of the values, inside the input's ``window`` (``kind == "maxpool"``)."""
 
-    kind = "maxpool"
+    kind = LayerKind.MAXPOOL
 
     def __init__(self, kernel_size: tuple[int, int], stride: tuple[int, int], padding: tuple[int, int], window: int):
         super().__init__()
@@ -117,7 +146,7 @@ class MaxPoolLayer(nn.Module):
 class FlattenLayer(nn.Module):
     """Reshape ``(B, C, H, W)`` to ``(B, C*H*W)`` (C-order, like ``nn.Flatten()``); spikes keep their ``window``."""
 
-    kind = "flatten"
+    kind = LayerKind.FLATTEN
 
     def __init__(self, window: int):
         super().__init__()

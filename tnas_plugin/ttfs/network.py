@@ -12,11 +12,8 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from .layers import ReadoutLayer, SynapticLayer
+from .layers import LayerKind, ReadoutLayer, SynapticLayer
 from .neuron import spike_times_from_values, ttfs_value
-
-#: Layer kinds whose outputs are neurons of their own (max-pool and flatten re-route existing spikes).
-NEURON_KINDS = ("conv", "linear")
 
 
 @dataclass
@@ -32,7 +29,7 @@ class TTFSRun:
     values: list[torch.Tensor]
     spike_times: list[torch.Tensor]
     spike_mask: list[torch.Tensor]
-    kinds: list[str]
+    kinds: list[LayerKind]
     steps_per_window: int | None
 
     @property
@@ -53,13 +50,13 @@ class TTFSRun:
     @property
     def total_spikes(self) -> torch.Tensor:
         """Spikes per sample of all hidden neurons (conv and linear layers; input excluded)."""
-        counts = [c for c, kind in zip(self.spike_counts, self.kinds) if kind in NEURON_KINDS]
+        counts = [c for c, kind in zip(self.spike_counts, self.kinds) if kind.has_neurons]
         return torch.stack(counts).sum(0) if counts else torch.zeros_like(self.spike_counts[0])
 
     @property
     def hidden_neurons(self) -> int:
         """Neurons of the conv and linear layers (per sample)."""
-        return sum(n for n, kind in zip(self.neurons, self.kinds) if kind in NEURON_KINDS)
+        return sum(n for n, kind in zip(self.neurons, self.kinds) if kind.has_neurons)
 
     @property
     def total_spikes_per_neuron(self) -> float:
@@ -69,7 +66,7 @@ class TTFSRun:
     def stats(self) -> dict:
         """Plain-Python summary: per entry ``kind``, ``neurons``, ``spikes_per_sample``, ``spikes_per_neuron``; totals."""
         per_layer = [
-            {"index": i, "kind": kind, "neurons": n, "spikes_per_sample": count.double().mean().item(), "spikes_per_neuron": rate}
+            {"index": i, "kind": str(kind), "neurons": n, "spikes_per_sample": count.double().mean().item(), "spikes_per_neuron": rate}
             for i, (kind, n, count, rate) in enumerate(zip(self.kinds, self.neurons, self.spike_counts, self.spikes_per_neuron))
         ]
         return {
@@ -112,7 +109,7 @@ class TTFSNetwork(nn.Module):
     @property
     def scales(self) -> list[float]:
         """Window scales ``c_n`` (``c_0 = 1`` for the input, then one per spiking synaptic layer)."""
-        return [1.0] + [layer.scale_out.item() for layer in self.synaptic_layers() if layer.kind != "readout"]
+        return [1.0] + [layer.scale_out.item() for layer in self.synaptic_layers() if layer.kind != LayerKind.READOUT]
 
     def synaptic_layers(self) -> list[SynapticLayer]:
         """The conv, linear and readout layers, in order."""
@@ -139,7 +136,7 @@ class TTFSNetwork(nn.Module):
         values, logits = self._propagate(x, steps_per_window)
         windows = [0] + [layer.window for layer in self.layers[:-1]]
         times, masks = zip(*(spike_times_from_values(v, w, steps_per_window) for v, w in zip(values, windows)))
-        kinds = ["input"] + [layer.kind for layer in self.layers[:-1]]
+        kinds = [LayerKind.INPUT] + [layer.kind for layer in self.layers[:-1]]
         return TTFSRun(logits, values, list(times), list(masks), kinds, steps_per_window)
 
     @torch.no_grad()
