@@ -1,16 +1,17 @@
-"""Synaptic-operation counting, energy/latency profiles and Lava export, installed as ``tnas_plugin.hardware``.
+"""Operation counting (typed cost reports), energy/latency profiles and Lava export, installed as ``tnas_plugin.hardware``.
 
 ``export_lava``/``run_lava`` (and :class:`LavaTTFSGraph`) are imported lazily: importing Lava sets the
 ``fork`` start method of ``multiprocessing`` process-wide, which users of the counter should not pay for.
 """
+from .cost import CostReport, LayerCost
 from .energy import estimate_energy
 from .profiles import HardwareProfile, ProfileError, available_profiles, load_profile
-from .synops import count_synops, synapse_counts
+from .synops import SteppedCounter, ann_macs, count_ttfs, synapse_counts
 
 _LAVA_API = ("LavaTTFSGraph", "export_lava", "run_lava")
 
-__all__ = ["HardwareProfile", "ProfileError", "available_profiles", "count_synops", "estimate_energy", "load_profile",
-           "synapse_counts", *_LAVA_API]
+__all__ = ["CostReport", "HardwareProfile", "LayerCost", "ProfileError", "SteppedCounter", "ann_macs", "available_profiles",
+           "count_ttfs", "estimate_energy", "load_profile", "synapse_counts", *_LAVA_API]
 
 
 def __getattr__(name: str):

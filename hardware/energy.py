@@ -1,46 +1,103 @@
-"""Energy and latency per inference from a SynOps report and a hardware profile (docs/ARCHITECTURE.md, "Hardware").
+"""Energy and latency per inference from a :class:`~tnas_plugin.hardware.cost.CostReport` and a hardware profile.
 
-``E = SynOps x E_synop + neuron updates x E_update``; the ANN twin costs ``MACs x E_MAC``. Neuron
-updates follow the profile's ``neuron_updates`` mode: ``per_step`` (time-stepped core such as Loihi,
-which services every compartment at every step) counts ``neurons x latency steps``; ``per_inference``
-(event-driven TTFS core, each neuron evaluated once) counts ``neurons``. Latency is ``steps x step
-duration`` with ``steps = num_windows x S`` (the readout time, Stanojevic et al. 2024).
+Spiking networks (TTFS, rate/LIF): ``E = synaptic events x e_synop + active updates x e_update_active
++ inactive updates x e_update_inactive``. The ANN twin: ``E = MACs x e_mac``; it has no time steps.
+
+Latency (docs/ARCHITECTURE.md, "Hardware"), by the profile's ``latency_model`` or the one asked for:
+
+* ``fixed_step``: ``time_steps x step_duration_ms``;
+* ``core_time`` (Davies et al., IEEE Micro 2018, Table 2): neurons are packed in layer order onto cores
+  of ``neurons_per_core``; a layer's operations are shared among its cores in proportion to its neurons
+  there; a step lasts as long as the slowest core's ``synaptic events x t_synop + active x t_active +
+  inactive x t_inactive``, each core's operations spread evenly over the ``time_steps`` steps (the mean
+  step: a lower bound when the load moves between cores from step to step).
 """
 from __future__ import annotations
 
-from .profiles import HardwareProfile, load_profile
+from .cost import CostReport
+from .profiles import LATENCY_MODELS, HardwareProfile, load_profile
 
 
-def estimate_energy(report: dict, profile: HardwareProfile | str, step_duration_ms: float | None = None) -> dict:
-    """Energy (picojoules) and latency per inference of a :func:`count_synops` report on ``profile``.
+def core_loads(report: CostReport, neurons_per_core: int) -> list[dict]:
+    """Synaptic events, active and inactive updates per core (per inference), layers packed in order."""
+    cores, free = [], 0
+    for layer in report.layers:
+        left = layer.neurons
+        while left:
+            if not free:
+                cores.append({"synaptic_events": 0.0, "updates_active": 0.0, "updates_inactive": 0.0, "neurons": 0})
+                free = neurons_per_core
+            placed = min(left, free)
+            share = placed / layer.neurons
+            core = cores[-1]
+            core["neurons"] += placed
+            for term in ("synaptic_events", "updates_active", "updates_inactive"):
+                core[term] += getattr(layer, term) * share
+            left, free = left - placed, free - placed
+    return cores
 
-    ``profile`` is a :class:`HardwareProfile` or a name/path for :func:`load_profile`;
-    ``step_duration_ms`` overrides the profile's step duration. Latency and ``per_step`` neuron updates
-    need a discrete report (``steps_per_window`` given); for a continuous report latency is ``None``
-    and a ``per_step`` profile raises ``ValueError``.
+
+def step_time_ns(report: CostReport, profile: HardwareProfile) -> float:
+    """Duration of the mean time step under the ``core_time`` model (see the module docstring)."""
+    cores = core_loads(report, profile.neurons_per_core)
+    return max(core["synaptic_events"] * profile.t_synop_ns + core["updates_active"] * profile.t_update_active_ns
+               + core["updates_inactive"] * profile.t_update_inactive_ns for core in cores) / report.time_steps
+
+
+def estimate_energy(report: CostReport, profile: HardwareProfile | str, latency_model: str | None = None,
+                    step_duration_ms: float | None = None) -> dict:
+    """Energy (picojoules) and latency of one inference of ``report``'s network on ``profile``.
+
+    Parameters
+    ----------
+    report
+        What the network does per inference (:func:`~tnas_plugin.hardware.count_ttfs`,
+        :class:`~tnas_plugin.hardware.SteppedCounter`, :meth:`CostReport.ann_twin`).
+    profile
+        A :class:`HardwareProfile` or a name/path for :func:`load_profile`.
+    latency_model
+        ``"fixed_step"`` or ``"core_time"`` (default: the profile's ``latency_model``).
+    step_duration_ms
+        Overrides the profile's step duration of the ``fixed_step`` model.
+
+    Returns a dict: ``profile``, ``network``, the counted terms, ``synop_energy_pj``,
+    ``update_energy_pj``, ``mac_energy_pj``, ``energy_pj``, ``latency_steps``, ``latency_ms`` and
+    ``latency_model`` (which model produced ``latency_ms``; ``None`` for the ANN twin, which has no steps).
     """
+    if not isinstance(report, CostReport):
+        raise TypeError(f"estimate_energy reads a CostReport, got {type(report).__name__}")
     if not isinstance(profile, HardwareProfile):
         profile = load_profile(profile)
-    step_ms = profile.step_duration_ms if step_duration_ms is None else float(step_duration_ms)
-    steps = report["latency_steps"]
-    if profile.neuron_updates == "per_step":
-        if steps is None:
-            raise ValueError(f"profile {profile.name!r} counts neuron updates per time step: count SynOps with steps_per_window")
-        updates = report["neurons"] * steps
+    model = latency_model or profile.latency_model
+    if model not in LATENCY_MODELS:
+        raise ValueError(f"latency_model must be one of {sorted(LATENCY_MODELS)}, got {model!r}")
+    if model not in profile.latency_models:
+        raise ValueError(f"profile {profile.name!r} has no per-operation times: latency_model must be one of "
+                         f"{list(profile.latency_models)}, got {model!r}")
+    ann = report.network == "ann"
+    synop_pj = 0.0 if ann else report.synaptic_events * profile.e_synop_pj
+    update_pj = 0.0 if ann else (report.updates_active * profile.e_update_active_pj
+                                 + report.updates_inactive * profile.e_update_inactive_pj)
+    mac_pj = report.macs * profile.e_mac_pj if ann else 0.0
+    if ann:
+        latency_ms, model = None, None
+    elif model == "fixed_step":
+        step_ms = profile.step_duration_ms if step_duration_ms is None else float(step_duration_ms)
+        latency_ms = report.time_steps * step_ms
     else:
-        updates = report["neurons"]
-    synop_pj = report["total"] * profile.e_synop_pj
-    update_pj = updates * profile.e_update_pj
-    ann_pj = report["ann_macs"] * profile.e_mac_pj
+        latency_ms = report.time_steps * step_time_ns(report, profile) * 1e-6
     return {
         "profile": profile.name,
-        "synops": report["total"],
-        "neuron_updates": updates,
+        "network": report.network,
+        "synaptic_events": report.synaptic_events,
+        "updates_active": report.updates_active,
+        "updates_inactive": report.updates_inactive,
+        "macs": report.macs if ann else 0,
         "synop_energy_pj": synop_pj,
         "update_energy_pj": update_pj,
-        "energy_pj": synop_pj + update_pj,
-        "ann_macs": report["ann_macs"],
-        "ann_energy_pj": ann_pj,
-        "latency_steps": steps,
-        "latency_ms": None if steps is None else steps * step_ms,
+        "mac_energy_pj": mac_pj,
+        "energy_pj": synop_pj + update_pj + mac_pj,
+        "latency_steps": report.time_steps,
+        "latency_ms": latency_ms,
+        "latency_model": model,
     }

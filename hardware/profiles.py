@@ -1,7 +1,9 @@
-"""Hardware profiles: per-operation energies and the time-step duration, as YAML data with their sources.
+"""Hardware profiles: per-operation energies and times, as YAML data with their sources.
 
 A profile is a YAML mapping with the fields of :class:`HardwareProfile` and a ``sources`` mapping that
-cites a source (or states the assumption) for every number and for ``neuron_updates``. Built-in
+cites a source (or states the assumption) for every number and for ``latency_model``. It charges the
+terms of a :class:`~tnas_plugin.hardware.cost.CostReport`: synaptic events, active and inactive neuron
+updates (spiking networks) or MACs (the ANN twin). Built-in
 profiles live in ``profiles/<name>.yaml`` next to this module (``cmos45nm``: Horowitz, ISSCC 2014;
 ``loihi``: Davies et al., IEEE Micro 2018); :func:`load_profile` also accepts the path of a user's
 own file.
@@ -16,10 +18,11 @@ import yaml
 
 PROFILE_DIR = Path(__file__).with_name("profiles")
 
-#: How neuron updates are counted per inference (see :func:`tnas_plugin.hardware.estimate_energy`).
-NEURON_UPDATE_MODES = {
-    "per_step": "time-stepped core: every neuron is updated at every time step (neurons x steps)",
-    "per_inference": "event-driven TTFS core: every neuron is evaluated once per inference (neurons)",
+#: How latency is computed (see :func:`tnas_plugin.hardware.estimate_energy`).
+LATENCY_MODELS = {
+    "fixed_step": "time steps x step_duration_ms (a stated step duration, not a measurement)",
+    "core_time": "per step, the slowest core's synaptic events x t_synop_ns + active updates x t_update_active_ns "
+                 "+ inactive updates x t_update_inactive_ns, neurons packed in layer order, neurons_per_core per core",
 }
 
 
@@ -33,17 +36,27 @@ class HardwareProfile:
 
     name: str
     description: str
-    e_synop_pj: float  #: one synaptic operation: a spike delivered through one non-zero synapse
-    e_update_pj: float  #: one neuron update
+    e_synop_pj: float  #: one synaptic event: a spike delivered through one non-zero synapse
+    e_update_active_pj: float  #: one active neuron update (received input or changed state)
+    e_update_inactive_pj: float  #: one inactive neuron update
     e_mac_pj: float  #: one multiply-accumulate of the ANN twin (comparison platform)
-    neuron_updates: str  #: a key of NEURON_UPDATE_MODES
-    step_duration_ms: float  #: wall-clock duration of one time step
+    step_duration_ms: float  #: wall-clock duration of one time step for the ``fixed_step`` latency model
+    latency_model: str  #: the default key of LATENCY_MODELS
     sources: dict[str, str]  #: field name -> source or stated assumption
     path: str  #: the file the profile was read from
+    t_synop_ns: float | None = None  #: core time per synaptic event (``core_time`` model)
+    t_update_active_ns: float | None = None  #: core time per active update
+    t_update_inactive_ns: float | None = None  #: core time per inactive update
+    neurons_per_core: int | None = None  #: neurons mapped to one core
+
+    @property
+    def latency_models(self) -> tuple[str, ...]:
+        """The latency models this profile supports (``core_time`` needs every timing field)."""
+        return ("fixed_step", "core_time") if self.t_synop_ns is not None else ("fixed_step",)
 
 
-ENERGY_FIELDS = ("e_synop_pj", "e_update_pj", "e_mac_pj", "step_duration_ms")
-SOURCED_FIELDS = ENERGY_FIELDS + ("neuron_updates",)
+ENERGY_FIELDS = ("e_synop_pj", "e_update_active_pj", "e_update_inactive_pj", "e_mac_pj", "step_duration_ms")
+TIMING_FIELDS = ("t_synop_ns", "t_update_active_ns", "t_update_inactive_ns", "neurons_per_core")
 
 
 def available_profiles() -> list[str]:
@@ -73,7 +86,7 @@ def load_profile(name_or_path: str | Path) -> HardwareProfile:
 
     Raises :class:`ProfileError` naming the file and the offending field when the file is missing,
     is not a YAML mapping, lacks a field, has a non-numeric/negative number, an unknown
-    ``neuron_updates`` mode, or a number without a source.
+    ``latency_model``, only some of the timing fields of ``core_time``, or a number without a source.
     """
     path = _resolve(name_or_path)
     try:
@@ -92,19 +105,29 @@ def load_profile(name_or_path: str | Path) -> HardwareProfile:
         if not isinstance(data.get(key), str) or not data[key].strip():
             raise ProfileError(f"{path}: field {key!r} must be a non-empty string, got {data.get(key)!r}")
     numbers = {key: _number(path, data, key) for key in ENERGY_FIELDS}
-    if data.get("neuron_updates") not in NEURON_UPDATE_MODES:
-        raise ProfileError(f"{path}: field 'neuron_updates' must be one of {sorted(NEURON_UPDATE_MODES)}, "
-                           f"got {data.get('neuron_updates')!r}")
+    timing = [key for key in TIMING_FIELDS if key in data]
+    if timing and len(timing) != len(TIMING_FIELDS):
+        missing = sorted(set(TIMING_FIELDS) - set(timing))
+        raise ProfileError(f"{path}: field {missing[0]!r} is missing: the core_time latency model needs all of {list(TIMING_FIELDS)}")
+    numbers.update({key: _number(path, data, key) for key in timing})
+    if timing:
+        if numbers["neurons_per_core"] < 1 or numbers["neurons_per_core"] != int(numbers["neurons_per_core"]):
+            raise ProfileError(f"{path}: field 'neurons_per_core' must be a positive integer, got {data['neurons_per_core']!r}")
+        numbers["neurons_per_core"] = int(numbers["neurons_per_core"])
+    allowed = ("fixed_step", "core_time") if timing else ("fixed_step",)
+    if data.get("latency_model") not in allowed:
+        raise ProfileError(f"{path}: field 'latency_model' must be one of {list(allowed)}, got {data.get('latency_model')!r}")
     sources = data.get("sources")
+    sourced = (*ENERGY_FIELDS, *timing, "latency_model")
     if not isinstance(sources, dict):
-        raise ProfileError(f"{path}: field 'sources' must map each of {list(SOURCED_FIELDS)} to its source, got {sources!r}")
-    for key in SOURCED_FIELDS:
+        raise ProfileError(f"{path}: field 'sources' must map each of {list(sourced)} to its source, got {sources!r}")
+    for key in sourced:
         if not isinstance(sources.get(key), str) or not sources[key].strip():
             raise ProfileError(f"{path}: field 'sources.{key}' must name the source of {key!r}")
     return HardwareProfile(
         name=data["name"],
         description=data["description"],
-        neuron_updates=data["neuron_updates"],
+        latency_model=data["latency_model"],
         sources={str(k): str(v) for k, v in sources.items()},
         path=str(path),
         **numbers,
