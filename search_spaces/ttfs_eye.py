@@ -26,6 +26,30 @@ class TTFSEyeSpace(ModelSpace, label_prefix=None):
     i < max(stage_choices), and ``classifier_width``. Stage choices beyond the sampled depth are inert.
     The module's forward takes clips ``(N, frames, channels, H, W)`` and returns logits; its
     ``spec`` (:class:`CandidateSpec`) and ``ann`` (``nn.Sequential``) are what the trainer uses.
+
+    Parameters
+    ----------
+    resolution
+        Input frames are resized to ``resolution x resolution`` pixels.
+    num_classes
+        Emotions to recognise (7 for SEE).
+    stage_choices
+        Numbers of conv stages to choose from.
+    channel_choices, kernel_choices, pool_choices
+        Per stage: output channels, square kernel size, pooling after it (``"max"``, ``"avg"``, ``"none"``).
+    width_choices
+        Width of the hidden fully connected layer.
+    modality_choices
+        Input modalities: ``"event"`` frames, intensity ``"frame"`` s, or ``"both"`` stacked.
+    frame_choices
+        Frames per clip (stacked as input channels).
+    steps_choices
+        Time steps per TTFS window (the time resolution on hardware).
+
+    Example
+    -------
+    >>> space = TTFSEyeSpace(resolution=32, stage_choices=(1, 2))
+    >>> candidate = space.freeze(space.random())   # an ordinary nn.Module with .spec and .ann
     """
 
     def __init__(

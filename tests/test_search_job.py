@@ -49,7 +49,7 @@ def _succeeded_trials(port: int) -> int:
     try:
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/v1/nni/trial-jobs", timeout=5) as response:
             return sum(job["status"] == "SUCCEEDED" for job in json.load(response))
-    except OSError:
+    except (OSError, ValueError):  # the manager is not up yet, or answered before its REST API was ready
         return 0
 
 

@@ -31,6 +31,32 @@ class DivergedError(RuntimeError):
 
 @dataclass
 class TrainConfig:
+    """How a candidate is trained (ANN-assisted by default).
+
+    Parameters
+    ----------
+    epochs, lr
+        Epochs and Adam learning rate of the main stage (the ReLU twin, or the TTFS network in
+        ``mode="direct"``).
+    finetune_epochs, finetune_lr
+        Discrete-time TTFS fine-tuning after the mapping (``mode="ann"`` only).
+    margin, percentile
+        Window calibration: ``margin`` x this percentile of positive activations per layer.
+    calibration_batches
+        Training batches the windows are calibrated on.
+    mode
+        ``"ann"`` (ANN-assisted) or ``"direct"`` (TTFS training from the random initialisation).
+    seed
+        Seeds weights, shuffling and every random draw of the run.
+    device
+        ``"auto"`` (CUDA when present, else CPU) or a torch device name.
+
+    Example
+    -------
+    >>> TrainConfig(epochs=25, seed=1).finetune_epochs
+    1
+    """
+
     epochs: int = 4
     lr: float = 3e-3
     finetune_epochs: int = 1
