@@ -133,9 +133,21 @@ def synthesize(out: str | Path, config: SynthConfig = SynthConfig(), progress: b
                workers: int = 1) -> dict:
     """Write the data set under ``out`` (``event/``, ``frame/``, ``emotion.json``); return a summary.
 
-    ``workers`` > 1 renders sequences in that many processes (same bytes: every sequence has its own
-    random stream). ``out`` must not already hold a SEE tree (mixing two would leave folders without
-    entries).
+    Parameters
+    ----------
+    out
+        Folder to write; it must not already hold a SEE tree (mixing two would leave folders without
+        entries).
+    config
+        Subjects, sizes, class mix and variation (:class:`SynthConfig`); a seed gives identical bytes.
+    progress
+        Show a tqdm bar over the sequences.
+    workers
+        Render sequences in that many processes (same bytes: every sequence has its own random stream).
+
+    Example
+    -------
+    >>> synthesize("data/synthetic-see", SynthConfig(subjects=12, seed=1), progress=True)  # doctest: +SKIP
     """
     out = Path(out)
     existing = [out / p for p in ("event", "frame", ANNOTATION_FILE) if (out / p).exists()]

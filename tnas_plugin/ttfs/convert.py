@@ -92,6 +92,12 @@ def ann_to_ttfs(ann: nn.Sequential, calibration: torch.Tensor, margin: float = 1
     the calibration inputs unclipped, so the SNN reproduces the ANN on them (``percentile < 100``
     trades that exactness for finer discrete steps, see :meth:`TTFSNetwork.calibrate`).
     Raises ``ValueError`` naming the index and type of any layer outside this grammar.
+
+    Example
+    -------
+    >>> ann = nn.Sequential(nn.Flatten(), nn.Linear(64, 32), nn.ReLU(), nn.Linear(32, 7)).eval()
+    >>> snn = ann_to_ttfs(ann, torch.rand(16, 1, 8, 8), percentile=99.0)
+    >>> logits = snn(torch.rand(4, 1, 8, 8), 16)   # discrete time, 16 steps per window
     """
     if not isinstance(ann, nn.Sequential):
         raise TypeError(f"ann_to_ttfs expects an nn.Sequential, got {type(ann).__name__}")
