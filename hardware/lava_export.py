@@ -88,12 +88,17 @@ class LavaTTFSGraph:
         ``spike_counts`` is aligned with the entries of ``snn.run`` (0: input, ``i + 1``: output of
         ``snn.layers[i]``), each the spikes per neuron summed over all samples, in torch's shape.
         ``synops`` / ``synops_per_layer`` are SynOps per sample from these spikes and the non-zero
-        synapses of the Lava weights (one entry per weighted layer, as ``count_synops``'s ``per_layer``).
+        synapses of the Lava weights (one entry per weighted layer, as the layers of ``count_ttfs``'s report).
+        ``updates_active`` / ``updates_inactive`` are the neuron updates per sample of each weighted
+        layer's neurons, as the ProcessModels tallied them while they ran (over the whole sample period).
         """
         self.readout.run(condition=RunSteps(num_steps=self.num_steps), run_cfg=run_config())
+        neurons = [p for p in self.processes if isinstance(p, (TTFSNeuron, TTFSReadout))]
         try:
             readouts = self.readout.readouts.get()
             lava_counts = {id(p.process): p.process.spike_count.get() for p in self.populations}
+            updates = [(p.updates_active.get().sum() / self.n_samples, p.updates_inactive.get().sum() / self.n_samples)
+                       for p in neurons]
         finally:
             self.readout.stop()
         synops = [float((lava_counts[id(p.process)] * fan_out).sum()) / self.n_samples for p, fan_out in self.synapses]
@@ -103,6 +108,8 @@ class LavaTTFSGraph:
             "spike_counts": [_to_torch_layout(lava_counts[id(p.process)], p.torch_shape) for p in self.populations],
             "synops": sum(synops),
             "synops_per_layer": synops,
+            "updates_active": [active for active, _ in updates],
+            "updates_inactive": [inactive for _, inactive in updates],
             "num_steps": self.num_steps,
             "period": self.period,
         }

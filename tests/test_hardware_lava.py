@@ -1,8 +1,9 @@
 """Lava export: the Lava process graph reproduces the PyTorch discrete-time TTFS model sample by sample.
 
 Checks, on >= 50 samples per network: identical predictions, readout potentials within 1e-6, the same
-spike count on every neuron, and the counter's SynOps equal to SynOps counted from Lava's own spikes
-(with fan-outs taken from the Lava weights, independently of the counter's convolution).
+spike count on every neuron, and the analytic cost report (``count_ttfs``) equal to what Lava executed:
+synaptic events from Lava's own spikes (fan-outs from the Lava weights, independently of the counter's
+convolution) and active/inactive neuron updates as the ProcessModels tallied them.
 """
 import functools
 import subprocess
@@ -13,7 +14,7 @@ import pytest
 import torch
 from torch import nn
 
-from tnas_plugin.hardware import count_synops, export_lava, run_lava
+from tnas_plugin.hardware import count_ttfs, export_lava, run_lava
 from tnas_plugin.ttfs import ann_to_ttfs
 
 N_SAMPLES = 60
@@ -98,12 +99,18 @@ def test_every_neuron_spikes_as_often_as_in_pytorch(lava_run):
     assert sum(counts.sum() for counts in lava["spike_counts"][1:]) > 0
 
 
-def test_counter_synops_equal_synops_from_lava_spikes(lava_run):
+def test_analytic_counts_equal_the_counts_lava_executed(lava_run):
+    # the convnet has max- and avg-pooling; Lava's side comes from its spikes and the updates its models tallied
     snn, frames, steps, _, lava = lava_run
-    report = count_synops(snn, frames, steps_per_window=steps)
-    assert report["total"] > 0
-    assert lava["synops"] == pytest.approx(report["total"], rel=1e-12)
-    assert lava["synops_per_layer"] == pytest.approx([row["synops"] for row in report["per_layer"]], rel=1e-12)
+    report = count_ttfs(snn, frames, steps_per_window=steps)
+    assert report.synaptic_events > 0 and report.updates_active > 0
+    assert lava["synops"] == pytest.approx(report.synaptic_events, rel=1e-12)
+    assert lava["synops_per_layer"] == pytest.approx([layer.synaptic_events for layer in report.layers], rel=1e-12)
+    assert lava["updates_active"] == pytest.approx([layer.updates_active for layer in report.layers], rel=1e-12)
+    # Lava runs a longer sample period (one delay step per synaptic hop): every extra step is an inactive update
+    extra = lava["period"] - report.time_steps
+    assert lava["updates_inactive"] == pytest.approx(
+        [layer.updates_inactive + layer.neurons * extra for layer in report.layers], rel=1e-12)
 
 
 def test_sample_period_and_wiring_follow_the_one_step_delays():
@@ -117,7 +124,7 @@ def test_sample_period_and_wiring_follow_the_one_step_delays():
     assert any("TTFSMaxPool" in line for line in graph.wiring)
 
 
-def test_counting_synops_does_not_import_lava():
-    code = "import sys, tnas_plugin.hardware as h; h.count_synops; print('lava' in sys.modules)"
+def test_counting_does_not_import_lava():
+    code = "import sys, tnas_plugin.hardware as h; h.count_ttfs; print('lava' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"

@@ -70,23 +70,35 @@ class _IntegratingModel(_StreamModel):
     bias: np.ndarray = LavaPyType(np.ndarray, float)
     v: np.ndarray = LavaPyType(np.ndarray, float)
     current: np.ndarray = LavaPyType(np.ndarray, float)
+    updates_active: np.ndarray = LavaPyType(np.ndarray, float)
+    updates_inactive: np.ndarray = LavaPyType(np.ndarray, float)
 
     def __init__(self, proc_params):
         super().__init__(proc_params)
         self.window_start = proc_params["window_start"]
         self.steps = proc_params["steps_per_window"]
 
-    def integrate(self) -> int:
-        """Reset at a period start, add this step's input current; returns the step ``m`` in the own window."""
+    def integrate(self) -> tuple[int, np.ndarray]:
+        """Reset at a period start, add this step's input current; returns the step ``m`` in the own window
+        and which neurons were active so far this step (received input or integrated a non-zero current)."""
         if self.local_step == 0:
             self.v[:] = 0.0
             self.current[:] = 0.0
             self.reset()
-        self.current += self.a_in.recv()
+        a_in = self.a_in.recv()
+        self.current += a_in
         m = self.local_step - self.window_start
+        active = a_in != 0
         if m < 0:
             self.v += self.current
-        return m
+            active |= self.current != 0
+        return m, active
+
+    def tally(self, active: np.ndarray) -> None:
+        """Count this step's active and inactive neuron updates (real samples only)."""
+        active = self.per_sample(active)
+        self.updates_active += active.sum(axis=-2)
+        self.updates_inactive += (~active).sum(axis=-2)
 
     def stacked_bias(self) -> np.ndarray:
         return np.concatenate([self.bias] * self.samples_per_run, axis=-1)
@@ -105,11 +117,13 @@ class PyTTFSNeuronModel(_IntegratingModel, _SpikingModel):
         self.fired[:] = False
 
     def run_spk(self) -> None:
-        m = self.integrate()
+        m, active = self.integrate()
         spikes = np.zeros(self.v.shape, dtype=bool)
         if 0 <= m < self.steps:
+            active |= ~self.fired  # the threshold ramp runs until the neuron fires
             spikes = ~self.fired & (self.v + self.steps * self.stacked_bias() + m >= self.steps)
             self.fired |= spikes
+        self.tally(active)
         self.emit(spikes)
 
 
@@ -120,9 +134,12 @@ class PyTTFSReadoutModel(_IntegratingModel):
     readouts: np.ndarray = LavaPyType(np.ndarray, float)
 
     def run_spk(self) -> None:
-        if self.integrate() == 0:
+        m, active = self.integrate()
+        if m == 0:
+            active[:] = True
             potential = self.per_sample(self.v / self.steps + self.stacked_bias())
             self.readouts[self.first_sample : self.first_sample + potential.shape[-2]] = potential
+        self.tally(active)
 
 
 @implements(proc=TTFSMaxPool, protocol=LoihiProtocol)

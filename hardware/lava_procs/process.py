@@ -57,6 +57,11 @@ class _IntegratingProcess(_StreamProcess):
     ``v`` is the potential in units of one step (``v = S V``): an input spike at local step ``m`` with
     weight ``w`` adds ``w (window_start - m)`` by ``window_start``, i.e. ``S w x`` for the value
     ``x = (S - m') / S`` of a spike at step ``m'`` of the previous window (Stanojevic et al. 2024).
+
+    ``updates_active`` / ``updates_inactive`` count, per neuron over all real samples, the steps in
+    which the model's update was active (it received input or changed state: accumulating a non-zero
+    current, ramping towards its threshold until it fires, reading out) or inactive (docs/ARCHITECTURE.md,
+    "Hardware").
     """
 
     def __init__(self, *, bias: np.ndarray, window_start: int, steps_per_window: int, **params):
@@ -66,6 +71,8 @@ class _IntegratingProcess(_StreamProcess):
         self.bias = Var(shape=bias.shape, init=bias)
         self.v = Var(shape=self.port_shape, init=0)
         self.current = Var(shape=self.port_shape, init=0)
+        self.updates_active = Var(shape=self.sample_shape, init=0)
+        self.updates_inactive = Var(shape=self.sample_shape, init=0)
 
 
 class TTFSNeuron(_IntegratingProcess, _SpikingProcess):
