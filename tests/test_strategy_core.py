@@ -224,3 +224,136 @@ def test_enumerated_front_is_the_known_front():
     front = non_dominated_sort([(objective(p), 0.0) for p in all_params])[0]
     assert sorted(all_params[i]["x0"] for i in front) == [0, 1, 2, 3, 4]
     assert all(all_params[i][f"x{j}"] == 2 for i in front for j in range(1, labels))
+
+
+# ----------------------------------------------------------------------------------------------------
+# Numeric genes, constraints, state versions, orphaned candidates
+
+MIXED = {
+    "kind": {"_type": "choice", "_value": ["a", "b", "c"]},
+    "n": {"_type": "randint", "_value": [3, 9]},
+    "rate": {"_type": "uniform", "_value": [-1.0, 1.0]},
+    "step": {"_type": "quniform", "_value": [0.1, 1.0, 0.25]},
+    "lr": {"_type": "loguniform", "_value": [1e-5, 1e-1]},
+    "qlr": {"_type": "qloguniform", "_value": [1.0, 1000.0, 10.0]},
+    "z": {"_type": "normal", "_value": [5.0, 2.0]},
+    "qz": {"_type": "qnormal", "_value": [0.0, 3.0, 0.5]},
+    "ln": {"_type": "lognormal", "_value": [0.0, 1.0]},
+    "qln": {"_type": "qlognormal", "_value": [0.0, 1.0, 2.0]},
+}
+
+
+def assert_in_mixed_space(p):
+    assert p["kind"] in ("a", "b", "c")
+    assert type(p["n"]) is int and 3 <= p["n"] < 9
+    assert -1 <= p["rate"] <= 1
+    assert p["step"] in (0.1, 0.25, 0.5, 0.75, 1.0)  # clip(round(x / 0.25) * 0.25, 0.1, 1.0), as NNI
+    assert 1e-5 <= p["lr"] <= 1e-1
+    assert 1 <= p["qlr"] <= 1000 and (p["qlr"] == 1.0 or p["qlr"] == round(p["qlr"] / 10) * 10)
+    assert math.isfinite(p["z"]) and p["qz"] == round(p["qz"] / 0.5) * 0.5
+    assert p["ln"] > 0 and p["qln"] >= 0 and p["qln"] % 2 == 0
+    assert all(type(v) is float for k, v in p.items() if k not in ("kind", "n"))
+
+
+def mixed_objective(p):
+    return {"war": p["rate"] - abs(p["z"] - 5) / 10 - abs(math.log10(p["lr"]) + 3) / 10,
+            "uar": -p["rate"] + p["n"] / 10 - abs(p["qz"]) / 10, "cost": p["qlr"]}
+
+
+def test_mixed_space_is_sampled_and_varied_within_nni_definitions():
+    core = ParetoEvolution(MIXED, EvolutionOptions(seed=0, population_size=10))
+    asked = run(core, mixed_objective, 300)
+    for p in asked:
+        assert_in_mixed_space(p)
+    assert len({json.dumps(p, sort_keys=True) for p in asked}) == 300
+    # the random start follows NNI's distributions: normal around mu, log-uniform spread over decades
+    start = asked[:10] + run(ParetoEvolution(MIXED, EvolutionOptions(seed=1, population_size=200)), mixed_objective, 190)
+    assert 4 < sum(p["z"] for p in start) / len(start) < 6
+    assert 0.3 < sum(p["lr"] < 1e-3 for p in start) / len(start) < 0.7
+    assert {p["kind"] for p in start} == {"a", "b", "c"} and {p["n"] for p in start} == set(range(3, 9))
+    # evolution moves numeric genes towards the optimum of the first objective's penalties
+    late = asked[-100:]
+    assert sum(abs(p["z"] - 5) for p in late) < sum(abs(p["z"] - 5) for p in start[:100])
+
+
+def test_quantised_duplicates_are_never_proposed():
+    space = {"x": {"_type": "quniform", "_value": [0, 1, 0.25]}, "y": {"_type": "qloguniform", "_value": [1, 4, 1]}}
+    core = ParetoEvolution(space, EvolutionOptions(seed=0, population_size=4))
+    assert core.size == 5 * 4
+    asked = run(core, lambda p: {"war": p["x"], "uar": -p["y"]}, 20)
+    assert len({(p["x"], p["y"]) for p in asked}) == 20
+    with pytest.raises(SearchExhausted):
+        core.ask()
+
+
+def test_unbounded_genes_are_not_truncated():
+    core = ParetoEvolution({"z": {"_type": "normal", "_value": [0, 1]}, "w": {"_type": "lognormal", "_value": [0, 1]}},
+                           EvolutionOptions(seed=2, population_size=6))
+    asked = run(core, lambda p: {"war": p["z"], "uar": p["w"]}, 200)  # both maximised: drift far beyond the prior
+    assert max(p["z"] for p in asked) > 6 and max(p["w"] for p in asked) > math.exp(6)
+
+
+def test_encoding_quantises_imports_and_refuses_values_outside():
+    core = ParetoEvolution(MIXED)
+    params = {**run(ParetoEvolution(MIXED, EvolutionOptions(seed=0)), mixed_objective, 1)[0]}
+    assert core.decode(core.encode(params)) == params
+    assert core.decode(core.encode({**params, "step": 0.6}))["step"] == 0.5
+    for label, value in [("n", 9), ("n", 3.5), ("rate", 1.5), ("lr", 0.5), ("ln", -1.0), ("kind", "d"), ("z", math.inf)]:
+        with pytest.raises(ValueError):
+            core.encode({**params, label: value})
+
+
+def test_two_sided_constraints_keep_the_front_inside():
+    core = ParetoEvolution(SPACE, EvolutionOptions(seed=0, constraints={"cost": [1, 3]}))
+    run(core, two_objective, 400)
+    assert front_params(core) == KNOWN_FRONT[1:4]
+    one_sided = ParetoEvolution(SPACE, EvolutionOptions(seed=0, constraints={"cost": [None, 2]}))
+    run(one_sided, two_objective, 400)
+    assert front_params(one_sided) == KNOWN_FRONT[:3]
+    assert constrained_dominates(((9, 9), 0.0), ((0, 0), 0.5))
+
+
+@pytest.mark.parametrize("constraints", [{"c": [2, 1]}, {"c": [None, None]}, {"c": 3}, {"c": [0, math.inf]}, {"c": [0]}])
+def test_bad_constraints_are_refused(constraints):
+    with pytest.raises(ValueError, match="constraint 'c'"):
+        EvolutionOptions(constraints=constraints)
+
+
+def test_orphaned_candidates_are_requeued_first_and_then_bred_around():
+    options = EvolutionOptions(seed=7, population_size=6)
+    core = ParetoEvolution(SPACE, options)
+    run(core, two_objective, 10)
+    orphans = [core.ask(), core.ask()]
+    state = json.loads(json.dumps(core.state_dict()))
+
+    resumed = ParetoEvolution(SPACE, options)
+    resumed.load_state_dict(state)
+    assert resumed.pending == orphans and resumed.requeued == []
+    assert resumed.requeue_pending() == orphans
+    assert resumed.pending == [] and resumed.requeued == orphans
+    saved = json.loads(json.dumps(resumed.state_dict()))  # the queue survives another save/load
+    again = ParetoEvolution(SPACE, options)
+    again.load_state_dict(saved)
+    assert [again.ask(), again.ask()] == orphans
+    # a result that arrives for a requeued candidate takes it out of the queue
+    resumed.tell(orphans[0], two_objective(orphans[0]))
+    assert resumed.ask() == orphans[1]
+    assert resumed.ask() not in orphans
+
+
+def test_version_1_state_still_loads():
+    options = EvolutionOptions(seed=3, population_size=4)
+    core = ParetoEvolution(SPACE, options)
+    run(core, two_objective, 8)
+    pending = core.ask()
+    state = core.state_dict()
+    v1 = {"version": 1, "space": {label: [repr(v) for v in entry["_value"]] for label, entry in SPACE.items()},
+          **{key: state[key] for key in ("rng", "records", "pending", "population", "initial")}}
+    resumed = ParetoEvolution(SPACE, options)
+    resumed.load_state_dict(json.loads(json.dumps(v1)))
+    assert resumed.history() == core.history() and resumed.pending == [pending]
+    resumed.tell(pending, two_objective(pending))
+    core.tell(pending, two_objective(pending))
+    assert run(resumed, two_objective, 10) == run(core, two_objective, 10)
+    with pytest.raises(ValueError, match="unsupported state version"):
+        resumed.load_state_dict({**v1, "version": 99})

@@ -21,6 +21,7 @@ import psutil
 import pytest
 import yaml
 from nni.experiment.config import ExperimentConfig
+from nni.mutable import ensure_frozen
 from nni.nas.evaluator import FunctionalEvaluator
 from nni.nas.execution import SequentialExecutionEngine
 from nni.nas.execution.event import FinalMetricEvent
@@ -181,20 +182,66 @@ def test_nas_strategy_takes_a_final_metric_that_arrives_after_the_trial_end():
     assert [entry["metrics"] is not None for entry in strategy.core.history()] == [True] * 10
 
 
-class NumericalSpace(ModelSpace):
+class MixedSpace(ModelSpace):
+    """A model space mixing nni.choice with NNI's numerical mutables (no modules: nothing to train)."""
+
     def __init__(self):
         super().__init__()
-        self.rate = self.add_mutable(nni.uniform("rate", 0, 1))
+        def mutable(m):
+            return ensure_frozen(self.add_mutable(m))
+
+        self.rate = mutable(nni.uniform("rate", 0, 1))
+        self.lr = mutable(nni.qloguniform("lr", 1e-4, 1e-1, 1e-4))
+        self.shift = mutable(nni.mutable.Numerical(mu=0, sigma=2, quantize=0.5, label="shift"))  # qnormal
+        self.scale = mutable(nni.mutable.Numerical(mu=0, sigma=1, log_distributed=True, label="scale"))  # lognormal
+        self.width = mutable(nni.choice("width", [8, 16, 32]))
 
 
-def test_nas_strategy_refuses_bad_arguments_and_numerical_spaces():
+def mixed_trial(model):
+    nni.report_final_result({"default": 0.0, "war": model.rate - abs(model.shift) / 10,
+                             "uar": 1 - model.rate + model.lr - model.width / 1000})
+
+
+def test_nas_strategy_searches_numerical_mutables_with_their_types():
+    strategy = TNASEvolution(seed=0, population_size=4)
+    engine = SequentialExecutionEngine(max_model_count=20, continue_on_failure=True)
+    strategy.initialize(SimplifiedModelSpace.from_model(MixedSpace(), FunctionalEvaluator(mixed_trial)), engine)
+    strategy.run()
+    samples = [entry["params"] for entry in strategy.core.history()]
+    assert len(samples) == 20 and all(entry["metrics"] for entry in strategy.core.history())
+    assert all(0 <= s["rate"] <= 1 and 1e-4 <= s["lr"] <= 0.1 and s["width"] in (8, 16, 32) for s in samples)
+    assert all(round(s["lr"] / 1e-4) * 1e-4 == s["lr"] and s["shift"] % 0.5 == 0 and s["scale"] > 0 for s in samples)
+    assert {gene.type for gene in strategy.core.genes} == {"uniform", "qloguniform", "qnormal", "lognormal", "choice"}
+
+
+def test_nas_strategy_refuses_bad_arguments_and_custom_distributions():
+    from scipy.stats import beta
+
     with pytest.raises(ValueError, match="population_size"):
         TNASEvolution(population_size=0)
     with pytest.raises(ValueError, match=r"unknown option\(s\) \['populaton_size'\]"):
         TNASEvolution(populaton_size=5)
-    strategy = TNASEvolution()
-    with pytest.raises(ValueError, match="'rate' is Numerical"):
-        strategy.initialize(SimplifiedModelSpace.from_model(NumericalSpace(), None), SequentialExecutionEngine())
+
+    class CustomSpace(ModelSpace):
+        def __init__(self):
+            super().__init__()
+            self.rate = self.add_mutable(nni.mutable.Numerical(distribution=beta(2, 3), label="rate"))
+
+    with pytest.raises(ValueError, match="'rate'.* no finite bounds"):
+        TNASEvolution().initialize(SimplifiedModelSpace.from_model(CustomSpace(), None), SequentialExecutionEngine())
+
+
+def test_nas_strategy_resume_proposes_orphaned_candidates_first():
+    options = {"seed": 4, "population_size": 6}
+    first = TNASEvolution(**options)
+    run_sequential(first, 8)
+    with first._lock:
+        orphans = [first.core.ask(), first.core.ask()]  # submitted, then the process stopped
+    state = first.state_dict()
+    resumed = TNASEvolution(**options)
+    samples = run_sequential(resumed, 6, state=state)
+    assert samples[:2] == orphans and len({json.dumps(s, sort_keys=True) for s in samples}) == 6
+    assert all(entry["metrics"] for entry in resumed.core.history())
 
 
 def test_nas_experiment_reaches_done_and_exports_the_pareto_front(port, trial_env, tmp_path):

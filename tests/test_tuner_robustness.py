@@ -1,0 +1,202 @@
+"""TNASEvolutionTuner driven as NNI's dispatcher drives it, in-process: callbacks from two threads at once,
+exceptions inside callbacks, a mixed-type search space, stop and resume with orphaned candidates."""
+import json
+import logging
+import math
+import threading
+
+import nni
+import pytest
+
+from tnas_plugin.strategies import TNASEvolutionTuner
+from tnas_plugin.strategies.tuner import CHECKPOINT_FILE
+
+SPACE = {
+    "kernel": {"_type": "choice", "_value": ["rbf", "poly", "linear"]},
+    "degree": {"_type": "randint", "_value": [2, 6]},
+    "C": {"_type": "loguniform", "_value": [1e-3, 1e3]},
+    "gamma": {"_type": "qloguniform", "_value": [1e-4, 1.0, 1e-4]},
+    "tol": {"_type": "uniform", "_value": [0.0, 0.1]},
+    "batch": {"_type": "quniform", "_value": [8, 256, 8]},
+    "shift": {"_type": "normal", "_value": [0.0, 1.0]},
+    "qshift": {"_type": "qnormal", "_value": [10.0, 4.0, 1.0]},
+    "scale": {"_type": "lognormal", "_value": [0.0, 0.5]},
+    "qscale": {"_type": "qlognormal", "_value": [2.0, 1.0, 5.0]},
+}
+
+
+def metrics(params):
+    return {"default": 0.0, "accuracy": 1 - abs(math.log10(params["C"])) / 3 - abs(params["shift"]) / 10,
+            "latency": params["batch"] / 256 + params["degree"] / 10 + params["qscale"] / 100}
+
+
+def check_types_and_ranges(p):
+    assert p["kernel"] in ("rbf", "poly", "linear")
+    assert type(p["degree"]) is int and 2 <= p["degree"] <= 5
+    assert 1e-3 <= p["C"] <= 1e3
+    assert 1e-4 <= p["gamma"] <= 1.0 and abs(p["gamma"] / 1e-4 - round(p["gamma"] / 1e-4)) < 1e-6
+    assert 0 <= p["tol"] <= 0.1
+    assert 8 <= p["batch"] <= 256 and p["batch"] % 8 == 0
+    assert math.isfinite(p["shift"]) and p["qshift"] == round(p["qshift"])
+    assert p["scale"] > 0 and p["qscale"] >= 0 and p["qscale"] % 5 == 0
+    assert all(isinstance(v, float) for k, v in p.items() if k not in ("kernel", "degree"))
+
+
+@pytest.fixture
+def checkpoint_dir(tmp_path, monkeypatch):
+    monkeypatch.setenv("NNI_CHECKPOINT_DIRECTORY", str(tmp_path))
+    return tmp_path
+
+
+def test_callbacks_from_two_threads_lose_no_write_and_never_crash(checkpoint_dir, caplog):
+    """NNI's dispatcher: proposals and results on one queue thread, trial ends on another; plus a reader
+    of the state file, which must always find a whole JSON state."""
+    tuner = TNASEvolutionTuner(objectives={"accuracy": "max", "latency": "min"}, seed=0, population_size=8)
+    tuner.update_search_space(SPACE)
+    trials, ended, errors = 150, [], []
+    done = threading.Event()
+
+    def default_queue():
+        for pid in range(trials):
+            params = tuner.generate_parameters(pid)
+            if pid % 3:
+                tuner.receive_trial_result(pid, params, metrics(params))
+            ended.append(pid)
+
+    def trial_end_queue():
+        position = 0
+        while position < trials:
+            if position < len(ended):
+                tuner.trial_end(ended[position], success=bool(ended[position] % 3))
+                position += 1
+
+    def reader():
+        while not done.is_set():
+            try:
+                json.loads((checkpoint_dir / CHECKPOINT_FILE).read_text())
+            except FileNotFoundError:
+                pass
+            except Exception as broken:  # noqa: BLE001 - any partial read is the failure under test
+                errors.append(broken)
+
+    threads = [threading.Thread(target=f) for f in (default_queue, trial_end_queue, reader)]
+    with caplog.at_level(logging.WARNING):
+        for thread in threads:
+            thread.start()
+        for thread in threads[:2]:
+            thread.join(timeout=120)
+        done.set()
+        threads[2].join()
+    assert not errors
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
+    history = tuner.core.history()
+    assert len(history) == trials and tuner.core.pending == []
+    assert sum(entry["metrics"] is None for entry in history) == len(range(0, trials, 3))  # ended without a result
+    saved = json.loads((checkpoint_dir / CHECKPOINT_FILE).read_text())
+    assert saved == json.loads(json.dumps(tuner.core.state_dict()))
+    assert sorted(p.name for p in checkpoint_dir.iterdir()) == [CHECKPOINT_FILE]  # no temporary file left
+
+
+def test_an_exception_in_tuner_code_is_logged_never_raised(checkpoint_dir, caplog, monkeypatch):
+    tuner = TNASEvolutionTuner(objectives={"accuracy": "max", "latency": "min"}, seed=0)
+    with caplog.at_level(logging.ERROR):
+        tuner.update_search_space({"x": {"_type": "choice", "_value": [{"_name": "a"}, {"_name": "b"}]}})  # refused
+        with pytest.raises(nni.NoMoreTrialError):  # nothing to propose: NNI ends the experiment (DONE)
+            tuner.generate_parameters(0)
+        tuner.receive_trial_result(0, {"x": 1}, {"accuracy": 1.0})
+        tuner.trial_end(0, success=False)
+        tuner.import_data([{"parameter": {"x": 1}, "value": 0.5}])
+    assert "nested search spaces are not supported" in caplog.text
+    assert caplog.text.count("Traceback") >= 2
+
+    tuner.update_search_space(SPACE)
+    params = tuner.generate_parameters(1)
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("bug in the core")
+
+    monkeypatch.setattr(tuner.core, "ask", broken)
+    monkeypatch.setattr(tuner.core, "tell", broken)
+    caplog.clear()
+    with caplog.at_level(logging.ERROR):
+        with pytest.raises(nni.NoMoreTrialError):
+            tuner.generate_parameters(2)
+        assert tuner.receive_trial_result(1, params, metrics(params)) is None
+        assert tuner.generate_multiple_parameters([3, 4]) == []  # what the dispatcher calls
+    assert caplog.text.count("bug in the core") >= 3
+
+
+def test_a_mixed_type_space_is_searched_with_the_right_types_and_ranges():
+    tuner = TNASEvolutionTuner(objectives={"accuracy": "max", "latency": "min"}, seed=1, population_size=10)
+    tuner.update_search_space(SPACE)
+    proposed = []
+    for pid in range(200):
+        params = tuner.generate_parameters(pid)
+        json.dumps(params)  # NNI sends it as JSON
+        check_types_and_ranges(params)
+        proposed.append(params)
+        tuner.receive_trial_result(pid, params, metrics(params))
+    assert len({json.dumps(p, sort_keys=True) for p in proposed}) == 200
+    front = tuner.pareto_front()
+    assert front and all({"accuracy", "latency"} <= set(entry["metrics"]) for entry in front)
+    # the search moved the numeric genes the objectives depend on towards their optimum
+    early, late = proposed[:10], proposed[-50:]
+    assert sum(abs(math.log10(p["C"])) for p in late) / 50 < sum(abs(math.log10(p["C"])) for p in early) / 10
+
+
+def test_constraints_from_class_args():
+    tuner = TNASEvolutionTuner(objectives={"accuracy": "max", "latency": "min"}, seed=2, population_size=8,
+                               constraints={"latency": [0.5, 0.9]})
+    tuner.update_search_space(SPACE)
+    for pid in range(80):
+        params = tuner.generate_parameters(pid)
+        tuner.receive_trial_result(pid, params, metrics(params))
+    front = tuner.pareto_front()
+    assert front and all(0.5 <= entry["metrics"]["latency"] <= 0.9 for entry in front)
+    with pytest.raises(ValueError, match="constraint 'latency'"):
+        TNASEvolutionTuner(constraints={"latency": [0.6, 0.3]})
+
+
+def test_stop_and_resume_continue_the_same_search_including_orphaned_candidates(checkpoint_dir, caplog):
+    options = {"objectives": {"accuracy": "max", "latency": "min"}, "seed": 5, "population_size": 6}
+    tuner = TNASEvolutionTuner(**options)
+    tuner.update_search_space(SPACE)
+    finished = []
+    for pid in range(10):
+        params = tuner.generate_parameters(pid)
+        tuner.receive_trial_result(pid, params, metrics(params))
+        finished.append(params)
+    orphans = [tuner.generate_parameters(10), tuner.generate_parameters(11)]  # running when the experiment stops
+
+    resumed = TNASEvolutionTuner(**options)  # nnictl resume: a new dispatcher process
+    with caplog.at_level(logging.INFO):
+        resumed.load_checkpoint()
+        resumed.update_search_space(SPACE)
+        resumed.import_data([{"parameter": p, "value": metrics(p)} for p in finished])  # NNI replays finished trials
+    assert "Resumed the search from the checkpoint (10 results)" in caplog.text
+    assert "Proposing first the 2 candidate(s) pending when the search stopped" in caplog.text
+    assert [resumed.generate_parameters(100), resumed.generate_parameters(101)] == orphans
+    for pid, params in zip((100, 101), orphans):
+        resumed.receive_trial_result(pid, params, metrics(params))
+
+    # the same search: an uninterrupted tuner that got the orphans' results goes on identically
+    for pid, params in zip((10, 11), orphans):
+        tuner.receive_trial_result(pid, params, metrics(params))
+    later = []
+    for pid in range(12, 30):
+        a, b = tuner.generate_parameters(pid), resumed.generate_parameters(pid + 100)
+        later.append((a, b))
+        tuner.receive_trial_result(pid, a, metrics(a))
+        resumed.receive_trial_result(pid + 100, b, metrics(b))
+    assert all(a == b for a, b in later)
+    assert resumed.core.history()[:12] == tuner.core.history()[:12]
+
+
+def test_an_unusable_checkpoint_starts_a_fresh_search(checkpoint_dir, caplog):
+    (checkpoint_dir / CHECKPOINT_FILE).write_text(json.dumps({"version": 2, "space": {"other": []}}))
+    tuner = TNASEvolutionTuner(objectives={"accuracy": "max", "latency": "min"}, seed=0)
+    with caplog.at_level(logging.WARNING):
+        tuner.load_checkpoint()
+        tuner.update_search_space(SPACE)
+    assert "Checkpoint not used: the saved state belongs to a different search space" in caplog.text
+    check_types_and_ranges(tuner.generate_parameters(0))
