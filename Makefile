@@ -2,6 +2,7 @@
 #   make demo    the whole job on the built-in synthetic data
 #   make test    the test suite
 #   make bench   the measured comparisons in benchmarks/
+#   make system-deps   Debian packages the tests use (openssh-server); part of make test
 PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
@@ -11,8 +12,9 @@ DEPS_HASH := $(shell cat requirements.txt setup.cfg setup.py pyproject.toml | sh
 STAMP     := $(VENV)/.installed-$(DEPS_HASH)
 DEMO_OUT  ?= results/demo
 DEMO_BUDGET ?= 16
+SSHD      ?= /usr/sbin/sshd
 
-.PHONY: setup demo test bench clean
+.PHONY: setup system-deps demo test bench clean
 
 setup: $(STAMP)
 
@@ -29,8 +31,24 @@ $(STAMP):
 demo: setup
 	$(VENV)/bin/tnas-er search --budget $(DEMO_BUDGET) --out $(DEMO_OUT)
 
-test: setup
+test: setup system-deps
 	$(PY) -m pytest -q
+
+# openssh-server: tests/test_remote_training_service.py runs NNI's remote training service against a private
+# sshd on 127.0.0.1. Installed only when /usr/sbin/sshd is missing, as root, with apt-get; a policy-rc.d
+# keeps the package from starting the system's own sshd. Not root or no apt-get: that test skips.
+system-deps:
+	@if [ -x $(SSHD) ]; then exit 0; fi; \
+	if [ "$$(id -u)" != 0 ] || ! command -v apt-get >/dev/null; then \
+		echo "system-deps: $(SSHD) missing and not root with apt-get: not installing openssh-server;" \
+		     "the remote training service test will skip"; exit 0; fi; \
+	echo "system-deps: installing openssh-server (for the remote training service test)"; \
+	policy=""; if [ ! -e /usr/sbin/policy-rc.d ]; then policy=/usr/sbin/policy-rc.d; \
+		printf '#!/bin/sh\nexit 101\n' > $$policy && chmod +x $$policy; fi; \
+	export DEBIAN_FRONTEND=noninteractive; \
+	apt-get update -qq && apt-get install -y -qq --no-install-recommends openssh-server >/dev/null; status=$$?; \
+	if [ -n "$$policy" ]; then rm -f $$policy; fi; \
+	if [ $$status != 0 ]; then echo "system-deps: installing openssh-server failed"; exit $$status; fi
 
 bench: setup
 	for script in benchmarks/bench_*.py; do $(PY) $$script || exit 1; done
