@@ -3,18 +3,22 @@ import pytest
 import yaml
 
 from tnas_plugin.hardware import HardwareProfile, ProfileError, available_profiles, load_profile
-from tnas_plugin.hardware.profiles import SOURCED_FIELDS
+from tnas_plugin.hardware.profiles import ENERGY_FIELDS, TIMING_FIELDS
 
 
 def test_builtin_profiles_load_with_a_source_per_number():
     assert {"cmos45nm", "loihi"} <= set(available_profiles())
     cmos, loihi = load_profile("cmos45nm"), load_profile("loihi")
     assert (cmos.e_synop_pj, cmos.e_mac_pj) == (0.9, 4.6)  # Horowitz, ISSCC 2014 (45 nm, fp32 add / MAC)
-    assert loihi.e_synop_pj == 23.6  # Davies et al., IEEE Micro 2018
-    assert cmos.neuron_updates == "per_inference" and loihi.neuron_updates == "per_step"
+    # Davies et al., IEEE Micro 2018, Table 2
+    assert (loihi.e_synop_pj, loihi.e_update_active_pj, loihi.e_update_inactive_pj) == (23.6, 81.0, 52.0)
+    assert (loihi.t_synop_ns, loihi.t_update_active_ns, loihi.t_update_inactive_ns, loihi.neurons_per_core) == (3.5, 8.4, 5.3, 1024)
+    assert loihi.latency_model == "core_time" and loihi.latency_models == ("fixed_step", "core_time")
+    assert cmos.latency_model == "fixed_step" and cmos.latency_models == ("fixed_step",)
+    assert all(loihi.sources[key] for key in TIMING_FIELDS)
     for profile in (cmos, loihi):
         assert isinstance(profile, HardwareProfile)
-        assert all(profile.sources[key] for key in SOURCED_FIELDS)
+        assert all(profile.sources[key] for key in (*ENERGY_FIELDS, "latency_model"))
     assert "Horowitz" in cmos.sources["e_mac_pj"] and "Davies" in loihi.sources["e_synop_pj"]
 
 
@@ -35,10 +39,12 @@ def test_user_profile_from_a_path(tmp_path):
     "change, field",
     [
         ({"e_synop_pj": "fast"}, "e_synop_pj"),
-        ({"e_update_pj": -1.0}, "e_update_pj"),
+        ({"e_update_active_pj": -1.0}, "e_update_active_pj"),
+        ({"e_update_inactive_pj": "x"}, "e_update_inactive_pj"),
+        ({"neurons_per_core": 0.5}, "neurons_per_core"),
         ({"e_mac_pj": None}, "e_mac_pj"),
         ({"step_duration_ms": float("nan")}, "step_duration_ms"),
-        ({"neuron_updates": "sometimes"}, "neuron_updates"),
+        ({"latency_model": "sometimes"}, "latency_model"),
         ({"name": ""}, "name"),
         ({"sources": "a paper"}, "sources"),
         ({"colour": "blue"}, "colour"),
@@ -57,6 +63,16 @@ def test_missing_field_and_missing_source_are_named(tmp_path):
     path = tmp_path / "nomac.yaml"
     path.write_text(yaml.safe_dump(data))
     with pytest.raises(ProfileError, match=f"{path}.*'e_mac_pj'"):
+        load_profile(path)
+    data = valid_profile()
+    del data["t_synop_ns"]  # core_time needs every per-operation time
+    path.write_text(yaml.safe_dump(data))
+    with pytest.raises(ProfileError, match=f"{path}.*'t_synop_ns'"):
+        load_profile(path)
+    for key in TIMING_FIELDS[1:]:  # without any of them only fixed_step is possible
+        del data[key]
+    path.write_text(yaml.safe_dump(data))
+    with pytest.raises(ProfileError, match=f"{path}.*'latency_model'"):
         load_profile(path)
     data = valid_profile()
     del data["sources"]["e_synop_pj"]
