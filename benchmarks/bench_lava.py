@@ -31,7 +31,7 @@ from machine import describe  # benchmarks/machine.py
 from tnas_plugin.jobs.baselines import RateLIFTwin
 from tnas_plugin.data import SynthConfig, synthesize
 from tnas_plugin.hardware import count_synops, estimate_energy, export_lava, load_profile
-from tnas_plugin.candidate import CandidateSpec, StageSpec, build_ann, candidate_datasets
+from tnas_plugin.candidate import CandidateSpec, StageSpec, build_ann
 from tnas_plugin.measurement import MeasurementSettings, measure_candidate
 
 RESULTS = Path(__file__).parent / "results"
@@ -135,7 +135,7 @@ def main() -> None:
     settings = MeasurementSettings.from_options(args.data, epochs=args.epochs, eval_starts=1)
     result = measure_candidate(SPEC, build_ann(SPEC), settings)
     print(f"trained candidate: WAR {result.metrics['war']:.3f}, UAR {result.metrics['uar']:.3f}", flush=True)
-    _, test = candidate_datasets(SPEC, settings.data_root, skip=settings.skip, eval_starts=settings.eval_starts, seed=settings.train.seed)
+    test = settings.dataset(SPEC, "testing")
     count = max(args.lava_samples, args.energy_samples)
     frames = torch.stack([test[i][0] for i in range(min(count, len(test)))])
     labels = torch.tensor([test.targets[i] for i in range(len(frames))])

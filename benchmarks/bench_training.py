@@ -38,7 +38,6 @@ import torch
 from torch.utils.data import DataLoader
 
 from machine import describe  # benchmarks/machine.py
-from tnas_plugin.candidate import candidate_datasets
 from tnas_plugin.data import SynthConfig, synthesize
 from tnas_plugin.measurement import MeasurementSettings, measure_candidate
 from tnas_plugin.metrics import recognition_report
@@ -54,8 +53,7 @@ def measure_direct_with_checkpoints(candidate, settings: MeasurementSettings, ev
     The trainer's ``on_epoch`` callback receives the TTFS network and evaluates it in discrete time.
     """
     spec = candidate.spec
-    _, test = candidate_datasets(spec, settings.data_root, skip=settings.skip, eval_starts=settings.eval_starts,
-                                 seed=settings.train.seed, cache_dir=settings.cache_dir)
+    test = settings.dataset(spec, "validation")  # what measure_candidate reports on
     test_loader = DataLoader(test, batch_size=settings.batch_size * 4)
     device = settings.train.torch_device()
 

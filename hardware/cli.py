@@ -2,7 +2,7 @@
 
 Both commands load a checkpoint (:func:`tnas_plugin.checkpoint.load_checkpoint`) and take their input
 frames from the test split of a SEE tree, built exactly as the WAR/UAR evaluator builds them
-(:func:`tnas_plugin.candidate.candidate_datasets`), one start point per sequence.
+(:func:`tnas_plugin.candidate.candidate_dataset`), one start point per sequence.
 """
 from __future__ import annotations
 
@@ -13,31 +13,32 @@ from pathlib import Path
 
 import torch
 
-from tnas_plugin.candidate import candidate_datasets
+from tnas_plugin.candidate import candidate_dataset
 from tnas_plugin.checkpoint import CheckpointError, load_checkpoint
 from tnas_plugin.data import SEEDataError
 
 from .energy import estimate_energy
 from .profiles import ProfileError, available_profiles, load_profile
-from .synops import count_synops
+from .cost import CostReport
+from .synops import count_ttfs
 
 
 def load_inputs(args: argparse.Namespace):
     """``(snn, frames, steps_per_window)`` for the checkpoint and the first ``--samples`` test clips."""
     spec, snn, _ = load_checkpoint(args.checkpoint)
-    _, test = candidate_datasets(spec, args.data, eval_starts=1, seed=args.seed)
+    test = candidate_dataset(spec, args.data, "testing", eval_starts=1, seed=args.seed)
     frames = torch.stack([test[i][0] for i in range(min(args.samples, len(test)))])
     return snn, frames, args.steps_per_window or spec.steps_per_window
 
 
-def format_table(report: dict) -> str:
-    rows = [("layer", "spikes in", "SynOps", "neurons", "spikes/neuron", "ANN MACs")]
-    for row in report["per_layer"]:
-        rate = "-" if row["spikes_per_neuron"] is None else f"{row['spikes_per_neuron']:.3f}"
-        rows.append((row["name"], f"{row['spikes_in']:.1f}", f"{row['synops']:.0f}", str(row["neurons"]), rate,
-                     str(row["ann_macs"])))
-    rows.append(("total", "", f"{report['total']:.0f}", str(report["neurons"]), f"{report['spikes_per_neuron']:.3f}",
-                 str(report["ann_macs"])))
+def format_table(report: CostReport) -> str:
+    rows = [("layer", "spikes in", "synaptic events", "neurons", "active updates", "inactive updates", "spikes/neuron", "ANN MACs")]
+    for row in report.layers:
+        rate = "-" if row.spikes_per_neuron is None else f"{row.spikes_per_neuron:.3f}"
+        rows.append((row.name, f"{row.spikes_in:.1f}", f"{row.synaptic_events:.0f}", str(row.neurons), f"{row.updates_active:.0f}",
+                     f"{row.updates_inactive:.0f}", rate, str(row.macs)))
+    rows.append(("total", "", f"{report.synaptic_events:.0f}", str(report.neurons), f"{report.updates_active:.0f}",
+                 f"{report.updates_inactive:.0f}", f"{report.spikes_per_neuron:.3f}", str(report.macs)))
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     return "\n".join("  ".join(cell.rjust(w) if i else cell.ljust(w) for i, (cell, w) in enumerate(zip(r, widths))) for r in rows)
 
@@ -49,17 +50,21 @@ def run_synops(args: argparse.Namespace) -> int:
     except (CheckpointError, ProfileError, SEEDataError) as error:
         print(f"tnas-er synops: {error}")
         return 2
-    report = count_synops(snn, frames, steps)
-    energy = estimate_energy(report, profile, args.step_ms)
+    if args.latency_model not in (None, *profile.latency_models):
+        print(f"tnas-er synops: profile {profile.name!r} supports the latency models {list(profile.latency_models)}, "
+              f"not {args.latency_model!r}")
+        return 2
+    report = count_ttfs(snn, frames, steps)
+    energy = estimate_energy(report, profile, args.latency_model, args.step_ms)
+    ann = estimate_energy(report.ann_twin(), profile)
     if args.json:
-        print(json.dumps({"synops": report, "energy": energy}, indent=2))
+        print(json.dumps({"totals": report.totals(), "per_layer": report.rows(), "energy": energy, "ann_twin": ann}, indent=2))
         return 0
-    print(f"{report['samples']} samples, {steps} steps per window; per inference:")
+    print(f"{report.samples} samples, {steps} steps per window, {report.time_steps} time steps; per inference:")
     print(format_table(report))
-    print(f"energy on {profile.name}: {energy['energy_pj'] * 1e-6:.4g} uJ (SynOps {energy['synop_energy_pj'] * 1e-6:.4g} uJ, "
-          f"{energy['neuron_updates']} neuron updates {energy['update_energy_pj'] * 1e-6:.4g} uJ); "
-          f"ANN twin {energy['ann_energy_pj'] * 1e-6:.4g} uJ; "
-          f"latency {energy['latency_steps']} steps = {energy['latency_ms']:.4g} ms")
+    print(f"energy on {profile.name}: {energy['energy_pj'] * 1e-6:.4g} uJ (synaptic events {energy['synop_energy_pj'] * 1e-6:.4g} uJ, "
+          f"neuron updates {energy['update_energy_pj'] * 1e-6:.4g} uJ); ANN twin {ann['energy_pj'] * 1e-6:.4g} uJ; "
+          f"latency {energy['latency_steps']} steps = {energy['latency_ms']:.4g} ms ({energy['latency_model']} model)")
     return 0
 
 
@@ -80,7 +85,7 @@ def run_export_lava(args: argparse.Namespace) -> int:
     seconds = time.perf_counter() - start
     comparison = compare_with_torch(snn, frames, steps, lava)
     agree, error = round(comparison["agreement"] * len(frames)), comparison["max_readout_difference"]
-    counted = count_synops(snn, frames, steps)["total"]
+    counted = count_ttfs(snn, frames, steps).synaptic_events
     print(f"{len(frames)} samples in {graph.num_steps} Lava steps, {seconds:.1f} s "
           f"({len(frames) / seconds:.2f} samples/s, compile included)")
     print(f"predictions agree with the PyTorch discrete model on {agree}/{len(frames)} samples; "
@@ -102,7 +107,9 @@ def register(subparsers) -> None:
     _common(synops, samples=64)
     synops.add_argument("--profile", default="loihi",
                         help=f"hardware profile: {', '.join(available_profiles())} or a YAML path (default %(default)s)")
-    synops.add_argument("--step-ms", type=float, default=None, help="time-step duration in ms (default: the profile's)")
+    synops.add_argument("--latency-model", choices=("fixed_step", "core_time"), default=None,
+                        help="latency model (default: the profile's; core_time needs per-operation times)")
+    synops.add_argument("--step-ms", type=float, default=None, help="time-step duration of the fixed_step model in ms (default: the profile's)")
     synops.add_argument("--json", action="store_true", help="print the report as JSON")
     synops.set_defaults(func=run_synops)
 

@@ -61,7 +61,7 @@ def decoded_indices(clip_channel: torch.Tensor) -> list[int]:
 
 
 def test_reads_labels_subjects_and_lighting(tree):
-    train = SEEDataset(tree, "training", "frame")
+    train = SEEDataset(tree, "training", "frame", validation_fraction=0)
     assert train.classes == list(EMOTIONS)
     rows = [train.metadata(i) for i in range(len(train))]
     assert [r["name"] for r in rows] == [s[0] for s in SEQUENCES[:3]]
@@ -108,21 +108,21 @@ def test_ex_sy_clips_and_channel_layout(tree):
 
 
 def test_short_sequences_repeat_their_frames_cyclically(tree):
-    data = SEEDataset(tree, "training", "frame", clip_length=4, skip=3)   # span 13 > 6..8 frames
+    data = SEEDataset(tree, "training", "frame", validation_fraction=0, clip_length=4, skip=3)   # span 13 > 6..8 frames
     assert list(data.frame_indices(2, 0)) == [0, 4, 0, 4]
     assert decoded_indices(data[2][0][:, 0]) == [0, 4, 0, 4]
 
 
 def test_random_starts_are_seeded_and_vary(tree):
     def draws(seed):
-        data = SEEDataset(tree, "training", "frame", clip_length=2, skip=0, seed=seed)
+        data = SEEDataset(tree, "training", "frame", validation_fraction=0, clip_length=2, skip=0, seed=seed)
         return [decoded_indices(data[0][0][:, 0])[0] for _ in range(30)]
     first = draws(3)
     assert first == draws(3) and len(set(first)) > 2 and max(first) <= 6
 
 
 def test_resolution_and_subject_filter(tree, tmp_path):
-    data = SEEDataset(tree, "training", "both", size=(6, 5), subjects=["002"], cache_dir=tmp_path / "c")
+    data = SEEDataset(tree, "training", "both", validation_fraction=0, size=(6, 5), subjects=["002"], cache_dir=tmp_path / "c")
     assert data.clip_shape == (4, 3, 6, 5) and data[0][0].shape == (4, 3, 6, 5)
     assert [data.metadata(i)["subject"] for i in range(len(data))] == ["002"]
     assert (tmp_path / "c" / "event" / "6x5").is_dir()
@@ -130,7 +130,8 @@ def test_resolution_and_subject_filter(tree, tmp_path):
 
 def test_rejects_bad_arguments(tree):
     for kwargs in ({"modality": "audio"}, {"on_error": "ignore"}, {"sampling": "all"}, {"size": (0, 4)},
-                   {"event_format": "rgb"}, {"split": "validation"}):
+                   {"event_format": "rgb"}, {"split": "valid"},
+                   {"split": "validation", "validation_fraction": 0}, {"validation_fraction": 1.0}):
         with pytest.raises(ValueError):
             SEEDataset(tree, **{"split": "training", **kwargs})
 
@@ -242,7 +243,7 @@ CASES = [  # (break the tree, path expected in the message, words expected in th
 def test_bad_input_raises_with_the_path(tree, breaker, path, words):
     breaker(tree)
     with pytest.raises(SEEDataError) as info:
-        SEEDataset(tree, "training", "both")
+        SEEDataset(tree, "training", "both", validation_fraction=0)
     assert str(info.value.path).endswith(path) and str(tree / path) in str(info.value)
     assert words in str(info.value)
 
@@ -250,7 +251,7 @@ def test_bad_input_raises_with_the_path(tree, breaker, path, words):
 @pytest.mark.parametrize("breaker, path, words", CASES, ids=[c[0].__name__ for c in CASES])
 def test_bad_input_is_skipped_and_listed(tree, breaker, path, words):
     breaker(tree)
-    data = SEEDataset(tree, "training", "both", on_error="skip")
+    data = SEEDataset(tree, "training", "both", validation_fraction=0, on_error="skip")
     assert [str(p.path) for p in data.skipped] == [str(tree / path)] and words in data.skipped[0].problem
     names = [r.info.name for r in data.sequences]
     if breaker not in (orphan_folder, unknown_emotion_folder):
@@ -260,7 +261,7 @@ def test_bad_input_is_skipped_and_listed(tree, breaker, path, words):
 
 def test_count_mismatch_matters_only_when_both_modalities_are_used(tree):
     count_mismatch(tree)
-    assert len(SEEDataset(tree, "training", "frame").sequences) == 3
+    assert len(SEEDataset(tree, "training", "frame", validation_fraction=0).sequences) == 3
 
 
 @pytest.mark.parametrize("content, words", [(None, "emotion.json is missing"), ("{not json", "unreadable"),
@@ -269,14 +270,14 @@ def test_unusable_emotion_json_raises_even_when_skipping(tree, content, words):
     path = tree / "emotion.json"
     path.unlink() if content is None else path.write_text(content)
     with pytest.raises(SEEDataError, match=words) as info:
-        SEEDataset(tree, "training", on_error="skip")
+        SEEDataset(tree, "training", validation_fraction=0, on_error="skip")
     assert info.value.path == path
 
 
 def test_activitynet_style_annotation_file_is_accepted(tree):
     path = tree / "emotion.json"
     path.write_text(json.dumps({"labels": ["angry"], "database": json.loads(path.read_text())}))
-    assert len(SEEDataset(tree, "training").sequences) == 3
+    assert len(SEEDataset(tree, "training", validation_fraction=0).sequences) == 3
 
 
 # --- cache --------------------------------------------------------------------------------------------------
@@ -305,13 +306,13 @@ def test_cache_is_reused_and_invalidated_when_a_source_jpeg_changes(tree, monkey
 
 
 def test_cache_dir_can_be_chosen(tree, tmp_path):
-    SEEDataset(tree, "training", "event", cache_dir=tmp_path / "elsewhere")
+    SEEDataset(tree, "training", "event", validation_fraction=0, cache_dir=tmp_path / "elsewhere")
     assert len(list((tmp_path / "elsewhere" / "event" / "native").glob("*.npy"))) == 3
     assert not (tree / ".cache").exists()
 
 
 def test_works_with_dataloader_workers(tree):
-    data = SEEDataset(tree, "training", "both", clip_length=2, skip=0)
+    data = SEEDataset(tree, "training", "both", validation_fraction=0, clip_length=2, skip=0)
     loader = torch.utils.data.DataLoader(data, batch_size=2, num_workers=2,
                                          generator=torch.Generator().manual_seed(0))
     batches = list(loader)

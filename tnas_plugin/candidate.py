@@ -1,5 +1,5 @@
 """One candidate network, described without NNI: its architecture (:class:`CandidateSpec`), its ReLU
-twin (:func:`build_ann`) and the data it sees (:func:`candidate_datasets`).
+twin (:func:`build_ann`) and the data it sees (:func:`candidate_dataset`: training, validation, testing).
 
 A candidate is the ReLU "twin" of a TTFS network (Stanojevic et al., Nat. Commun. 15:6793, 2024): conv
 stages (Conv2d -> BatchNorm2d -> ReLU -> optional max/avg pooling), a hidden Linear+ReLU and a Linear
@@ -16,7 +16,7 @@ from enum import Enum
 import torch
 from torch import nn
 
-from tnas_plugin.data import MODALITIES, SEEDataset, channels_per_frame
+from tnas_plugin.data import MODALITIES, VALIDATION_FRACTION, SEEDataset, channels_per_frame
 
 #: Largest input resolution and layer width a candidate may declare: an architecture JSON asking for
 #: more is refused before any tensor is allocated.
@@ -116,14 +116,21 @@ def stack_frames_as_channels(clip: torch.Tensor) -> torch.Tensor:
     return clip.flatten(0, 1)
 
 
-def candidate_datasets(spec: CandidateSpec, data_root, *, skip: int = 3, eval_starts: int = 4, seed: int = 0,
-                       cache_dir=None, transform=stack_frames_as_channels) -> tuple[SEEDataset, SEEDataset]:
-    """Training split (random Ex-Sy start points) and test split (``eval_starts`` fixed ones per sequence).
+def candidate_dataset(spec: CandidateSpec, data_root, split: str, *, skip: int = 3, eval_starts: int = 4, seed: int = 0,
+                      validation_fraction: float = VALIDATION_FRACTION, validation_seed: int = 0, cache_dir=None,
+                      transform=stack_frames_as_channels) -> SEEDataset:
+    """One split of the data a candidate sees: ``"training"`` (random Ex-Sy start points), ``"validation"``
+    or ``"testing"`` (``eval_starts`` fixed start points per sequence).
 
+    Validation holds whole training subjects out of training (:func:`tnas_plugin.data.validation_subjects`).
     Items are network inputs ``(T*C, H, W)``; ``transform=None`` keeps clips ``(T, C, H, W)``.
     """
-    common = dict(modality=spec.modality, size=(spec.resolution, spec.resolution), clip_length=spec.frames,
-                  skip=skip, seed=seed, transform=transform, cache_dir=cache_dir)
-    train = SEEDataset(data_root, "training", **common)
-    test = SEEDataset(data_root, "testing", eval_starts=eval_starts, **common)
-    return train, test
+    return SEEDataset(data_root, split, modality=spec.modality, size=(spec.resolution, spec.resolution),
+                      clip_length=spec.frames, skip=skip, seed=seed, eval_starts=eval_starts,
+                      validation_fraction=validation_fraction, validation_seed=validation_seed,
+                      transform=transform, cache_dir=cache_dir)
+
+
+def candidate_datasets(spec: CandidateSpec, data_root, **options) -> tuple[SEEDataset, SEEDataset, SEEDataset]:
+    """``(training, validation, testing)``: :func:`candidate_dataset` of each split, same ``options``."""
+    return tuple(candidate_dataset(spec, data_root, split, **options) for split in ("training", "validation", "testing"))

@@ -1,13 +1,18 @@
 """The measurement of one candidate: train, convert, count, evaluate — without NNI.
 
+Protocol: a candidate trains on the training subjects and everything a search decides on — its fitness,
+the ranking of finalists — is measured on the validation subjects (whole training subjects held out,
+:func:`tnas_plugin.data.validation_subjects`). :func:`measure_candidate` never reads the test split;
+:func:`evaluate_network` on ``"testing"`` is called once the choices are made, for the final table.
+
 Every trial of every search (through ``tnas_plugin.strategies.TNASEvaluator``), ``tnas-er train``, the
 finalists, the baselines and the benchmarks run :func:`measure_candidate`. It trains the candidate's
 ReLU twin, maps it to a TTFS network, fine-tunes that in discrete time (:mod:`tnas_plugin.trainer`),
 evaluates the TTFS network and counts its operations and energy on a hardware profile
 (:mod:`tnas_plugin.hardware`). The metrics it returns are the dict every trial reports
 (docs/ARCHITECTURE.md, "Metrics"): ``default`` (the fitness), ``war``, ``uar``, ``recall_<class>``,
-``acc_<lighting>``, ``params``, ``spikes_per_neuron``, ``synops``, ``energy_uj``, ``latency_steps``,
-``latency_ms``.
+``acc_<lighting>``, ``params``, ``spikes_per_neuron``, ``synops``, ``neuron_updates``, ``energy_uj``, ``latency_steps``,
+``latency_ms``, all on the validation split.
 """
 from __future__ import annotations
 
@@ -18,8 +23,9 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader
 
-from tnas_plugin.candidate import CandidateSpec, candidate_datasets
-from tnas_plugin.hardware import count_synops, estimate_energy, load_profile
+from tnas_plugin.candidate import CandidateSpec, candidate_dataset
+from tnas_plugin.data import VALIDATION_FRACTION
+from tnas_plugin.hardware import CostReport, count_ttfs, estimate_energy, load_profile
 from tnas_plugin.metrics import recognition_report
 from tnas_plugin.trainer import TrainCallbacks, TrainConfig, predict, train_ttfs
 from tnas_plugin.ttfs import TTFSNetwork
@@ -57,6 +63,8 @@ class MeasurementSettings:
         Evaluated clips the operations are counted on.
     cache_dir
         Decoded-frame cache (None: the data set's default).
+    validation_fraction, validation_seed
+        Share of the training subjects held out for validation and the seed that picks them.
 
     Example
     -------
@@ -73,10 +81,14 @@ class MeasurementSettings:
     hardware_profile: str = "loihi"
     synops_samples: int = 64
     cache_dir: str | None = None
+    validation_fraction: float = VALIDATION_FRACTION
+    validation_seed: int = 0
 
     def __post_init__(self):
         if self.fitness not in FITNESS:
             raise ValueError(f"fitness must be one of {sorted(FITNESS)}, got {self.fitness!r}")
+        if not 0 < self.validation_fraction < 1:
+            raise ValueError(f"validation_fraction must be in (0, 1), got {self.validation_fraction!r}")
         load_profile(self.hardware_profile)  # fail at construction on an unknown or malformed profile
         for name in ("synops_samples", "batch_size", "eval_starts", "skip"):
             minimum = 0 if name == "skip" else 1
@@ -101,19 +113,85 @@ class MeasurementSettings:
         return {**flat.pop("train"), **flat}
 
 
+    def dataset(self, spec: CandidateSpec, split: str):
+        """``split`` of the data as ``spec`` sees it (:func:`tnas_plugin.candidate.candidate_dataset`)."""
+        return candidate_dataset(spec, self.data_root, split, skip=self.skip, eval_starts=self.eval_starts,
+                                 seed=self.train.seed, validation_fraction=self.validation_fraction,
+                                 validation_seed=self.validation_seed, cache_dir=self.cache_dir)
+
+
 @dataclass
-class CandidateResult:
+class Evaluation:
+    """A trained TTFS network measured on one split: the metric dict, labels, predictions, cost report."""
+
+    split: str
     metrics: dict
-    snn: TTFSNetwork
     y_true: np.ndarray
     y_pred: np.ndarray
-    synops: dict
+    synops: CostReport  #: operations per inference (synaptic events, neuron updates, spikes) per layer
+
+
+@dataclass
+class CandidateResult:
+    """A measured candidate: ``metrics`` etc. are its validation :class:`Evaluation`'s."""
+
+    snn: TTFSNetwork
+    validation: Evaluation
     history: list[dict]
+    params: int
+
+    @property
+    def metrics(self) -> dict:
+        return self.validation.metrics
+
+    @property
+    def synops(self) -> CostReport:
+        return self.validation.synops
+
+
+def evaluate_network(spec: CandidateSpec, snn: TTFSNetwork, settings: MeasurementSettings, split: str,
+                     params: int | None = None) -> Evaluation:
+    """WAR, UAR, recalls, accuracy per lighting, SynOps, energy and latency of ``snn`` on ``split``.
+
+    Parameters
+    ----------
+    spec, snn
+        The candidate and its trained TTFS network.
+    settings
+        Data and cost settings (``fitness`` gives ``default``).
+    split
+        ``"validation"`` while searching and choosing; ``"testing"`` only after every choice is made.
+    params
+        Trainable parameters of the ReLU twin, copied into the metrics when given.
+    """
+    data = settings.dataset(spec, split)
+    device = settings.train.torch_device()
+    loader = DataLoader(data, batch_size=settings.batch_size * 4)
+    y_true, y_pred = predict(lambda x: snn(x, spec.steps_per_window), loader, device)
+    lighting = [data.metadata(i)["lighting"] for i in range(len(data))]
+    metrics = recognition_report(y_true, y_pred, data.classes, lighting)
+    metrics = {key: value for key, value in metrics.items() if math.isfinite(value)}  # absent classes: no recall
+    synops_inputs = torch.stack([data[i][0] for i in range(min(settings.synops_samples, len(data)))])
+    synops = count_ttfs(snn, synops_inputs.to(device), spec.steps_per_window)
+    energy = estimate_energy(synops, settings.hardware_profile)
+    metrics.update(
+        default=FITNESS[settings.fitness](metrics),
+        **({} if params is None else {"params": params}),
+        spikes_per_neuron=synops.spikes_per_neuron,
+        synops=synops.synaptic_events,
+        neuron_updates=synops.neuron_updates,
+        energy_uj=energy["energy_pj"] * 1e-6,
+        latency_steps=energy["latency_steps"],
+        latency_ms=energy["latency_ms"],
+    )
+    return Evaluation(split, metrics, y_true, y_pred, synops)
 
 
 def measure_candidate(spec: CandidateSpec, ann: torch.nn.Sequential, settings: MeasurementSettings,
                       callbacks: TrainCallbacks | None = None) -> CandidateResult:
-    """Train, convert, fine-tune and evaluate one candidate; the TTFS network is what is measured.
+    """Train on the training subjects, convert, fine-tune, and evaluate on the validation subjects.
+
+    The TTFS network is what is measured; the test split is never read here.
 
     Parameters
     ----------
@@ -126,28 +204,10 @@ def measure_candidate(spec: CandidateSpec, ann: torch.nn.Sequential, settings: M
     callbacks
         Per-epoch and per-stage hooks of the trainer (progress bars, intermediate results).
     """
-    train, test = candidate_datasets(spec, settings.data_root, skip=settings.skip, eval_starts=settings.eval_starts,
-                                     seed=settings.train.seed, cache_dir=settings.cache_dir)
+    train = settings.dataset(spec, "training")
     generator = torch.Generator().manual_seed(settings.train.seed)
     train_loader = DataLoader(train, batch_size=settings.batch_size, shuffle=True, generator=generator)
-    test_loader = DataLoader(test, batch_size=settings.batch_size * 4)
     trained = train_ttfs(ann, train_loader, spec.steps_per_window, settings.train, callbacks)
-    snn = trained.snn
-    device = settings.train.torch_device()
-    y_true, y_pred = predict(lambda x: snn(x, spec.steps_per_window), test_loader, device)
-    lighting = [test.metadata(i)["lighting"] for i in range(len(test))]
-    metrics = recognition_report(y_true, y_pred, test.classes, lighting)
-    metrics = {key: value for key, value in metrics.items() if math.isfinite(value)}  # absent classes: no recall
-    synops_inputs = torch.stack([test[i][0] for i in range(min(settings.synops_samples, len(test)))])
-    synops = count_synops(snn, synops_inputs.to(device), spec.steps_per_window)
-    energy = estimate_energy(synops, settings.hardware_profile)
-    metrics.update(
-        default=FITNESS[settings.fitness](metrics),
-        params=sum(p.numel() for p in ann.parameters() if p.requires_grad),
-        spikes_per_neuron=synops["spikes_per_neuron"],
-        synops=synops["total"],
-        energy_uj=energy["energy_pj"] * 1e-6,
-        latency_steps=energy["latency_steps"],
-        latency_ms=energy["latency_ms"],
-    )
-    return CandidateResult(metrics, snn, y_true, y_pred, synops, trained.history)
+    params = sum(p.numel() for p in ann.parameters() if p.requires_grad)
+    validation = evaluate_network(spec, trained.snn, settings, "validation", params)
+    return CandidateResult(trained.snn, validation, trained.history, params)

@@ -3,11 +3,12 @@
 ``SEEDataset`` reads a SEE tree (the real data set or one written by ``synthesize``) as Ex-Sy clips;
 see docs/ARCHITECTURE.md, "Data".
 """
-from .dataset import MODALITIES, SEEDataset, channels_per_frame
+from .dataset import DATASET_SPLITS, MODALITIES, VALIDATION_FRACTION, SEEDataset, channels_per_frame, validation_subjects
 from .errors import SEEDataError
 from .index import SequenceRecord, build_index
 from .naming import EMOTIONS, LIGHTINGS, SequenceName, normalize_emotion, normalize_lighting
 from .synth import SynthConfig, synthesize
 
-__all__ = ["EMOTIONS", "LIGHTINGS", "MODALITIES", "SEEDataError", "SEEDataset", "SequenceName", "SequenceRecord", "SynthConfig",
-           "build_index", "channels_per_frame", "normalize_emotion", "normalize_lighting", "synthesize"]
+__all__ = ["DATASET_SPLITS", "EMOTIONS", "LIGHTINGS", "MODALITIES", "SEEDataError", "SEEDataset", "SequenceName", "SequenceRecord", "SynthConfig",
+           "VALIDATION_FRACTION",            "build_index", "channels_per_frame", "normalize_emotion", "normalize_lighting", "synthesize",
+           "validation_subjects"]

@@ -7,9 +7,9 @@ import sys
 from collections import Counter
 from pathlib import Path
 
-from .dataset import MODALITIES, SEEDataset
+from .dataset import MODALITIES
 from .errors import SEEDataError
-from .index import SPLITS
+from .preflight import check_tree
 from .synth import SynthConfig, synthesize
 
 
@@ -35,23 +35,31 @@ def run_synth(args: argparse.Namespace) -> int:
 
 
 def run_check(args: argparse.Namespace) -> int:
-    problems: dict[str, SEEDataError] = {}  # tree-level problems are found for both splits: report once
-    for split in SPLITS:
-        try:
-            data = SEEDataset(args.root, split, args.modality, size=args.size, on_error="skip", sampling="random",
-                              progress=True)
-        except SEEDataError as exc:
-            print(f"{split}: unusable: {exc}")
-            return 1
-        counts = Counter(record.info.emotion for record in data.sequences)
-        lighting = Counter(record.info.lighting for record in data.sequences)
-        print(f"{split}: {len(data.sequences)} sequences, {len(data.subjects)} subjects; "
+    try:
+        checked = check_tree(args.root, MODALITIES[args.modality], size=args.size, cache_dir=args.cache_dir, progress=True)
+    except SEEDataError as exc:
+        print(f"unusable: {exc}")
+        return 1
+    for split, records in checked.sequences.items():
+        counts = Counter(record.info.emotion for record in records)
+        lighting = Counter(record.info.lighting for record in records)
+        print(f"{split}: {len(records)} sequences, {len({r.info.subject for r in records})} subjects; "
               f"classes {dict(sorted(counts.items()))}; lighting {dict(sorted(lighting.items()))}")
-        problems.update((str(p), p) for p in data.skipped)
-    for text in problems:
-        print(f"bad: {text}")
-    print("ok" if not problems else f"{len(problems)} problems")
-    return 0 if not problems else 1
+    print_problems(checked.problems)
+    print("ok" if checked.ok else f"{len(checked.problems)} problems")
+    return 0 if checked.ok else 1
+
+
+def print_problems(problems) -> None:
+    """One ``bad: <path>: <problem>`` line per problem (as ``data check`` and the jobs' preflight print them)."""
+    for problem in problems:
+        print(f"bad: {problem}")
+
+
+def add_cache_dir(parser: argparse.ArgumentParser) -> None:
+    """``--cache-dir`` of every command that reads a SEE tree."""
+    parser.add_argument("--cache-dir", type=Path, default=None,
+                        help="decoded-frame cache (default DATA/.cache, or a user cache folder if DATA is read-only)")
 
 
 def register(subparsers) -> None:
@@ -73,4 +81,5 @@ def register(subparsers) -> None:
     check.add_argument("root", type=Path, help="folder holding event/, frame/ and emotion.json")
     check.add_argument("--modality", choices=tuple(MODALITIES), default="both")
     check.add_argument("--size", type=parse_size, default=None, metavar="HxW", help="resolution to cache (default: as stored)")
+    add_cache_dir(check)
     check.set_defaults(func=run_check)

@@ -5,11 +5,17 @@ sequence's annotated segment; a sequence shorter than the clip's span is padded 
 frames cyclically, as the SEEN code does. Training draws a random start per item; evaluation uses a
 fixed, seeded set of ``eval_starts`` start points per sequence (the SEE protocol uses 20 and averages),
 each one a separate item, so plain accuracy over the items is that average.
+
+SEE ships training and testing subjects only. The ``"validation"`` split holds out whole subjects of the
+training subset (:func:`validation_subjects`: 20 % by default, drawn by a seeded generator), and the
+``"training"`` split leaves them out, so searching, early stopping and model choice never see a test
+subject and never validate on a subject they trained on.
 """
 from __future__ import annotations
 
 import zlib
-from dataclasses import asdict
+import contextlib
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Callable, Iterable
 
@@ -19,18 +25,43 @@ import torch
 from torch.utils.data import Dataset, get_worker_info
 from tqdm import tqdm
 
-from .cache import FrameCache
+from .cache import FrameCache, default_cache_dir
 from .errors import SEEDataError
-from .index import SequenceRecord, build_index
-from .naming import EMOTIONS
+from .index import SequenceRecord, build_index, read_annotations
+from .naming import EMOTIONS, SequenceName
 
 MODALITIES = {"event": ("event",), "frame": ("frame",), "both": ("event", "frame")}
 EVENT_FORMATS = ("polarity", "grey")
+DATASET_SPLITS = ("training", "validation", "testing")
+VALIDATION_FRACTION = 0.2
 
 
 def channels_per_frame(modality: str, event_format: str = "polarity") -> int:
     """Channels of one clip frame: 2 for polarity event frames (ON, OFF), else 1 per folder."""
     return sum(2 if folder == "event" and event_format == "polarity" else 1 for folder in MODALITIES[modality])
+
+
+def validation_subjects(root: str | Path, fraction: float = VALIDATION_FRACTION, seed: int = 0) -> list[str]:
+    """The training subjects held out for validation (sorted): ``round(fraction * n)`` of the ``n``
+    training subjects of ``<root>/emotion.json``, at least 1 and at most ``n - 1``, drawn by a generator
+    seeded with ``seed`` (the same tree and seed always give the same subjects). ``fraction=0``: none."""
+    if not 0 <= fraction < 1:
+        raise ValueError(f"validation_fraction must be in [0, 1), got {fraction!r}")
+    if fraction == 0:
+        return []
+    subjects = set()
+    for name, entry in read_annotations(Path(root)).items():
+        if isinstance(entry, dict) and entry.get("subset") == "training":
+            with contextlib.suppress(ValueError):  # a bad name is reported by build_index, not here
+                subjects.add(SequenceName.parse(name).subject)
+    if len(subjects) < 2:
+        raise SEEDataError(Path(root) / "emotion.json", f"{len(subjects)} training subject(s): need at least 2 to "
+                           "hold out validation subjects (or pass validation_fraction=0)")
+    count = min(len(subjects) - 1, max(1, round(fraction * len(subjects))))
+    order = np.random.default_rng(seed).permutation(sorted(subjects))
+    return sorted(str(s) for s in order[:count])
+
+
 # Event frames store "no event" as grey 128; JPEG ringing moves it by up to ~10 levels, one event by ~40+.
 # The polarity format maps |grey - 128| <= 16 to exactly 0, so an empty pixel gives no input spike.
 EVENT_DEADBAND = 16 / 128
@@ -49,18 +80,26 @@ class SEEDataset(Dataset):
     ``sampling`` is ``"random"`` (one item per sequence, a random start each time, from a generator
     seeded with ``seed``; in DataLoader workers torch's per-worker seed is used instead) or ``"fixed"``
     (``eval_starts`` items per sequence with start points seeded by ``seed`` and the sequence name). The
-    default is ``"random"`` for ``split="training"`` and ``"fixed"`` otherwise. ``subjects`` keeps only
-    those subject IDs (e.g. to hold out validation subjects). Decoded frames are cached under
-    ``cache_dir`` (default ``<root>/.cache``). ``on_error="raise"`` raises the first ``SEEDataError``;
+    default is ``"random"`` for ``split="training"`` and ``"fixed"`` otherwise. ``split`` is
+    ``"training"``, ``"validation"`` or ``"testing"``: validation holds the training subjects that
+    :func:`validation_subjects` picks with ``validation_fraction`` and ``validation_seed``, and training
+    the other ones (``validation_fraction=0``: every training subject). ``subjects`` further keeps only
+    those subject IDs. Decoded frames are cached under
+    ``cache_dir`` (default ``<root>/.cache``, or a user cache folder when the data folder is read-only). ``on_error="raise"`` raises the first ``SEEDataError``;
     ``"skip"`` drops bad sequences and lists the errors in ``skipped``.
     """
 
     def __init__(self, root: str | Path, split: str = "training", modality: str = "event", *,
                  size: tuple[int, int] | None = None, clip_length: int = 4, skip: int = 3,
                  sampling: str | None = None, eval_starts: int = 20, seed: int = 0,
-                 subjects: Iterable[str] | None = None, event_format: str = "polarity",
+                 subjects: Iterable[str] | None = None, validation_fraction: float = VALIDATION_FRACTION,
+                 validation_seed: int = 0, event_format: str = "polarity",
                  transform: Callable[[torch.Tensor], torch.Tensor] | None = None,
                  cache_dir: str | Path | None = None, on_error: str = "raise", progress: bool = False):
+        if split not in DATASET_SPLITS:
+            raise ValueError(f"split must be one of {DATASET_SPLITS}, got {split!r}")
+        if split == "validation" and validation_fraction == 0:
+            raise ValueError("the validation split needs validation_fraction > 0")
         if modality not in MODALITIES:
             raise ValueError(f"modality must be one of {tuple(MODALITIES)}, got {modality!r}")
         if event_format not in EVENT_FORMATS:
@@ -85,10 +124,13 @@ class SEEDataset(Dataset):
         self._folders = MODALITIES[modality]
         self._generator = torch.Generator().manual_seed(seed)
 
-        records, problems = build_index(self.root, split, self._folders, subjects)
+        records, problems = build_index(self.root, "testing" if split == "testing" else "training", self._folders, subjects)
+        if split != "testing":
+            held_out = set(validation_subjects(self.root, validation_fraction, validation_seed))
+            records = [replace(r, split=split) for r in records if (r.info.subject in held_out) == (split == "validation")]
         for problem in problems:
             self._report(problem)
-        cache = FrameCache(self.root / ".cache" if cache_dir is None else cache_dir)
+        cache = FrameCache(default_cache_dir(self.root) if cache_dir is None else cache_dir)
         self.sequences: list[SequenceRecord] = []
         self._arrays: list[list[np.ndarray]] = []
         for record in tqdm(records, desc=f"loading {split}", disable=not progress):

@@ -17,7 +17,8 @@ def _search(args: argparse.Namespace) -> int:
 
     from .search_job import SearchInterrupted, SearchOptions, run_search
 
-    options = SearchOptions(data=args.data, out=args.out, budget=args.budget, port=args.port, announce_ui=not args.quiet,
+    options = SearchOptions(data=args.data, out=args.out, budget=args.budget, port=args.port, listen=args.listen,
+                            announce_ui=not args.quiet,
                             seed=args.seed, epochs=args.epochs, final_epochs=args.final_epochs, resolution=args.resolution,
                             population=args.population, finalists=args.finalists,
                             efficiency=None if args.efficiency == "none" else args.efficiency)
@@ -73,6 +74,15 @@ def _report(args: argparse.Namespace) -> int:
     return 0
 
 
+def _listen_address(text: str) -> str:
+    from tnas_plugin.strategies.manager_listen import check_address
+
+    try:
+        return check_address(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+
+
 def register(subparsers) -> None:
     search = subparsers.add_parser("search", help="the whole job: search, retrain the Pareto front, Lava check, report",
                                    epilog=SEARCH_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -80,6 +90,9 @@ def register(subparsers) -> None:
                         help="SEE tree (default %(default)s, generated if absent)")
     search.add_argument("--budget", type=int, default=16, help="number of trials (default %(default)s)")
     search.add_argument("--port", type=int, default=8080, help="NNI manager / web UI port (default %(default)s)")
+    search.add_argument("--listen", metavar="ADDRESS", type=_listen_address, default="127.0.0.1",
+                        help="address NNI's manager (REST API, web UI) listens on (default %(default)s: this machine "
+                             "only); another one, e.g. 0.0.0.0, prints a warning: the manager has no authentication")
     search.add_argument("--quiet", action="store_true",
                         help="do not print the web UI address (NNI's manager serves the web UI either way)")
     search.add_argument("--out", type=Path, default=Path("results/search"), help="results directory (default %(default)s)")
