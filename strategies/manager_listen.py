@@ -78,6 +78,14 @@ def security_warning(address: str) -> str | None:
     return None if is_loopback(address) else SECURITY_WARNING.format(address=check_address(address))
 
 
+def web_ui_url(address: str, port: int) -> str:
+    """The URL to open the web UI at on this machine when the manager listens on ``address``."""
+    address = check_address(address)
+    if address in ("0.0.0.0", "::"):  # every interface: loopback among them
+        address = "127.0.0.1"
+    return f"http://[{address}]:{port}" if ":" in address else f"http://{address}:{port}"
+
+
 def _node_option_require() -> str:
     quoted = str(PRELOAD).replace("\\", "\\\\").replace('"', '\\"')
     return f'--require "{quoted}"'

@@ -201,3 +201,47 @@ def test_nas_experiment_manager_listens_on_loopback_only(tmp_path):
             proc.kill()
     assert not leftover, "experiment.stop() left the NNI manager running"
     assert HOST_VARIABLE not in os.environ
+
+
+class RecordingExperiment:
+    """Stands in for NasExperiment in ``run_nas``: records the environment its manager would start with."""
+    seen: dict = {}
+
+    def __init__(self, *args, **kwargs):
+        from types import SimpleNamespace
+        self.config, self.id = SimpleNamespace(), "fake0001"
+
+    def run(self, port, wait_completion):
+        RecordingExperiment.seen = {name: os.environ.get(name) for name in (HOST_VARIABLE, "NODE_OPTIONS")}
+        return True
+
+    def stop(self):
+        pass
+
+
+@pytest.mark.parametrize("listen, warned, url", [("127.0.0.1", False, "http://127.0.0.1:8123"),
+                                                 ("0.0.0.0", True, "http://127.0.0.1:8123"),
+                                                 ("::1", False, "http://[::1]:8123")])
+def test_search_job_starts_the_manager_on_its_listen_address(monkeypatch, capsys, tiny_see, listen, warned, url):
+    import nni.nas.experiment
+
+    from tnas_plugin.jobs.search_job import SearchOptions, run_nas
+    from tnas_plugin.search_spaces import TTFSEyeSpace
+
+    monkeypatch.setattr(nni.nas.experiment, "NasExperiment", RecordingExperiment)
+    run_nas(SearchOptions(data=tiny_see, port=8123, listen=listen), TTFSEyeSpace(resolution=8))
+    assert RecordingExperiment.seen == manager_environment(listen)
+    assert HOST_VARIABLE not in os.environ
+    captured = capsys.readouterr()
+    assert ("no authentication" in captured.err) is warned
+    assert f"NNI web UI: {url}" in captured.out
+
+
+def test_search_command_takes_listen():
+    from tnas_plugin.jobs.cli import build_parser
+
+    parser = build_parser()
+    assert parser.parse_args(["search"]).listen == "127.0.0.1"
+    assert parser.parse_args(["search", "--listen", "0.0.0.0"]).listen == "0.0.0.0"
+    with pytest.raises(SystemExit):
+        parser.parse_args(["search", "--listen", "not an address"])

@@ -3,6 +3,7 @@
 1. Data: the SEE tree given, or the built-in synthetic one (generated when absent).
 2. Search: ``NasExperiment(TTFSEyeSpace, TNASEvaluator, TNASEvolution)`` on NNI's local training service,
    monitored in NNI's web UI; objectives WAR and UAR (maximised), optionally an efficiency metric (minimised).
+   NNI's manager listens on ``SearchOptions.listen`` only (127.0.0.1 unless ``--listen`` says otherwise).
 3. Finalists: the most accurate Pareto-front candidates retrained in-process and their TTFS networks
    evaluated; the one with the best fitness is chosen, saved (checkpoint + architecture JSON) and run
    on Lava's CPU simulator to check that it predicts exactly as the PyTorch discrete model.
@@ -41,9 +42,6 @@ from .report import write_report
 
 LIF_STEPS = 32  # time steps of the rate-coded LIF baseline
 
-SECURITY_WARNING = ("NNI's manager serves its REST API and web UI on all network interfaces without "
-                    "authentication: run searches on a trusted network only.")
-
 
 @dataclass
 class SearchOptions:
@@ -51,6 +49,7 @@ class SearchOptions:
     out: Path = Path("results/search")
     budget: int = 16  # trials
     port: int = 8080
+    listen: str = "127.0.0.1"  # NNI's manager listens here only; another address prints a security warning
     announce_ui: bool = True  # print the web UI address (NNI's manager serves the UI either way)
     seed: int = 0
     epochs: int = 25  # per trial
@@ -98,6 +97,7 @@ def run_nas(options: SearchOptions, space: TTFSEyeSpace) -> tuple[list[dict], li
     from nni.nas.experiment import NasExperiment
 
     from tnas_plugin.strategies import TNASEvaluator, TNASEvolution
+    from tnas_plugin.strategies.manager_listen import manager_listening_on, security_warning, web_ui_url
 
     evaluator = TNASEvaluator(str(options.data.resolve()), **options.evaluator_settings())
     objectives = {"war": "max", "uar": "max", **({options.efficiency: "min"} if options.efficiency else {})}
@@ -106,11 +106,13 @@ def run_nas(options: SearchOptions, space: TTFSEyeSpace) -> tuple[list[dict], li
     experiment.config.experiment_name = "tnas-er-search"
     experiment.config.max_trial_number = options.budget
     experiment.config.trial_concurrency = 1
-    print(f"WARNING: {SECURITY_WARNING}", file=sys.stderr)
+    warning = security_warning(options.listen)
+    if warning:
+        print(warning, file=sys.stderr)
     if options.announce_ui:
-        print(f"NNI web UI: http://127.0.0.1:{options.port}  (experiment {experiment.id})", flush=True)
+        print(f"NNI web UI: {web_ui_url(options.listen, options.port)}  (experiment {experiment.id})", flush=True)
     outcome, stopped_by_nni = None, False
-    with _sigterm_as_interrupt():
+    with _sigterm_as_interrupt(), manager_listening_on(options.listen):
         try:
             outcome = experiment.run(port=options.port, wait_completion=True)
             stopped_by_nni = outcome is None  # NNI stops the experiment itself on KeyboardInterrupt
