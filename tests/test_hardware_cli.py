@@ -32,15 +32,21 @@ def test_synops_prints_the_per_layer_table(checkpoint, tiny_see, capsys):
     assert tnas_er("synops", checkpoint, "--data", tiny_see, "--samples", 6) == 0
     out = capsys.readouterr().out
     # batch norm folds into the convs; the average pool is the fixed-weight conv 3
-    for name in ("0:conv", "2:conv", "3:conv", "5:linear", "6:readout", "total", "energy on loihi", "latency 20 steps"):
+    for name in ("0:conv", "2:conv", "3:conv", "5:linear", "6:readout", "total", "energy on loihi", "latency 20 steps",
+                 "core_time model", "active updates"):
         assert name in out
 
 
 def test_synops_json_and_profile_errors(checkpoint, tiny_see, tmp_path, capsys):
     assert tnas_er("synops", checkpoint, "--data", tiny_see, "--samples", 4, "--profile", "cmos45nm", "--json") == 0
     data = json.loads(capsys.readouterr().out)
-    assert data["synops"]["samples"] == 4 and data["energy"]["profile"] == "cmos45nm"
-    assert data["energy"]["neuron_updates"] == data["synops"]["neurons"]
+    totals = data["totals"]
+    assert totals["samples"] == 4 and data["energy"]["profile"] == "cmos45nm"
+    assert data["energy"]["latency_model"] == "fixed_step" and data["ann_twin"]["network"] == "ann"
+    assert totals["neuron_updates"] == pytest.approx(totals["neurons"] * totals["time_steps"])
+    assert [row["name"] for row in data["per_layer"]] == ["0:conv", "2:conv", "3:conv", "5:linear", "6:readout"]
+    assert tnas_er("synops", checkpoint, "--data", tiny_see, "--profile", "cmos45nm", "--latency-model", "core_time") == 2
+    assert "fixed_step" in capsys.readouterr().out
     bad = tmp_path / "bad.yaml"
     bad.write_text("name: x\n")
     assert tnas_er("synops", checkpoint, "--data", tiny_see, "--profile", bad) == 2
