@@ -5,6 +5,10 @@ One ``.npy`` file (uint8, (T, H, W)) per sequence, modality and resolution under
 file's absolute path, size and modification time, so any change to a source JPEG gives a new key: the
 sequence is decoded again and the stale file removed. Files are written atomically (temporary file +
 ``os.replace``), so concurrent trials can share one cache.
+
+The default directory is ``<root>/.cache``; when the data folder is not writable (a read-only mount, a
+shared data set) it is a folder of its own per data set under the user cache folder
+(:func:`default_cache_dir`).
 """
 from __future__ import annotations
 
@@ -19,6 +23,21 @@ import numpy as np
 
 from .errors import SEEDataError
 from .jpeg import read_frames
+
+
+def user_cache_root() -> Path:
+    """``$XDG_CACHE_HOME/tnas-er`` (``~/.cache/tnas-er`` when unset): where caches of read-only data go."""
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "tnas-er"
+
+
+def default_cache_dir(root: str | Path) -> Path:
+    """``<root>/.cache`` if it can be written, else ``<user cache>/frames/<name>-<hash of root's path>``."""
+    root = Path(root)
+    local = root / ".cache"
+    if os.access(local if local.is_dir() else root, os.W_OK):
+        return local
+    absolute = os.path.abspath(root)
+    return user_cache_root() / "frames" / f"{root.name}-{hashlib.sha1(absolute.encode()).hexdigest()[:12]}"
 
 
 def source_key(files: Sequence[Path], size: tuple[int, int] | None) -> str:

@@ -28,11 +28,12 @@ def read_frames(files: Sequence[Path], size: tuple[int, int] | None = None) -> n
     Colour frames are converted to grey (SEE's event frames carry equal R, G and B). Raises
     ``SEEDataError`` naming the file that is missing, unreadable or of a different size than the first.
     """
-    frames = []
+    frames, first = [], None
     for path in files:
         try:
             with Image.open(path) as img:
                 img = img.convert("L")
+                stored = (img.height, img.width)
                 if size is not None and img.size != (size[1], size[0]):
                     img = img.resize((size[1], size[0]), Image.Resampling.BILINEAR)
                 frame = np.asarray(img)
@@ -40,7 +41,8 @@ def read_frames(files: Sequence[Path], size: tuple[int, int] | None = None) -> n
             raise SEEDataError(path, "missing JPEG") from None
         except (UnidentifiedImageError, OSError, SyntaxError) as exc:
             raise SEEDataError(path, f"corrupt JPEG ({exc})") from None
-        if frames and frame.shape != frames[0].shape:
-            raise SEEDataError(path, f"frame size {frame.shape} differs from the sequence's {frames[0].shape}")
+        first = first or stored
+        if stored != first:  # compared as stored: resizing must not hide a mixed-size sequence
+            raise SEEDataError(path, f"frame size {stored} differs from the sequence's {first}")
         frames.append(frame)
     return np.stack(frames)
