@@ -14,6 +14,14 @@ Dense/Conv hops starts its window at local step ``n S + D`` and the readout is r
 ``num_windows S + D``; one sample period is that step + 1. Several samples run side by side, stacked
 along the channel/feature axis (block-diagonal Dense weights, grouped Conv); samples stream back to back
 in one compiled graph.
+
+Fixed point (``fixed_point=True``, a :class:`~tnas_plugin.ttfs.QuantizedTTFSNetwork` from
+:func:`tnas_plugin.ttfs.quantize`): the same graph with the integer weights, biases and ramps, run with
+the ``fixed_pt`` ProcessModels: Lava's ``PyDenseModelBitAcc`` (weights given in Loihi's 8-bit format
+with their ``num_weight_bits`` and sign mode, so its clipping and truncation keep them; ``weight_exp``
+0: the layer scale is in the neuron's ramp and threshold), Lava's ``PyConvModelFixed`` (24-bit
+saturating output, computed every step) and the TTFS models of ``lava_procs/models_fixed.py``.
+Readouts are then integers, equal to the PyTorch integer model's.
 """
 from __future__ import annotations
 
@@ -22,10 +30,10 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from tnas_plugin.ttfs import LayerKind
+from tnas_plugin.ttfs import LayerKind, QuantizedTTFSNetwork
 
-from .lava_procs import (Conv, Dense, Loihi2SimCfg, PyConvModelEventFloat, RunSteps, TTFSMaxPool, TTFSNeuron, TTFSReadout,
-                         TTFSSource, conv_to_sparse)
+from .lava_procs import (Conv, Dense, Loihi2SimCfg, PyConvModelEventFloat, RunSteps, SignMode, TTFSMaxPool, TTFSNeuron,
+                         TTFSReadout, TTFSSource, conv_to_sparse)
 from .lava_procs.process import port_shape
 
 
@@ -43,9 +51,29 @@ def _to_torch_layout(counts: np.ndarray, torch_shape: tuple[int, ...]) -> np.nda
     return (counts.transpose(2, 1, 0) if counts.ndim == 3 else counts).reshape(torch_shape)
 
 
-def run_config() -> Loihi2SimCfg:
-    """Lava's CPU simulator, floating-point models; ``Conv`` uses the event-driven :class:`PyConvModelEventFloat`."""
+def run_config(fixed_point: bool = False) -> Loihi2SimCfg:
+    """Lava's CPU simulator with the ``fixed_pt`` models, or the ``floating_pt`` ones with the event-driven
+    :class:`PyConvModelEventFloat` for ``Conv``."""
+    if fixed_point:
+        return Loihi2SimCfg(select_tag="fixed_pt")
     return Loihi2SimCfg(select_tag="floating_pt", exception_proc_model_map={Conv: PyConvModelEventFloat})
+
+
+def _synapse_parameters(layer, steps_per_window: int) -> tuple[np.ndarray, np.ndarray, dict, dict]:
+    """``(weight, bias, connection options, neuron options)`` of a weighted layer, float or quantised.
+
+    Float: ``W'`` and ``bias = S b'`` (potential units of one step, ramp 1). Quantised: the integer
+    weights in Loihi's 8-bit format, the integer bias, ramp and width (:mod:`tnas_plugin.ttfs.quantize`).
+    """
+    if not hasattr(layer, "ramp_shift"):
+        weight = layer.effective_weight().detach().to(torch.float64).cpu().numpy()
+        return weight, steps_per_window * layer.effective_bias().detach().to(torch.float64).cpu().numpy(), {}, {}
+    fmt = layer.format
+    connection = {"weight_exp": 0, "num_weight_bits": fmt.weight_bits}
+    if layer.kind != LayerKind.CONV:
+        connection["sign_mode"] = SignMode.EXCITATORY if fmt.excitatory else SignMode.MIXED
+    neuron = {"ramp": fmt.ramp, "potential_bits": layer.potential_bits}
+    return layer.weight.cpu().numpy().astype(np.int32), layer.bias.cpu().numpy().astype(np.int32), connection, neuron
 
 
 @dataclass
@@ -76,6 +104,7 @@ class LavaTTFSGraph:
     samples_per_run: int
     n_samples: int
     wiring: list[str]  #: one line per process: what it implements, its shape and delay
+    fixed_point: bool = False  #: run with the ``fixed_pt`` ProcessModels
 
     @property
     def num_steps(self) -> int:
@@ -83,7 +112,7 @@ class LavaTTFSGraph:
         return -(-self.n_samples // self.samples_per_run) * self.period
 
     def run(self) -> dict:
-        """Run on ``Loihi2SimCfg`` (floating point); returns predictions, readouts and Lava's spike counts.
+        """Run on ``Loihi2SimCfg`` (:func:`run_config`); returns predictions, readouts and Lava's spikes.
 
         ``spike_counts`` is aligned with the entries of ``snn.run`` (0: input, ``i + 1``: output of
         ``snn.layers[i]``), each the spikes per neuron summed over all samples, in torch's shape.
@@ -91,12 +120,16 @@ class LavaTTFSGraph:
         synapses of the Lava weights (one entry per weighted layer, as the layers of ``count_ttfs``'s report).
         ``updates_active`` / ``updates_inactive`` are the neuron updates per sample of each weighted
         layer's neurons, as the ProcessModels tallied them while they ran (over the whole sample period).
+        ``spike_steps`` are, per entry, each sample's spike step of every neuron on ``snn.run``'s time axis
+        (``inf``: no spike), as Lava produced them; ``readouts`` are integers in fixed point.
         """
-        self.readout.run(condition=RunSteps(num_steps=self.num_steps), run_cfg=run_config())
+        self.readout.run(condition=RunSteps(num_steps=self.num_steps), run_cfg=run_config(self.fixed_point))
         neurons = [p for p in self.processes if isinstance(p, (TTFSNeuron, TTFSReadout))]
         try:
             readouts = self.readout.readouts.get()
+            readouts = readouts.astype(np.int64) if self.fixed_point else readouts
             lava_counts = {id(p.process): p.process.spike_count.get() for p in self.populations}
+            lava_steps = {id(p.process): p.process.fired_at.get() for p in self.populations}
             updates = [(p.updates_active.get().sum() / self.n_samples, p.updates_inactive.get().sum() / self.n_samples)
                        for p in neurons]
         finally:
@@ -106,6 +139,7 @@ class LavaTTFSGraph:
             "predictions": readouts.argmax(axis=1),
             "readouts": readouts,
             "spike_counts": [_to_torch_layout(lava_counts[id(p.process)], p.torch_shape) for p in self.populations],
+            "spike_steps": [_spike_steps(lava_steps[id(p.process)], p) for p in self.populations],
             "synops": sum(synops),
             "synops_per_layer": synops,
             "updates_active": [active for active, _ in updates],
@@ -113,6 +147,15 @@ class LavaTTFSGraph:
             "num_steps": self.num_steps,
             "period": self.period,
         }
+
+
+def _spike_steps(recorded: np.ndarray, population: _Population) -> np.ndarray:
+    """Lava's recorded local spike steps ``(n_samples, *sample_shape)`` -> ``snn.run``'s steps in torch layout."""
+    steps = recorded.astype(np.float64) - population.delay
+    steps[recorded < 0] = np.inf
+    if steps.ndim == 4:
+        steps = steps.transpose(0, 3, 2, 1)
+    return steps.reshape(len(recorded), *population.torch_shape)
 
 
 class _Builder:
@@ -147,29 +190,28 @@ class _Builder:
         if layer.window != pre.window + 1:
             raise ValueError(f"layer {index} ({layer.kind}) has window {layer.window} "
                              f"but its input spikes are in window {pre.window}")
-        weight = layer.effective_weight().detach().to(torch.float64).cpu().numpy()
-        bias = layer.effective_bias().detach().to(torch.float64).cpu().numpy()
+        weight, bias, options, neuron_options = _synapse_parameters(layer, self.steps)
         sample_in = pre.process.sample_shape
         if layer.kind == LayerKind.CONV:
-            connection, sample_out, fan_out = self.conv(weight, layer, pre, sample_in)
+            connection, sample_out, fan_out = self.conv(weight, layer, pre, sample_in, options)
             bias = np.broadcast_to(bias, sample_out).copy()
         else:
-            connection, fan_out = self.dense(weight, pre, sample_in)
+            connection, fan_out = self.dense(weight, pre, sample_in, options)
         self.synapses.append((pre, fan_out))
         delay = pre.delay + 1
         start = layer.window * self.steps + delay
         kind = TTFSReadout if layer.kind == LayerKind.READOUT else TTFSNeuron
-        neuron = kind(bias=bias, window_start=start, steps_per_window=self.steps, **self.common)
+        neuron = kind(bias=bias, window_start=start, steps_per_window=self.steps, **neuron_options, **self.common)
         connection.a_out.connect(neuron.a_in)
         self.add(neuron, f"layer {index} ({layer.kind}, window {layer.window}): {kind.__name__} {neuron.sample_shape}, "
                          f"window starts at local step {start}")
         return _Population(neuron, out_shape, layer.window, delay)
 
-    def conv(self, weight: np.ndarray, layer, pre: _Population, sample_in):
+    def conv(self, weight: np.ndarray, layer, pre: _Population, sample_in, options: dict):
         lava_weight = weight.transpose(0, 3, 2, 1)[:, ::-1, ::-1, :].copy()
         stride, padding = layer.stride[::-1], layer.padding[::-1]
         conv = Conv(weight=np.concatenate([lava_weight] * self.samples_per_run, axis=0), input_shape=pre.port.shape,
-                    stride=stride, padding=padding, groups=self.samples_per_run)
+                    stride=stride, padding=padding, groups=self.samples_per_run, **options)
         pre.port.connect(conv.s_in)
         sample_out = (*conv.output_shape[:2], weight.shape[0])
         _, sources, values = conv_to_sparse(sample_in, sample_out, lava_weight, stride, padding, (1, 1), 1)
@@ -178,14 +220,14 @@ class _Builder:
                        f"groups {self.samples_per_run}: +1 step")
         return conv, sample_out, fan_out
 
-    def dense(self, weight: np.ndarray, pre: _Population, sample_in):
-        per_sample = np.zeros((weight.shape[0], int(np.prod(sample_in))))
+    def dense(self, weight: np.ndarray, pre: _Population, sample_in, options: dict):
+        per_sample = np.zeros((weight.shape[0], int(np.prod(sample_in))), dtype=weight.dtype)
         per_sample[:, _torch_order(sample_in, 1)[0]] = weight
         order = _torch_order(sample_in, self.samples_per_run)
-        blocks = np.zeros((self.samples_per_run * weight.shape[0], order.size))
+        blocks = np.zeros((self.samples_per_run * weight.shape[0], order.size), dtype=weight.dtype)
         for sample, columns in enumerate(order):
             blocks[sample * weight.shape[0]:(sample + 1) * weight.shape[0], columns] = weight
-        dense = Dense(weights=blocks)
+        dense = Dense(weights=blocks, **options)
         (pre.port.flatten() if len(pre.port.shape) > 1 else pre.port).connect(dense.s_in)
         self.add(dense, f"Dense {blocks.shape} (block-diagonal, columns in Lava order of {sample_in}): +1 step")
         return dense, (per_sample != 0).sum(0).reshape(sample_in)
@@ -198,15 +240,36 @@ class _Builder:
         return _Population(pool, out_shape, pre.window, pre.delay)
 
 
-def export_lava(snn, steps_per_window: int, inputs: torch.Tensor, samples_per_run: int = 1) -> LavaTTFSGraph:
+def export_lava(snn, steps_per_window: int, inputs: torch.Tensor, samples_per_run: int = 1,
+                fixed_point: bool = False) -> LavaTTFSGraph:
     """Build the Lava process graph of ``snn`` (discrete time, ``S = steps_per_window``) streaming ``inputs``.
 
-    ``inputs`` are frames in [0, 1] (``(N, C, H, W)`` or ``(N, F)``); their input spikes come from
-    ``snn.run(inputs, S)`` (entry 0). ``samples_per_run`` samples run side by side in each sample
-    period. The graph is built and compiled once for all samples; see :class:`LavaTTFSGraph`.
+    Parameters
+    ----------
+    snn
+        A :class:`~tnas_plugin.ttfs.TTFSNetwork`, or with ``fixed_point=True`` a
+        :class:`~tnas_plugin.ttfs.QuantizedTTFSNetwork` (quantised for ``steps_per_window``).
+    steps_per_window
+        Time steps per window ``S``.
+    inputs
+        Frames in [0, 1] (``(N, C, H, W)`` or ``(N, F)``); their input spikes come from
+        ``snn.run(inputs, S)`` (entry 0).
+    samples_per_run
+        Samples side by side in each sample period. The graph is built and compiled once for all
+        samples; see :class:`LavaTTFSGraph`.
+    fixed_point
+        Run with the ``fixed_pt`` ProcessModels (integer arithmetic) instead of ``floating_pt``.
+
+    Example
+    -------
+    >>> graph = export_lava(quantize(snn, 8, steps_per_window=16), 16, frames, samples_per_run=10, fixed_point=True)
+    >>> result = graph.run()      # result["readouts"]: integers, equal to qnet(frames)
     """
     if samples_per_run < 1:
         raise ValueError(f"samples_per_run must be >= 1, got {samples_per_run!r}")
+    if fixed_point != isinstance(snn, QuantizedTTFSNetwork):
+        raise TypeError("fixed_point=True runs a QuantizedTTFSNetwork (tnas_plugin.ttfs.quantize(snn, ...)); "
+                        f"got a {type(snn).__name__} with fixed_point={fixed_point}")
     with torch.no_grad():
         run = snn.run(inputs, steps_per_window)
     shapes = [tuple(mask.shape[1:]) for mask in run.spike_mask] + [tuple(run.logits.shape[1:])]
@@ -227,26 +290,34 @@ def export_lava(snn, steps_per_window: int, inputs: torch.Tensor, samples_per_ru
         if layer.kind != LayerKind.READOUT:
             populations.append(post)
     return LavaTTFSGraph(builder.processes[0], post.process, builder.processes, populations, builder.synapses,
-                         steps_per_window, period, samples_per_run, len(inputs), builder.wiring)
+                         steps_per_window, period, samples_per_run, len(inputs), builder.wiring, fixed_point)
 
 
-def run_lava(snn, inputs: torch.Tensor, steps_per_window: int, samples_per_run: int = 1) -> dict:
+def run_lava(snn, inputs: torch.Tensor, steps_per_window: int, samples_per_run: int = 1, fixed_point: bool = False) -> dict:
     """Run ``snn`` on Lava's CPU simulator for ``inputs`` (one compile for all samples); see :meth:`LavaTTFSGraph.run`.
 
     Returns ``predictions`` (class index per sample), ``readouts`` (``(N, classes)`` readout
     potentials), ``spike_counts`` (Lava's spikes per neuron per entry of ``snn.run``), ``synops``
-    and ``synops_per_layer`` (SynOps per sample from Lava's spikes), ``num_steps`` and ``period``.
+    and ``synops_per_layer`` (SynOps per sample from Lava's spikes), ``spike_steps``, ``num_steps`` and
+    ``period``. ``fixed_point=True`` runs a quantised network on the ``fixed_pt`` models (see :func:`export_lava`).
     """
-    return export_lava(snn, steps_per_window, inputs, samples_per_run).run()
+    return export_lava(snn, steps_per_window, inputs, samples_per_run, fixed_point).run()
 
 
 def compare_with_torch(snn, inputs: torch.Tensor, steps_per_window: int, lava: dict) -> dict:
     """Lava's result (of :func:`run_lava` or :meth:`LavaTTFSGraph.run`) vs the PyTorch discrete model on ``inputs``.
 
-    Returns ``samples``, ``agreement`` (fraction of equal predictions) and ``max_readout_difference``.
-    Compare like with like: Lava's floating-point models compute in float64, so pass ``snn.double()``.
+    Returns ``samples``, ``agreement`` (fraction of equal predictions), ``max_readout_difference`` and
+    ``spike_step_agreement`` (fraction of samples whose every spike step, input included, is equal).
+    Compare like with like: Lava's floating-point models compute in float64, so pass ``snn.double()``;
+    a quantised network's readouts are integers and agree exactly (difference 0).
     """
     with torch.no_grad():
-        logits = snn(inputs, steps_per_window).cpu().numpy()
+        run = snn.run(inputs, steps_per_window)
+    logits = run.logits.cpu().numpy()
+    same_steps = np.ones(len(inputs), dtype=bool)
+    for lava_steps, torch_steps in zip(lava["spike_steps"], run.spike_times):
+        same_steps &= (lava_steps == torch_steps.cpu().numpy()).reshape(len(inputs), -1).all(1)
     return {"samples": len(inputs), "agreement": float((lava["predictions"] == logits.argmax(1)).mean()),
-            "max_readout_difference": float(np.abs(lava["readouts"] - logits).max())}
+            "max_readout_difference": float(np.abs(lava["readouts"] - logits).max()),
+            "spike_step_agreement": float(same_steps.mean())}

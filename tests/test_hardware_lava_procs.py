@@ -27,9 +27,9 @@ def run_two_layer_net(levels, w1, b1, w2, b2, samples_per_run):
     common = {"period": 2 * S + 3, "samples_per_run": samples_per_run, "n_samples": n_samples}
     source = TTFSSource(spike_steps=spike_steps.reshape(periods, -1), sample_shape=(n_in,), **common)
     dense1 = Dense(weights=np.kron(np.eye(samples_per_run), w1))
-    hidden = TTFSNeuron(bias=b1, window_start=S + 1, steps_per_window=S, **common)
+    hidden = TTFSNeuron(bias=S * b1, window_start=S + 1, steps_per_window=S, **common)
     dense2 = Dense(weights=np.kron(np.eye(samples_per_run), w2))
-    readout = TTFSReadout(bias=b2, window_start=2 * S + 2, steps_per_window=S, **common)
+    readout = TTFSReadout(bias=S * b2, window_start=2 * S + 2, steps_per_window=S, **common)
     source.s_out.connect(dense1.s_in)
     dense1.a_out.connect(hidden.a_in)
     hidden.s_out.connect(dense2.s_in)

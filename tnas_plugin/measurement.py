@@ -27,7 +27,7 @@ from tnas_plugin.candidate import CandidateSpec, candidate_dataset
 from tnas_plugin.data import VALIDATION_FRACTION
 from tnas_plugin.hardware import CostReport, count_ttfs, estimate_energy, load_profile
 from tnas_plugin.metrics import recognition_report
-from tnas_plugin.trainer import TrainCallbacks, TrainConfig, predict, train_ttfs
+from tnas_plugin.trainer import TrainCallbacks, TrainConfig, inference_model, predict, train_ttfs
 from tnas_plugin.ttfs import TTFSNetwork
 
 FITNESS = {
@@ -156,7 +156,8 @@ def evaluate_network(spec: CandidateSpec, snn: TTFSNetwork, settings: Measuremen
     Parameters
     ----------
     spec, snn
-        The candidate and its trained TTFS network.
+        The candidate and its trained TTFS network (predictions from its integer twin when
+        ``settings.train.weight_bits`` is set; operations counted on ``snn``).
     settings
         Data and cost settings (``fitness`` gives ``default``).
     split
@@ -167,7 +168,7 @@ def evaluate_network(spec: CandidateSpec, snn: TTFSNetwork, settings: Measuremen
     data = settings.dataset(spec, split)
     device = settings.train.torch_device()
     loader = DataLoader(data, batch_size=settings.batch_size * 4)
-    y_true, y_pred = predict(lambda x: snn(x, spec.steps_per_window), loader, device)
+    y_true, y_pred = predict(inference_model(snn, spec.steps_per_window, settings.train.weight_bits), loader, device)
     lighting = [data.metadata(i)["lighting"] for i in range(len(data))]
     metrics = recognition_report(y_true, y_pred, data.classes, lighting)
     metrics = {key: value for key, value in metrics.items() if math.isfinite(value)}  # absent classes: no recall

@@ -20,7 +20,7 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm import tqdm
 
-from .ttfs import TTFSNetwork, ann_to_ttfs, finetune_ttfs
+from .ttfs import TTFSNetwork, ann_to_ttfs, fake_quantize, finetune_ttfs, quantize
 
 MODES = ("ann", "direct")
 
@@ -50,6 +50,10 @@ class TrainConfig:
         Seeds weights, shuffling and every random draw of the run.
     device
         ``"auto"`` (CUDA when present, else CPU) or a torch device name.
+    weight_bits
+        ``None``: float weights. An integer ``b`` (2 to 8): the TTFS stage trains quantisation-aware
+        (weights and biases rounded as :func:`tnas_plugin.ttfs.quantize` rounds them, straight-through
+        gradients) and the network is evaluated as its ``b``-bit integer twin (:func:`inference_model`).
 
     Example
     -------
@@ -67,8 +71,11 @@ class TrainConfig:
     mode: str = "ann"
     seed: int = 0
     device: str = "auto"  # "auto" = CUDA when present, else CPU
+    weight_bits: int | None = None  # fixed-point weights: quantisation-aware TTFS stage, integer evaluation
 
     def __post_init__(self):
+        if self.weight_bits is not None and (not isinstance(self.weight_bits, int) or not 2 <= self.weight_bits <= 8):
+            raise ValueError(f"TrainConfig.weight_bits must be None or an integer in [2, 8], got {self.weight_bits!r}")
         if self.mode not in MODES:
             raise ValueError(f"TrainConfig.mode must be one of {MODES}, got {self.mode!r}")
         for name in ("epochs", "finetune_epochs", "calibration_batches"):
@@ -192,9 +199,21 @@ def calibration_inputs(loader: Iterable, batches: int) -> torch.Tensor:
 
 def finetune(snn: TTFSNetwork, loader: Iterable, epochs: int, lr: float, steps_per_window: int | None,
              stage: str, config: TrainConfig, callbacks: TrainCallbacks | None = None) -> list[dict]:
-    """TTFS training with exact spike-time gradients, one epoch at a time so each is reported."""
+    """TTFS training with exact spike-time gradients, one epoch at a time so each is reported.
+
+    With ``config.weight_bits`` the forward pass uses the fixed-point weights and biases
+    (:func:`tnas_plugin.ttfs.fake_quantize`, straight-through estimator): quantisation-aware fine-tuning.
+    """
     callbacks = callbacks or TrainCallbacks()
     callbacks.stage(stage, snn)
+    if config.weight_bits is not None and epochs:
+        with fake_quantize(snn, config.weight_bits, steps_per_window):
+            return _finetune_epochs(snn, loader, epochs, lr, steps_per_window, stage, config, callbacks)
+    return _finetune_epochs(snn, loader, epochs, lr, steps_per_window, stage, config, callbacks)
+
+
+def _finetune_epochs(snn: TTFSNetwork, loader: Iterable, epochs: int, lr: float, steps_per_window: int | None,
+                     stage: str, config: TrainConfig, callbacks: TrainCallbacks) -> list[dict]:
     optimizer = torch.optim.Adam(snn.parameters(), lr=lr)
     history = []
     for epoch in range(epochs):
@@ -232,6 +251,15 @@ def train_ttfs(ann: nn.Module, loader: Iterable, steps_per_window: int | None, c
     else:
         history += finetune(snn, loader, config.finetune_epochs, config.finetune_lr, steps_per_window, "finetune", config, callbacks)
     return TrainResult(snn, history)
+
+
+def inference_model(snn: TTFSNetwork, steps_per_window: int | None,
+                    weight_bits: int | None = None) -> Callable[[torch.Tensor], torch.Tensor]:
+    """What runs on the target: ``snn`` in discrete time, or with ``weight_bits`` its integer twin
+    (:func:`tnas_plugin.ttfs.quantize`, whose integer readouts give the same argmax as logits)."""
+    if weight_bits is None:
+        return lambda x: snn(x, steps_per_window)
+    return quantize(snn, weight_bits, steps_per_window=steps_per_window)
 
 
 @torch.no_grad()

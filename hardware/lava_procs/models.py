@@ -1,4 +1,8 @@
-"""Floating-point CPU ProcessModels (``PyLoihiProcessModel``) of the TTFS Processes.
+"""CPU ProcessModels (``PyLoihiProcessModel``) of the TTFS Processes: the shared logic and the floating-point models.
+
+The ``Abstract*`` classes hold each Process's behaviour once; the ``floating_pt`` models here and the
+``fixed_pt`` models in ``models_fixed.py`` only declare their types and the precision's addition (as
+Lava's own ``AbstractPyDenseModelFloat`` / ``PyDenseModelFloat`` do).
 
 Imports are absolute: Lava's compiler also executes this file as a stand-alone module when it
 searches for ProcessModels. No torch here (torch inside Lava CPU processes is known to hang).
@@ -47,51 +51,62 @@ class _StreamModel(PyLoihiProcessModel):
 
 
 class _SpikingModel(_StreamModel):
-    s_out: PyOutPort = LavaPyType(PyOutPort.VEC_DENSE, float)
-    spike_count: np.ndarray = LavaPyType(np.ndarray, float)
+    """Sends spikes, counts them per neuron (``spike_count``) and records each sample's spike step (``fired_at``)."""
+
+    fired_at: np.ndarray = LavaPyType(np.ndarray, np.int64)
 
     def emit(self, spikes: np.ndarray) -> None:
-        self.spike_count += self.per_sample(spikes).sum(axis=-2)
-        self.s_out.send(spikes.astype(float))
+        real = self.per_sample(spikes)
+        self.spike_count += real.sum(axis=-2)
+        if real.any():
+            rows = np.moveaxis(real, -2, 0)  # (samples, ..., C)
+            self.fired_at[self.first_sample : self.first_sample + rows.shape[0]][rows] = self.local_step
+        self.s_out.send(spikes)
 
 
-@implements(proc=TTFSSource, protocol=LoihiProtocol)
-@requires(CPU)
-@tag("floating_pt")
-class PyTTFSSourceModel(_SpikingModel):
+class AbstractTTFSSourceModel(_SpikingModel):
+    """Input spikes at the steps in ``spike_steps`` (any precision)."""
+
     spike_steps: np.ndarray = LavaPyType(np.ndarray, int)
 
     def run_spk(self) -> None:
         self.emit(self.spike_steps[self.period_index] == self.local_step)
 
 
-class _IntegratingModel(_StreamModel):
-    a_in: PyInPort = LavaPyType(PyInPort.VEC_DENSE, float)
-    bias: np.ndarray = LavaPyType(np.ndarray, float)
-    v: np.ndarray = LavaPyType(np.ndarray, float)
-    current: np.ndarray = LavaPyType(np.ndarray, float)
-    updates_active: np.ndarray = LavaPyType(np.ndarray, float)
-    updates_inactive: np.ndarray = LavaPyType(np.ndarray, float)
+class AbstractTTFSIntegratingModel(_StreamModel):
+    """The TTFS integrator's arithmetic, written once for both precisions through :meth:`add`.
+
+    ``current += a_in`` and, before the window, ``v += current``; at the window start ``v += bias``.
+    The neuron fires at the first step ``m`` of its window with ``v + m R >= S R`` (``R = ramp``),
+    which for integers equals ramping a saturating ``v`` by ``R`` per step (the threshold fits the width).
+    """
 
     def __init__(self, proc_params):
         super().__init__(proc_params)
         self.window_start = proc_params["window_start"]
         self.steps = proc_params["steps_per_window"]
 
+    def add(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        """``a + b`` in the model's precision (fixed point: saturating)."""
+        raise NotImplementedError
+
     def integrate(self) -> tuple[int, np.ndarray]:
-        """Reset at a period start, add this step's input current; returns the step ``m`` in the own window
-        and which neurons were active so far this step (received input or integrated a non-zero current)."""
+        """Reset at a period start, add this step's input current, add the bias at the window start; returns the
+        step ``m`` in the own window and which neurons were active so far this step (received input, integrated a
+        non-zero current, or started their window)."""
         if self.local_step == 0:
-            self.v[:] = 0.0
-            self.current[:] = 0.0
+            self.v[:] = 0
+            self.current[:] = 0
             self.reset()
         a_in = self.a_in.recv()
-        self.current += a_in
+        self.current[:] = self.add(self.current, a_in)
         m = self.local_step - self.window_start
         active = a_in != 0
         if m < 0:
-            self.v += self.current
+            self.v[:] = self.add(self.v, self.current)
             active |= self.current != 0
+        elif m == 0:
+            self.v[:] = self.add(self.v, np.concatenate([self.bias] * self.samples_per_run, axis=-1))
         return m, active
 
     def tally(self, active: np.ndarray) -> None:
@@ -100,18 +115,12 @@ class _IntegratingModel(_StreamModel):
         self.updates_active += active.sum(axis=-2)
         self.updates_inactive += (~active).sum(axis=-2)
 
-    def stacked_bias(self) -> np.ndarray:
-        return np.concatenate([self.bias] * self.samples_per_run, axis=-1)
-
     def reset(self) -> None:
         """Extra per-period reset of subclasses."""
 
 
-@implements(proc=TTFSNeuron, protocol=LoihiProtocol)
-@requires(CPU)
-@tag("floating_pt")
-class PyTTFSNeuronModel(_IntegratingModel, _SpikingModel):
-    fired: np.ndarray = LavaPyType(np.ndarray, bool)
+class AbstractTTFSNeuronModel(AbstractTTFSIntegratingModel, _SpikingModel):
+    """Fire-once TTFS neuron: first step ``m`` of the window with ``v + m R >= S R``."""
 
     def reset(self) -> None:
         self.fired[:] = False
@@ -121,33 +130,29 @@ class PyTTFSNeuronModel(_IntegratingModel, _SpikingModel):
         spikes = np.zeros(self.v.shape, dtype=bool)
         if 0 <= m < self.steps:
             active |= ~self.fired  # the threshold ramp runs until the neuron fires
-            spikes = ~self.fired & (self.v + self.steps * self.stacked_bias() + m >= self.steps)
+            spikes = ~self.fired & (self.v + m * self.ramp[0] >= self.steps * self.ramp[0])
             self.fired |= spikes
         self.tally(active)
         self.emit(spikes)
 
 
-@implements(proc=TTFSReadout, protocol=LoihiProtocol)
-@requires(CPU)
-@tag("floating_pt")
-class PyTTFSReadoutModel(_IntegratingModel):
-    readouts: np.ndarray = LavaPyType(np.ndarray, float)
+class AbstractTTFSReadoutModel(AbstractTTFSIntegratingModel):
+    """Records each real sample's ``readout(v + bias)`` at the window start."""
+
+    def readout(self, potential: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
 
     def run_spk(self) -> None:
         m, active = self.integrate()
         if m == 0:
             active[:] = True
-            potential = self.per_sample(self.v / self.steps + self.stacked_bias())
+            potential = self.readout(self.per_sample(self.v))
             self.readouts[self.first_sample : self.first_sample + potential.shape[-2]] = potential
         self.tally(active)
 
 
-@implements(proc=TTFSMaxPool, protocol=LoihiProtocol)
-@requires(CPU)
-@tag("floating_pt")
-class PyTTFSMaxPoolModel(_SpikingModel):
-    s_in: PyInPort = LavaPyType(PyInPort.VEC_DENSE, float)
-    fired: np.ndarray = LavaPyType(np.ndarray, bool)
+class AbstractTTFSMaxPoolModel(_SpikingModel):
+    """Earliest input spike of each pooling region (any precision)."""
 
     def __init__(self, proc_params):
         super().__init__(proc_params)
@@ -168,6 +173,57 @@ class PyTTFSMaxPoolModel(_SpikingModel):
         spikes = earliest & ~self.fired
         self.fired |= spikes
         self.emit(spikes)
+
+
+class _FloatSpiking:
+    s_out: PyOutPort = LavaPyType(PyOutPort.VEC_DENSE, float)
+    spike_count: np.ndarray = LavaPyType(np.ndarray, float)
+
+
+class _FloatIntegrating:
+    a_in: PyInPort = LavaPyType(PyInPort.VEC_DENSE, float)
+    bias: np.ndarray = LavaPyType(np.ndarray, float)
+    ramp: np.ndarray = LavaPyType(np.ndarray, float)
+    v: np.ndarray = LavaPyType(np.ndarray, float)
+    current: np.ndarray = LavaPyType(np.ndarray, float)
+    updates_active: np.ndarray = LavaPyType(np.ndarray, float)
+    updates_inactive: np.ndarray = LavaPyType(np.ndarray, float)
+
+    def add(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        return a + b
+
+
+@implements(proc=TTFSSource, protocol=LoihiProtocol)
+@requires(CPU)
+@tag("floating_pt")
+class PyTTFSSourceModel(_FloatSpiking, AbstractTTFSSourceModel):
+    pass
+
+
+@implements(proc=TTFSNeuron, protocol=LoihiProtocol)
+@requires(CPU)
+@tag("floating_pt")
+class PyTTFSNeuronModel(_FloatIntegrating, _FloatSpiking, AbstractTTFSNeuronModel):
+    fired: np.ndarray = LavaPyType(np.ndarray, bool)
+
+
+@implements(proc=TTFSReadout, protocol=LoihiProtocol)
+@requires(CPU)
+@tag("floating_pt")
+class PyTTFSReadoutModel(_FloatIntegrating, AbstractTTFSReadoutModel):
+    readouts: np.ndarray = LavaPyType(np.ndarray, float)
+
+    def readout(self, potential: np.ndarray) -> np.ndarray:
+        """The float network's logits ``V(t_min) = (v + bias) / (S R)``."""
+        return potential / (self.steps * self.ramp[0])
+
+
+@implements(proc=TTFSMaxPool, protocol=LoihiProtocol)
+@requires(CPU)
+@tag("floating_pt")
+class PyTTFSMaxPoolModel(_FloatSpiking, AbstractTTFSMaxPoolModel):
+    s_in: PyInPort = LavaPyType(PyInPort.VEC_DENSE, float)
+    fired: np.ndarray = LavaPyType(np.ndarray, bool)
 
 
 @implements(proc=Conv, protocol=LoihiProtocol)

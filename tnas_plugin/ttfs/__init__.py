@@ -33,6 +33,7 @@ from .finetune import finetune_ttfs
 from .layers import ConvLayer, FlattenLayer, LayerKind, LinearLayer, MaxPoolLayer, ReadoutLayer, SynapticLayer
 from .network import TTFSNetwork, TTFSRun
 from .neuron import spike_times_from_values, ttfs_value
+from .quantize import QuantizedTTFSNetwork, fake_quantize, quantize
 
 __all__ = [
     "ann_to_ttfs",
@@ -50,4 +51,7 @@ __all__ = [
     "TTFSRun",
     "spike_times_from_values",
     "ttfs_value",
+    "QuantizedTTFSNetwork",
+    "fake_quantize",
+    "quantize",
 ]
