@@ -118,17 +118,18 @@ def stack_frames_as_channels(clip: torch.Tensor) -> torch.Tensor:
 
 def candidate_dataset(spec: CandidateSpec, data_root, split: str, *, skip: int = 3, eval_starts: int = 4, seed: int = 0,
                       validation_fraction: float = VALIDATION_FRACTION, validation_seed: int = 0, cache_dir=None,
-                      transform=stack_frames_as_channels) -> SEEDataset:
+                      on_error: str = "raise", transform=stack_frames_as_channels) -> SEEDataset:
     """One split of the data a candidate sees: ``"training"`` (random Ex-Sy start points), ``"validation"``
     or ``"testing"`` (``eval_starts`` fixed start points per sequence).
 
     Validation holds whole training subjects out of training (:func:`tnas_plugin.data.validation_subjects`).
     Items are network inputs ``(T*C, H, W)``; ``transform=None`` keeps clips ``(T, C, H, W)``.
+    ``on_error="skip"`` leaves bad sequences out (``tnas-er search --skip-bad``) instead of raising.
     """
     return SEEDataset(data_root, split, modality=spec.modality, size=(spec.resolution, spec.resolution),
                       clip_length=spec.frames, skip=skip, seed=seed, eval_starts=eval_starts,
                       validation_fraction=validation_fraction, validation_seed=validation_seed,
-                      transform=transform, cache_dir=cache_dir)
+                      transform=transform, cache_dir=cache_dir, on_error=on_error)
 
 
 def candidate_datasets(spec: CandidateSpec, data_root, **options) -> tuple[SEEDataset, SEEDataset, SEEDataset]:
