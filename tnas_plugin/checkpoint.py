@@ -2,7 +2,9 @@
 
 A checkpoint is a ``torch.save`` file ``{"format": "tnas-er-ttfs/1", "spec": {...}, "state_dict": {...},
 "metrics": {...}}``; loading rebuilds the ReLU twin from the spec, maps it to its TTFS network and loads
-the weights and window scales into it.
+the weights and window scales into it. A checkpoint of a fixed-point network also holds
+``"quantized": {"settings": {weight_bits, steps_per_window, potential_bits}, "state_dict": {...}}``, the
+integers of its :class:`~tnas_plugin.ttfs.QuantizedTTFSNetwork` (:func:`load_quantized_checkpoint`).
 """
 from __future__ import annotations
 
@@ -11,7 +13,7 @@ from pathlib import Path
 import torch
 
 from .candidate import CandidateSpec, build_ann
-from .ttfs import TTFSNetwork, ann_to_ttfs
+from .ttfs import QuantizedTTFSNetwork, TTFSNetwork, ann_to_ttfs, quantize
 
 FORMAT = "tnas-er-ttfs/1"
 
@@ -20,16 +22,39 @@ class CheckpointError(ValueError):
     """A checkpoint file that is missing, not a TNAS-ER checkpoint, or inconsistent."""
 
 
-def save_checkpoint(path: str | Path, spec: CandidateSpec, snn: TTFSNetwork, metrics: dict | None = None) -> Path:
+def save_checkpoint(path: str | Path, spec: CandidateSpec, snn: TTFSNetwork, metrics: dict | None = None,
+                    quantized: QuantizedTTFSNetwork | None = None) -> Path:
+    """Write ``spec``, the TTFS network ``snn``, ``metrics`` and, when given, the integer twin ``quantized`` of ``snn``."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    torch.save({"format": FORMAT, "spec": spec.to_dict(), "state_dict": snn.state_dict(), "metrics": metrics or {}}, path)
+    data = {"format": FORMAT, "spec": spec.to_dict(), "state_dict": snn.state_dict(), "metrics": metrics or {}}
+    if quantized is not None:
+        data["quantized"] = {"settings": quantized.settings(), "state_dict": quantized.state_dict()}
+    torch.save(data, path)
     return path
 
 
 def load_checkpoint(path: str | Path) -> tuple[CandidateSpec, TTFSNetwork, dict]:
     """``(spec, snn, metrics)`` from a file written by :func:`save_checkpoint` (the network in eval mode)."""
+    spec, snn, data = _load(Path(path))
+    return spec, snn, data.get("metrics", {})
+
+
+def load_quantized_checkpoint(path: str | Path) -> tuple[CandidateSpec, QuantizedTTFSNetwork, dict]:
+    """``(spec, qnet, metrics)``: the integer network saved with ``save_checkpoint(..., quantized=qnet)``, bit for bit."""
     path = Path(path)
+    spec, snn, data = _load(path)
+    if "quantized" not in data:
+        raise CheckpointError(f"{path}: no quantised network in this checkpoint (save it with quantized=...)")
+    try:
+        qnet = quantize(snn, **data["quantized"]["settings"])  # the structure; the stored integers replace its own
+        qnet.load_state_dict(data["quantized"]["state_dict"])
+    except (KeyError, TypeError, ValueError, RuntimeError) as error:
+        raise CheckpointError(f"{path}: field 'quantized' does not fit the architecture in 'spec' ({error})") from error
+    return spec, qnet.eval(), data.get("metrics", {})
+
+
+def _load(path: Path) -> tuple[CandidateSpec, TTFSNetwork, dict]:
     if not path.is_file():
         raise CheckpointError(f"{path}: no such checkpoint file")
     try:
@@ -48,4 +73,4 @@ def load_checkpoint(path: str | Path) -> tuple[CandidateSpec, TTFSNetwork, dict]
         snn.load_state_dict(data["state_dict"])
     except RuntimeError as error:
         raise CheckpointError(f"{path}: field 'state_dict' does not fit the architecture in 'spec' ({error})") from error
-    return spec, snn.eval(), data.get("metrics", {})
+    return spec, snn.eval(), data
