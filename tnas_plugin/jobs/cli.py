@@ -10,7 +10,8 @@ import importlib
 import sys
 
 # Modules that contribute subcommands, in the order they appear in ``tnas-er --help``.
-COMMAND_MODULES: list[str] = ["tnas_plugin.jobs.commands", "tnas_plugin.data.cli", "tnas_plugin.hardware.cli"]
+COMMAND_MODULES: list[str] = ["tnas_plugin.jobs.commands", "tnas_plugin.jobs.front", "tnas_plugin.data.cli",
+                              "tnas_plugin.hardware.cli"]
 
 EPILOG = """examples:
   tnas-er search                                   the whole job on the built-in synthetic data
