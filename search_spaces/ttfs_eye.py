@@ -14,8 +14,9 @@ from nni.nas.nn.pytorch import ModelSpace
 from nni.nas.space import model_context
 from torch import nn
 
-from tnas_plugin.candidate import CandidateSpec, Pool, StageSpec, build_ann
-from tnas_plugin.data import MODALITIES
+from tnas_plugin.candidate import build_ann
+
+from .eye_space import EyeSpaceChoices, canonical_sample
 
 
 class TTFSEyeSpace(ModelSpace, label_prefix=None):
@@ -23,33 +24,11 @@ class TTFSEyeSpace(ModelSpace, label_prefix=None):
 
     Labels (the keys of a sample and of the exported HPO space): ``modality``, ``frames``,
     ``steps_per_window``, ``stages``, ``stage{i}_channels``, ``stage{i}_kernel``, ``stage{i}_pool`` for
-    i < max(stage_choices), and ``classifier_width``. Stage choices beyond the sampled depth are inert.
-    The module's forward takes clips ``(N, frames, channels, H, W)`` and returns logits; its
-    ``spec`` (:class:`CandidateSpec`) and ``ann`` (``nn.Sequential``) are what the trainer uses.
-
-    Parameters
-    ----------
-    resolution
-        Input frames are resized to ``resolution x resolution`` pixels.
-    num_classes
-        Emotions to recognise (7 for SEE).
-    stage_choices
-        Numbers of conv stages to choose from.
-    channel_choices, kernel_choices, pool_choices
-        Per stage: output channels, square kernel size, pooling after it (``"max"``, ``"avg"``, ``"none"``).
-    width_choices
-        Width of the hidden fully connected layer.
-    modality_choices
-        Input modalities: ``"event"`` frames, intensity ``"frame"`` s, or ``"both"`` stacked.
-    frame_choices
-        Frames per clip (stacked as input channels).
-    steps_choices
-        Time steps per TTFS window (the time resolution on hardware).
-
-    Example
-    -------
-    >>> space = TTFSEyeSpace(resolution=32, stage_choices=(1, 2))
-    >>> candidate = space.freeze(space.random())   # an ordinary nn.Module with .spec and .ann
+    i < max(stage_choices), and ``classifier_width``. Stage choices beyond the sampled depth are inert
+    (:meth:`canonical_sample`). The keyword arguments are those of
+    :class:`~tnas_plugin.search_spaces.eye_space.EyeSpaceChoices`. The module's forward takes clips
+    ``(N, frames, channels, H, W)`` and returns logits; its ``spec`` (:class:`CandidateSpec`) and ``ann``
+    (``nn.Sequential``) are what the trainer uses.
     """
 
     def __init__(
@@ -66,31 +45,17 @@ class TTFSEyeSpace(ModelSpace, label_prefix=None):
         steps_choices=(8, 16, 32),
     ):
         super().__init__()
-        if 2 ** max(stage_choices) > resolution:
-            raise ValueError(f"resolution {resolution} is too small for {max(stage_choices)} pooling stages")
-        unknown = set(pool_choices) - {pool.value for pool in Pool}
-        if unknown or set(modality_choices) - set(MODALITIES):
-            raise ValueError(f"pool_choices must be within max/avg/none and modality_choices within {list(MODALITIES)}")
-
-        def choose(label, values):
-            return ensure_frozen(self.add_mutable(nni.choice(label, list(values))))
-
-        modality = choose("modality", modality_choices)
-        frames = choose("frames", frame_choices)
-        steps = choose("steps_per_window", steps_choices)
-        depth = choose("stages", stage_choices)
-        stages = []
-        for i in range(max(stage_choices)):
-            stage = StageSpec(
-                channels=choose(f"stage{i}_channels", channel_choices),
-                kernel=choose(f"stage{i}_kernel", kernel_choices),
-                pool=choose(f"stage{i}_pool", pool_choices),
-            )
-            if i < depth:
-                stages.append(stage)
-        width = choose("classifier_width", width_choices)
-        self.spec = CandidateSpec(modality, frames, steps, resolution, tuple(stages), width, num_classes)
+        self.choices = EyeSpaceChoices(resolution, num_classes, stage_choices, channel_choices, kernel_choices,
+                                       pool_choices, width_choices, modality_choices, frame_choices, steps_choices)
+        sample = {label: ensure_frozen(self.add_mutable(nni.choice(label, list(values))))
+                  for label, values in self.choices.labels().items()}
+        self.spec = self.choices.spec(sample)
         self.ann = build_ann(self.spec)
+
+    def canonical_sample(self, sample: dict) -> dict:
+        """The representative of every sample that builds the same network as ``sample``
+        (:func:`~tnas_plugin.search_spaces.eye_space.canonical_sample`): NNI strategies de-duplicate on it."""
+        return canonical_sample(sample, self.choices.hpo_space())
 
     def freeze(self, sample: dict) -> "TTFSEyeSpace":
         """The candidate for ``sample``: the space rebuilt with every choice fixed."""

@@ -3,30 +3,24 @@
 :class:`TNASEvaluator` is an ``nni.nas.evaluator.FunctionalEvaluator`` whose arguments are plain JSON
 values (paths, numbers, names), so it serialises cleanly into NNI's trial command and works with any NAS
 strategy (NNI's Random and RegularizedEvolution included). A trial runs
-:func:`tnas_plugin.measurement.measure_candidate` on the candidate and reports its metric dict
+:func:`tnas_plugin.measurement.measure_candidate` on the candidate — trained on the training subjects,
+measured on the validation subjects; the test split is never read — and reports its metric dict
 (docs/ARCHITECTURE.md, "Metrics") with ``nni.report_final_result``; each training epoch is reported as
-an intermediate result. A trial that diverges or raises fails with its reason in the trial log; the
-experiment goes on.
+an intermediate result (:mod:`.reporting`). A trial that diverges, collapses to one class or raises fails
+with its reason in the trial log; the experiment goes on.
 """
 from __future__ import annotations
 
-import nni
 from nni.nas.evaluator import FunctionalEvaluator
 
-from tnas_plugin.measurement import MeasurementSettings, measure_candidate
-from tnas_plugin.trainer import TrainCallbacks
+from tnas_plugin.measurement import MeasurementSettings
 
-
-def _report_epoch(entry: dict, network) -> None:
-    nni.report_intermediate_result({"default": entry["loss"], "loss": entry["loss"], "epoch": entry["epoch"]})
+from .reporting import measure_and_report
 
 
 def evaluate_candidate(model, **options) -> dict:
     """NNI trial body: measure the frozen candidate ``model`` (a ``TTFSEyeSpace`` sample) and report."""
-    settings = MeasurementSettings.from_options(options.pop("data_root"), **options)
-    result = measure_candidate(model.spec, model.ann, settings, TrainCallbacks(on_epoch=_report_epoch))
-    nni.report_final_result(result.metrics)
-    return result.metrics
+    return measure_and_report(model.spec, model.ann, options.pop("data_root"), **options)
 
 
 class TNASEvaluator(FunctionalEvaluator):

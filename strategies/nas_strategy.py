@@ -13,6 +13,7 @@ import threading
 import time
 from typing import Any, Iterator
 
+from nni.common.serializer import SerializableObject
 from nni.mutable import Categorical, MutableAnnotation, Numerical, SampleValidationError
 from nni.nas.execution import ExecutionEngine
 from nni.nas.execution.event import FinalMetricEvent, ModelEventType, TrainingEndEvent
@@ -59,13 +60,26 @@ def hpo_space(model_space: ExecutableModelSpace) -> dict[str, dict]:
     return space
 
 
+def canonical_hook(model_space: ExecutableModelSpace):
+    """The ``canonical_sample`` method of the model space ``model_space`` wraps (as ``TTFSEyeSpace`` has), or None:
+    it says which samples build the same model, and the strategy de-duplicates on it."""
+    for inner in (getattr(model_space, "model_space", None), getattr(model_space, "model", None), model_space):
+        if isinstance(inner, SerializableObject):
+            inner = inner.get()  # SimplifiedModelSpace keeps a serialisable trace of the space: rebuild it
+        hook = getattr(inner, "canonical_sample", None)
+        if callable(hook):
+            return hook
+    return None
+
+
 class TNASEvolution(Strategy):
     """Multi-objective evolutionary NAS strategy: steady-state NSGA-II (Deb et al., IEEE TEVC 2002).
 
     Keyword arguments are those of :class:`~tnas_plugin.strategies.evolution_core.EvolutionOptions`
     (``objectives``, ``budgets``, ``constraints``, ``population_size``, ``mutation_prob``, ``crossover_prob``,
     ``crossover_eta``, ``mutation_eta``, ``dedup_retries``, ``seed``, ``initial_population``), validated here.
-    The model space may mix ``nni.choice`` with NNI's numerical mutables (see :func:`hpo_space`). A trial that fails, or ends
+    The model space may mix ``nni.choice`` with NNI's numerical mutables (see :func:`hpo_space`); when it has a
+    ``canonical_sample(sample)`` method (as ``TTFSEyeSpace`` does), no two proposals build the same model. A trial that fails, or ends
     without a final metric, is recorded as failed and never proposed again; a candidate the model
     space rejects (its constraints) likewise. ``state_dict()`` is plain JSON; a strategy built with the
     same arguments, initialised on the same space and given it by ``load_state_dict()`` continues the
@@ -87,7 +101,7 @@ class TNASEvolution(Strategy):
         return ", ".join(f"{key}={value!r}" for key, value in self.options.to_dict().items())
 
     def _initialize(self, model_space: ExecutableModelSpace, engine: ExecutionEngine) -> ExecutableModelSpace:
-        self.core = ParetoEvolution(hpo_space(model_space), self.options)
+        self.core = ParetoEvolution(hpo_space(model_space), self.options, canonical_hook(model_space))
         engine.register_model_event_callback(ModelEventType.FinalMetric, self._on_final_metric)
         engine.register_model_event_callback(ModelEventType.TrainingEnd, self._on_training_end)
         return model_space

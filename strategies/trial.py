@@ -6,10 +6,15 @@
 
     python -m tnas_plugin.strategies.trial --data data/synthetic-see [--space-args JSON] [--evaluator-args JSON]
 
-which takes the parameters from ``nni.get_next_parameter()``, rebuilds the candidate with
-:func:`~tnas_plugin.search_spaces.rebuild_candidate` and runs ``evaluator.evaluate(candidate)``; the
-evaluator reports the trial's metric dict itself (``nni.report_final_result``). ``--space-args`` must
-match the arguments the search-space JSON was written with.
+which takes the parameters from ``nni.get_next_parameter()``, rebuilds the candidate and measures it
+(trained on the training subjects, reported on the validation subjects; the test split is never read).
+With the default evaluator the trial never imports ``nni.nas`` (whose import loads PyTorch Lightning, ~3 s
+per trial): it builds the candidate from :class:`~tnas_plugin.search_spaces.eye_space.EyeSpaceChoices`
+and reports through :func:`~tnas_plugin.strategies.reporting.measure_and_report`, exactly what
+``TNASEvaluator`` runs. ``--evaluator module:name`` rebuilds the candidate with
+:func:`~tnas_plugin.search_spaces.rebuild_candidate` and runs ``factory(data, **evaluator_args).evaluate(candidate)``.
+``--space-args`` must match the arguments the search-space JSON was written with; ``--threads`` sets
+torch's thread count (one per trial when trials run side by side).
 """
 from __future__ import annotations
 
@@ -21,14 +26,14 @@ from pathlib import Path
 
 import nni
 
-from tnas_plugin.search_spaces import TTFSEyeSpace, export_hpo_space, rebuild_candidate
+from tnas_plugin.search_spaces.eye_space import EyeSpaceChoices
 
 DEFAULT_EVALUATOR = "tnas_plugin.strategies:TNASEvaluator"
 
 
 def write_search_space(path: str | Path, **space_args) -> dict:
     """Write ``TTFSEyeSpace(**space_args)`` as an NNI HPO search-space JSON file; return the dict."""
-    space = export_hpo_space(TTFSEyeSpace(**space_args))
+    space = EyeSpaceChoices(**space_args).hpo_space()  # equal to export_hpo_space(TTFSEyeSpace(**space_args))
     Path(path).write_text(json.dumps(space, indent=2) + "\n")
     return space
 
@@ -60,12 +65,27 @@ def build_parser() -> argparse.ArgumentParser:
         "--evaluator", default=DEFAULT_EVALUATOR,
         help=f"evaluator factory 'module:name', called as factory(data, **evaluator_args) (default {DEFAULT_EVALUATOR})",
     )
+    parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's own choice)")
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.threads is not None:
+        import torch
+
+        torch.set_num_threads(args.threads)
     params = nni.get_next_parameter()
+    if args.evaluator == DEFAULT_EVALUATOR:
+        from tnas_plugin.candidate import build_ann
+
+        from .reporting import measure_and_report
+
+        spec = EyeSpaceChoices(**args.space_args).spec(params)
+        measure_and_report(spec, build_ann(spec), args.data, **args.evaluator_args)
+        return 0
+    from tnas_plugin.search_spaces import TTFSEyeSpace, rebuild_candidate
+
     candidate = rebuild_candidate(TTFSEyeSpace(**args.space_args), params)
     evaluator = load_object(args.evaluator)(args.data, **args.evaluator_args)
     evaluator.evaluate(candidate)

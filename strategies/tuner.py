@@ -29,6 +29,7 @@ the state already holds are ignored, others are added.
 from __future__ import annotations
 
 import functools
+import importlib
 import json
 import logging
 import os
@@ -79,13 +80,17 @@ class TNASEvolutionTuner(Tuner):
 
     ``classArgs`` are the keyword arguments of :class:`~tnas_plugin.strategies.evolution_core.EvolutionOptions`
     (``objectives``, ``budgets``, ``constraints``, ``population_size``, ``seed``, ``initial_population``,
-    ...), validated at construction (NNI only logs tuner errors to ``dispatcher.log``). A trial that fails
-    or ends without a final result is recorded as failed and never proposed again.
+    ...), validated at construction (NNI only logs tuner errors to ``dispatcher.log``), plus ``canonical``:
+    ``"module:function"`` naming ``function(sample, search_space) -> sample``, the representative of every
+    sample that builds the same model (for the TTFS eye space
+    ``"tnas_plugin.search_spaces.eye_space:canonical_sample"``); the tuner then never proposes one model
+    twice. A trial that fails or ends without a final result is recorded as failed and never proposed again.
     """
 
-    def __init__(self, **options: Any):
+    def __init__(self, canonical: str | None = None, **options: Any):
         super().__init__()
         self.options = EvolutionOptions.from_dict(options)
+        self.canonical = _check_function_name(canonical)
         self.core: ParetoEvolution | None = None
         self._lock = threading.RLock()
         self._running: dict[int, dict] = {}  # parameter id -> parameters, until a result or the trial's end
@@ -98,7 +103,12 @@ class TNASEvolutionTuner(Tuner):
         On resume (a checkpoint was loaded), the saved search continues and the candidates it had
         pending are proposed again first.
         """
-        core = ParetoEvolution(search_space, self.options)
+        canonical = None
+        if self.canonical is not None:  # imported here, not in __init__: NNI gives the tuner 10 s to connect
+            module, _, name = self.canonical.partition(":")
+            function = getattr(importlib.import_module(module), name)
+            canonical = functools.partial(function, search_space=search_space)
+        core = ParetoEvolution(search_space, self.options, canonical)
         if self.core is not None:
             for entry in self.core.history():
                 self._tell(core, entry["params"], entry["metrics"])
@@ -192,8 +202,15 @@ class TNASEvolutionTuner(Tuner):
             _logger.warning("Result skipped: %s", outside)
 
 
+def _check_function_name(name: str | None) -> str | None:
+    if name is not None and (not isinstance(name, str) or not all(name.partition(":")[::2]) or name.count(":") != 1):
+        raise ValueError(f"canonical must name a function as 'module:function', got {name!r}")
+    return name
+
+
 class TNASEvolutionClassArgsValidator(ClassArgsValidator):
     """``classArgsValidator`` of ``strategies/meta.yml``: the same checks as the tuner's constructor."""
 
     def validate_class_args(self, **kwargs: Any) -> None:
+        _check_function_name(kwargs.pop("canonical", None))
         EvolutionOptions.from_dict(kwargs)

@@ -69,3 +69,73 @@ def test_blanking_the_test_split_leaves_the_fitness_unchanged(tmp_path, tiny_see
     settings.cache_dir = str(tmp_path / "cache-2")  # decoded afresh from the blanked files
     after = measure_candidate(SPEC, build_ann(SPEC), settings).metrics
     assert after == before
+
+
+# --- distinct candidates: samples differing only in inert labels are one candidate ---------------------
+
+SMALL_SPACE = dict(resolution=16, stage_choices=(1, 2), channel_choices=(4, 8), kernel_choices=(3, 5),
+                   pool_choices=("max",), width_choices=(16,), modality_choices=("event",), frame_choices=(2,),
+                   steps_choices=(8,))
+DISTINCT_NETWORKS = 4 + 16  # depth 1: 2 channels x 2 kernels; depth 2: (2 x 2)^2 — raw samples: 32
+
+
+def architecture_metrics(spec) -> dict:
+    """A WAR/UAR/energy trade-off computed from the architecture (no data, no training)."""
+    size = sum(stage.channels * stage.kernel for stage in spec.stages)
+    return {"war": 0.2 + size / 100, "uar": 0.25 + size / 90, "energy_uj": float(size), "default": 0.0}
+
+
+def test_canonical_sample_resets_only_inert_labels():
+    from tnas_plugin.search_spaces import EyeSpaceChoices, TTFSEyeSpace
+
+    space = TTFSEyeSpace(**SMALL_SPACE)
+    choices = EyeSpaceChoices(**SMALL_SPACE)
+    shallow = {"modality": "event", "frames": 2, "steps_per_window": 8, "stages": 1, "classifier_width": 16,
+               "stage0_channels": 8, "stage0_kernel": 5, "stage0_pool": "max",
+               "stage1_channels": 8, "stage1_kernel": 5, "stage1_pool": "max"}
+    canonical = space.canonical_sample(shallow)
+    assert canonical == {**shallow, "stage1_channels": 4, "stage1_kernel": 3}
+    assert space.freeze(canonical).spec == space.freeze(shallow).spec == choices.spec(shallow)
+    deep = {**shallow, "stages": 2}
+    assert space.canonical_sample(deep) == deep
+
+
+def test_tuner_never_proposes_one_network_twice():
+    import nni
+
+    from tnas_plugin.search_spaces import EyeSpaceChoices
+    from tnas_plugin.strategies import TNASEvolutionTuner
+
+    choices = EyeSpaceChoices(**SMALL_SPACE)
+    tuner = TNASEvolutionTuner(canonical="tnas_plugin.search_spaces.eye_space:canonical_sample",
+                               objectives={"war": "max", "uar": "max", "energy_uj": "min"}, population_size=4, seed=0)
+    tuner.update_search_space(choices.hpo_space())
+    trained = []
+    with pytest.raises(nni.NoMoreTrialError):
+        for parameter_id in range(100):
+            params = tuner.generate_parameters(parameter_id)
+            trained.append(choices.spec(params))
+            tuner.receive_trial_result(parameter_id, params, architecture_metrics(trained[-1]))
+    assert len(trained) == len(set(trained)) == DISTINCT_NETWORKS
+
+
+def test_nas_strategy_never_trains_one_network_twice():
+    import nni
+    from nni.nas.evaluator import FunctionalEvaluator
+    from nni.nas.execution import SequentialExecutionEngine
+    from nni.nas.space import SimplifiedModelSpace
+
+    from tnas_plugin.search_spaces import TTFSEyeSpace
+    from tnas_plugin.strategies import TNASEvolution
+
+    trained = []
+
+    def trial(model):
+        trained.append(model.spec)
+        nni.report_final_result(architecture_metrics(model.spec))
+
+    engine = SequentialExecutionEngine(max_model_count=60, continue_on_failure=True)
+    strategy = TNASEvolution(seed=0, population_size=4, objectives={"war": "max", "uar": "max", "energy_uj": "min"})
+    strategy.initialize(SimplifiedModelSpace.from_model(TTFSEyeSpace(**SMALL_SPACE), FunctionalEvaluator(trial)), engine)
+    strategy.run()
+    assert len(trained) == len(set(trained)) == DISTINCT_NETWORKS

@@ -11,7 +11,7 @@ ReLU twin, maps it to a TTFS network, fine-tunes that in discrete time (:mod:`tn
 evaluates the TTFS network and counts its operations and energy on a hardware profile
 (:mod:`tnas_plugin.hardware`). The metrics it returns are the dict every trial reports
 (docs/ARCHITECTURE.md, "Metrics"): ``default`` (the fitness), ``war``, ``uar``, ``recall_<class>``,
-``acc_<lighting>``, ``params``, ``spikes_per_neuron``, ``synops``, ``neuron_updates``, ``energy_uj``, ``latency_steps``,
+``acc_<lighting>``, ``predicted_classes``, ``params``, ``spikes_per_neuron``, ``synops``, ``neuron_updates``, ``energy_uj``, ``latency_steps``,
 ``latency_ms``, all on the validation split.
 """
 from __future__ import annotations
@@ -63,6 +63,8 @@ class MeasurementSettings:
         Evaluated clips the operations are counted on.
     cache_dir
         Decoded-frame cache (None: the data set's default).
+    on_error
+        ``"raise"`` on a bad sequence, or ``"skip"`` it (``tnas-er search --skip-bad``, after the preflight listed it).
     validation_fraction, validation_seed
         Share of the training subjects held out for validation and the seed that picks them.
 
@@ -81,6 +83,7 @@ class MeasurementSettings:
     hardware_profile: str = "loihi"
     synops_samples: int = 64
     cache_dir: str | None = None
+    on_error: str = "raise"
     validation_fraction: float = VALIDATION_FRACTION
     validation_seed: int = 0
 
@@ -117,7 +120,7 @@ class MeasurementSettings:
         """``split`` of the data as ``spec`` sees it (:func:`tnas_plugin.candidate.candidate_dataset`)."""
         return candidate_dataset(spec, self.data_root, split, skip=self.skip, eval_starts=self.eval_starts,
                                  seed=self.train.seed, validation_fraction=self.validation_fraction,
-                                 validation_seed=self.validation_seed, cache_dir=self.cache_dir)
+                                 validation_seed=self.validation_seed, cache_dir=self.cache_dir, on_error=self.on_error)
 
 
 @dataclass
@@ -177,6 +180,7 @@ def evaluate_network(spec: CandidateSpec, snn: TTFSNetwork, settings: Measuremen
     energy = estimate_energy(synops, settings.hardware_profile)
     metrics.update(
         default=FITNESS[settings.fitness](metrics),
+        predicted_classes=len(np.unique(y_pred)),  # 1 = collapsed to one class
         **({} if params is None else {"params": params}),
         spikes_per_neuron=synops.spikes_per_neuron,
         synops=synops.synaptic_events,

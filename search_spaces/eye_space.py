@@ -1,0 +1,106 @@
+"""The choices of the TTFS eye space as plain data: sample -> candidate, canonical form, HPO JSON — no NNI NAS.
+
+:class:`~tnas_plugin.search_spaces.TTFSEyeSpace` (the NNI ``ModelSpace``) is built from an
+:class:`EyeSpaceChoices`; this module holds everything that does not need NNI's NAS machinery, so that
+an nnictl trial (``python -m tnas_plugin.strategies.trial``) and the tuner's de-duplication run without
+importing ``nni.nas`` (which loads PyTorch Lightning: ~3 s per process).
+
+Labels: ``modality``, ``frames``, ``steps_per_window``, ``stages``, ``stage{i}_channels``,
+``stage{i}_kernel``, ``stage{i}_pool`` for i < max(stage_choices), ``classifier_width``. Labels of stages
+beyond the sampled depth are inert: :func:`canonical_sample` sets them to their first choice, so two
+samples build the same network exactly when their canonical forms are equal.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import asdict, dataclass
+from typing import Any, Mapping
+
+from tnas_plugin.candidate import CandidateSpec, Pool, StageSpec
+from tnas_plugin.data import MODALITIES
+
+_STAGE_LABEL = re.compile(r"stage(\d+)_(channels|kernel|pool)")
+
+
+@dataclass(frozen=True)
+class EyeSpaceChoices:
+    """The values each label of the eye space may take (the keyword arguments of ``TTFSEyeSpace``)."""
+
+    resolution: int = 32
+    num_classes: int = 7
+    stage_choices: tuple = (1, 2, 3)
+    channel_choices: tuple = (4, 8, 16)
+    kernel_choices: tuple = (3, 5)
+    pool_choices: tuple = ("max", "avg", "none")
+    width_choices: tuple = (16, 32, 64)
+    modality_choices: tuple = ("event", "frame", "both")
+    frame_choices: tuple = (2, 4)
+    steps_choices: tuple = (8, 16, 32)
+
+    def __post_init__(self):
+        for name, value in asdict(self).items():
+            if name.endswith("_choices"):
+                if isinstance(value, (str, bytes)) or not value:
+                    raise ValueError(f"{name} must be a non-empty sequence, got {value!r}")
+                object.__setattr__(self, name, tuple(value))
+        if 2 ** max(self.stage_choices) > self.resolution:
+            raise ValueError(f"resolution {self.resolution} is too small for {max(self.stage_choices)} pooling stages")
+        unknown = set(self.pool_choices) - {pool.value for pool in Pool}
+        if unknown or set(self.modality_choices) - set(MODALITIES):
+            raise ValueError(f"pool_choices must be within max/avg/none and modality_choices within {list(MODALITIES)}")
+
+    def labels(self) -> dict[str, tuple]:
+        """Every label and its choices, in the order the model space declares them."""
+        labels = {"modality": self.modality_choices, "frames": self.frame_choices,
+                  "steps_per_window": self.steps_choices, "stages": self.stage_choices}
+        for i in range(max(self.stage_choices)):
+            labels.update({f"stage{i}_channels": self.channel_choices, f"stage{i}_kernel": self.kernel_choices,
+                           f"stage{i}_pool": self.pool_choices})
+        labels["classifier_width"] = self.width_choices
+        return labels
+
+    def hpo_space(self) -> dict:
+        """The NNI HPO search space (``{label: {"_type": "choice", "_value": [...]}}``)."""
+        return {label: {"_type": "choice", "_value": list(values)} for label, values in self.labels().items()}
+
+    def spec(self, sample: Mapping[str, Any]) -> CandidateSpec:
+        """The candidate a sample (every label -> a value) stands for."""
+        missing = set(self.labels()) - set(sample)
+        if missing:
+            raise ValueError(f"parameters are missing the search-space labels {sorted(missing)}")
+        stages = tuple(StageSpec(sample[f"stage{i}_channels"], sample[f"stage{i}_kernel"], sample[f"stage{i}_pool"])
+                       for i in range(sample["stages"]))
+        return CandidateSpec(sample["modality"], sample["frames"], sample["steps_per_window"], self.resolution,
+                             stages, sample["classifier_width"], self.num_classes)
+
+    def sample_of(self, spec: CandidateSpec) -> dict:
+        """The canonical sample that builds ``spec`` (e.g. to seed a search with a known network);
+        ValueError if the space cannot build it."""
+        sample = {"modality": spec.modality, "frames": spec.frames, "steps_per_window": spec.steps_per_window,
+                  "stages": len(spec.stages), "classifier_width": spec.classifier_width}
+        for i, stage in enumerate(spec.stages):
+            sample.update({f"stage{i}_channels": stage.channels, f"stage{i}_kernel": stage.kernel,
+                           f"stage{i}_pool": stage.pool})
+        sample = canonical_sample(sample, self.hpo_space())
+        for label, values in self.labels().items():
+            if sample[label] not in values:
+                raise ValueError(f"{label}={sample[label]!r} is not among the space's choices {list(values)}")
+        if (spec.resolution, spec.num_classes) != (self.resolution, self.num_classes):
+            raise ValueError(f"the space builds {self.resolution}-pixel, {self.num_classes}-class networks, not "
+                             f"{spec.resolution}-pixel, {spec.num_classes}-class ones")
+        return sample
+
+
+def canonical_sample(sample: Mapping[str, Any], search_space: Mapping[str, Mapping]) -> dict:
+    """``sample`` with the labels of stages beyond its depth (``stages``) set to their first choice in
+    ``search_space`` (the space's HPO dict): the one representative of every sample building the same network.
+
+    The tuner takes it as ``classArgs: {canonical: "tnas_plugin.search_spaces.eye_space:canonical_sample"}``.
+    """
+    canonical = dict(sample)
+    depth = sample["stages"]
+    for label in search_space:
+        match = _STAGE_LABEL.fullmatch(label)
+        if match and int(match.group(1)) >= depth:
+            canonical[label] = search_space[label]["_value"][0]
+    return canonical
