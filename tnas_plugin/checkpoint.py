@@ -65,7 +65,7 @@ def _load(path: Path) -> tuple[CandidateSpec, TTFSNetwork, dict]:
         raise CheckpointError(f"{path}: expected a {FORMAT!r} checkpoint, found format {data.get('format') if isinstance(data, dict) else type(data).__name__!r}")
     try:
         spec = CandidateSpec.from_dict(data["spec"])
-    except (KeyError, TypeError) as error:
+    except (KeyError, TypeError, ValueError) as error:  # ValueError: sizes out of range, refused before allocation
         raise CheckpointError(f"{path}: field 'spec' is not a candidate architecture ({error})") from error
     ann = build_ann(spec).eval()
     snn = ann_to_ttfs(ann, torch.zeros(1, spec.in_channels, spec.resolution, spec.resolution))

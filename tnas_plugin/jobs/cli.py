@@ -36,12 +36,40 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run one command; exit status 0 done, 1 bad data or files, 2 usage error, 128 + N stopped by signal N.
+
+    A user error prints one line (``tnas-er COMMAND: <file>: <problem>``), never a traceback. A stop by
+    SIGINT, SIGTERM or SIGHUP ends the processes the command started and leaves at once
+    (docs/ARCHITECTURE.md, "Reliability").
+    """
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):
         parser.print_help()
         return 0 if args.command is None else 2
-    return int(args.func(args) or 0)
+    from tnas_plugin.checkpoint import CheckpointError
+    from tnas_plugin.data import SEEDataError
+
+    from .results import InputError, UsageError
+    from .signals import Stopped, end_child_processes, exit_now, say, stop_on_signals
+
+    name = f"tnas-er {args.command}"
+    with stop_on_signals() as stop:
+        try:
+            return int(args.func(args) or 0)
+        except UsageError as error:
+            say(f"{name}: {error}", sys.stderr)
+            return 2
+        except (InputError, SEEDataError, CheckpointError) as error:
+            say(f"{name}: {error}", sys.stderr)
+            return 1
+        except Stopped:
+            pass
+        finally:
+            if stop.signum is not None:
+                say(f"{name}: stopped by {stop.name}", sys.stderr)
+                end_child_processes()
+                exit_now(128 + stop.signum)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,125 @@
+"""``SearchExperiment``: an NNI ``NasExperiment`` that can be stopped at any moment and resumed.
+
+NNI 3.0 keeps a NAS experiment's strategy state in ``checkpoint/state.ckpt.torch`` (``torch.save``),
+written only when the experiment starts and stops. Resuming it fails on torch >= 2.6, whose
+``torch.load`` refuses the pickle by default (``UnpicklingError``), and the ``stop()`` that follows
+saves the freshly initialised, empty strategy state over the good one. Here instead:
+
+* the strategy's ``state_dict()`` (plain JSON for :class:`~tnas_plugin.strategies.TNASEvolution`) is
+  written to ``state_file`` atomically, when the experiment starts and stops and whenever
+  :meth:`save_strategy_state` is called (``tnas-er search`` calls it after every trial);
+* :meth:`resume` reloads it through the strategy's ``load_state_dict``, which proposes again first the
+  candidates whose trials were running at the stop (``ParetoEvolution.requeue_pending``, the mechanism
+  the nnictl tuner uses too); ``config.max_trial_number`` stays the number of results the search
+  collects, although NNI counts the trials the stop cancelled against it;
+* once loading has failed, nothing is saved any more: a failed resume never overwrites saved state.
+
+The experiment keeps its ID, so NNI's web UI shows one experiment with every trial.
+"""
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+
+from nni.nas.experiment import NasExperiment
+
+from .results import write_atomic
+from .trial_log import TrialMonitor
+
+_logger = logging.getLogger(__name__)
+
+STATE_FILE = "strategy-state.json"
+
+
+class ResumeError(RuntimeError):
+    """The saved state could not be loaded; it was left untouched."""
+
+
+class SearchExperiment(NasExperiment):
+    """``NasExperiment(model_space, evaluator, strategy, id=...)`` with a JSON strategy state.
+
+    Parameters
+    ----------
+    model_space, evaluator, strategy, config, id
+        As for :class:`nni.nas.experiment.NasExperiment`; to resume, pass the same space, evaluator and
+        strategy arguments and the stopped experiment's ``id``, then call ``resume(port=...)``.
+    state_file
+        Where the strategy state is kept (default: ``strategy-state.json`` in NNI's checkpoint folder of
+        the experiment, under ``config.experiment_working_directory``).
+
+    Example
+    -------
+    >>> experiment = SearchExperiment(TTFSEyeSpace(), TNASEvaluator("data/synthetic-see"), TNASEvolution(seed=0))
+    >>> experiment.run(port=8080)            # stopped by Ctrl-C or experiment.stop()
+    >>> SearchExperiment(TTFSEyeSpace(), TNASEvaluator("data/synthetic-see"), TNASEvolution(seed=0),
+    ...                  id=experiment.id).resume(port=8080)
+    """
+
+    def __init__(self, model_space, evaluator, strategy, config=None, id: str | None = None,
+                 state_file: str | Path | None = None):
+        super().__init__(model_space, evaluator, strategy, config, id=id)
+        self._state_file = None if state_file is None else Path(state_file)
+        self._state_refused = False
+
+    @property
+    def state_file(self) -> Path:
+        return self._state_file or self._checkpoint_directory / STATE_FILE
+
+    def save_strategy_state(self) -> None:
+        """Write the strategy state now (atomically); a no-op before the strategy runs or after a failed load."""
+        if self._state_refused or self._engine is None or getattr(self.strategy, "core", True) is None:
+            return
+        self.state_file.parent.mkdir(parents=True, exist_ok=True)
+        write_atomic(self.state_file, json.dumps(self.strategy.state_dict()) + "\n")
+
+    def save_checkpoint(self) -> None:
+        """Called by NNI when the experiment starts and stops: the config as NNI writes it, then the state."""
+        if self._state_refused:
+            _logger.warning("Not saving the strategy state: loading %s failed, it is kept as it was.", self.state_file)
+            return
+        self._checkpoint_directory.mkdir(parents=True, exist_ok=True)
+        write_atomic(self._checkpoint_directory / "config.json", json.dumps(self.config.json(), indent=2))
+        self.save_strategy_state()
+
+    def load_checkpoint(self) -> None:
+        """Called by NNI on resume, once before the engine exists (nothing to do) and once after."""
+        if self._engine is None:
+            if not self.state_file.is_file():
+                self._state_refused = True
+                raise ResumeError(f"{self.state_file}: no saved strategy state for experiment {self.id}")
+            return
+        try:
+            state = json.loads(self.state_file.read_text())
+            self.strategy.load_state_dict(state)
+        except Exception as error:
+            self._state_refused = True
+            raise ResumeError(f"{self.state_file}: cannot continue the search ({type(error).__name__}: {error}); "
+                              "the saved state is left as it was") from error
+        core = getattr(self.strategy, "core", None)
+        if core is not None and self.config.max_trial_number:
+            # NNI counts every trial submitted so far against max_trial_number, the ones the stop
+            # cancelled included; the budget is the number of results, so the remaining trials are:
+            remaining = max(0, self.config.max_trial_number - len(core.history()))
+            self.update_max_trial_number(len(self.list_trial_jobs()) + remaining)
+
+
+def run_to_completion(experiment: SearchExperiment, port: int, resume: bool = False) -> bool:
+    """Run (or resume) ``experiment`` until its search ends, printing a line per trial event.
+
+    NNI's manager is stopped on every path; the strategy state is saved after every trial. Returns
+    True once the search completed, False when it was stopped (NNI handles Ctrl-C/SIGTERM as a stop).
+    """
+    if resume and not experiment.has_checkpoint():
+        raise ResumeError(f"NNI has no record of experiment {experiment.id} on this machine "
+                          "(~/nni-experiments/.experiment): it cannot be resumed here")
+    directory = Path(experiment.config.canonical_copy().experiment_working_directory)
+    outcome, stopped_by_nni = None, False
+    with TrialMonitor(directory / experiment.id / "db" / "nni.sqlite", on_end=experiment.save_strategy_state):
+        try:
+            outcome = (experiment.resume if resume else experiment.run)(port=port, wait_completion=True)
+            stopped_by_nni = outcome is None  # NNI stops the experiment itself on KeyboardInterrupt
+        finally:
+            if not stopped_by_nni:
+                experiment.stop()
+    return outcome is True
