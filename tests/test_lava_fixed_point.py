@@ -107,3 +107,4 @@ def test_a_trained_search_space_network_runs_bit_exact_on_lava(tiny_see):
     qnet = quantize(result.snn, 8, steps_per_window=spec.steps_per_window)
     lava = run_lava(qnet, frames, spec.steps_per_window, samples_per_run=6, fixed_point=True)
     assert_bit_exact(qnet, frames, spec.steps_per_window, lava)
+

@@ -115,12 +115,12 @@ class QuantizedSynapticLayer(nn.Module):
 
     Buffers (int64, so a checkpoint round-trips them): ``weight`` (torch layout), ``bias`` (per output
     channel/feature), ``ramp_shift``, ``weight_bits``, ``excitatory``. ``kind``, ``window``, ``stride``,
-    ``padding`` as in the float layer.
+    ``padding``, ``trainable`` as in the float layer, so the operation counters read both alike.
     """
 
     def __init__(self, layer: SynapticLayer, weight_bits: int, steps_per_window: int, potential_bits: int):
         super().__init__()
-        self.kind, self.window = layer.kind, layer.window
+        self.kind, self.window, self.trainable = layer.kind, layer.window, layer.trainable
         self.stride, self.padding = getattr(layer, "stride", None), getattr(layer, "padding", None)
         self.potential_bits = potential_bits
         weight = layer.effective_weight().detach().to(device="cpu", dtype=torch.float64)
