@@ -159,9 +159,13 @@ class QuantizedSynapticLayer(nn.Module):
         synaptic sum to the current and the current to ``v``, both saturating at ``potential_bits``.
         """
         bits = self.potential_bits
-        current = v = 0
+        silent = self.synaptic_sum(levels[:1] < 0)  # one sample's output shape
+        current = silent.new_zeros((len(levels), *silent.shape[1:]))
+        v = torch.zeros_like(current)
         for level in range(steps_per_window, 0, -1):
-            current = saturate(current + self.synaptic_sum(levels == level), bits)
+            arriving = levels == level
+            if arriving.any():  # a step without input spikes adds nothing to the current
+                current = saturate(current + self.synaptic_sum(arriving), bits)
             v = saturate(v + current, bits)
         bias = self.bias.reshape(-1, 1, 1) if self.kind == LayerKind.CONV else self.bias
         return saturate(v + bias, bits).to(torch.int64)
