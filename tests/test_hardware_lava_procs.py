@@ -58,3 +58,30 @@ def test_neuron_and_readout_match_the_discrete_closed_form(samples_per_run):
     # counts cover the real samples only, although the last period may be padded
     assert hidden_counts.tolist() == (hidden > 0).sum(0).tolist()
     assert input_counts.tolist() == (levels > 0).sum(0).tolist()
+
+
+def test_processes_validate_their_keyword_arguments():
+    from tnas_plugin.hardware.lava_procs import TTFSMaxPool
+
+    common = {"period": 20, "samples_per_run": 2, "n_samples": 3}
+    with pytest.raises(TypeError):
+        TTFSNeuron(np.zeros(4), 9, S, **common)  # keyword-only, as Lava's own Processes
+    with pytest.raises(ValueError, match="does not fit in a sample period"):
+        TTFSNeuron(bias=np.zeros(4), window_start=15, steps_per_window=S, **common)
+    with pytest.raises(ValueError, match="does not fit in potential_bits"):
+        TTFSNeuron(bias=np.zeros(4), window_start=1, steps_per_window=S, ramp=1 << 10, potential_bits=12, **common)
+    with pytest.raises(ValueError, match="ramp"):
+        TTFSReadout(bias=np.zeros(4), window_start=1, steps_per_window=S, ramp=0, **common)
+    with pytest.raises(ValueError, match="bias"):
+        TTFSNeuron(bias=np.array([0.0, np.nan]), window_start=1, steps_per_window=S, **common)
+    with pytest.raises(ValueError, match="samples_per_run"):
+        TTFSNeuron(bias=np.zeros(4), window_start=1, steps_per_window=S, period=20, samples_per_run=0, n_samples=3)
+    with pytest.raises(ValueError, match=r"spike_steps must have shape \(2, 8\)"):
+        TTFSSource(spike_steps=np.zeros((1, 8), dtype=int), sample_shape=(4,), **common)
+    with pytest.raises(ValueError, match="integers in"):
+        TTFSSource(spike_steps=np.full((2, 8), 20), sample_shape=(4,), **common)
+    with pytest.raises(ValueError, match="padding"):
+        TTFSMaxPool(in_shape=(8, 8, 2), kernel_size=(2, 2), stride=(2, 2), padding=(2, 0), **common)
+    neuron = TTFSNeuron(bias=np.zeros((3, 3, 2)), window_start=1, steps_per_window=S, ramp=4, **common)
+    assert neuron.a_in.shape == neuron.s_out.shape == (3, 3, 4) and neuron.fired_at.shape == (3, 3, 3, 2)
+    assert neuron.ramp.get() == 4
