@@ -33,9 +33,10 @@ ROOT = Path(__file__).resolve().parents[1]
 SSHD = Path("/usr/sbin/sshd")
 NNICTL = [sys.executable, "-m", "nni.tools.nnictl.nnictl"]
 VENV_BIN = Path(sys.executable).parent  # the project's environment: pythonPath of the worker
-SPACE_ARGS = {"resolution": 16, "stage_choices": [1, 2], "channel_choices": [4], "width_choices": [16],
-              "steps_choices": [8], "frame_choices": [2]}
-EVALUATOR_ARGS = {"epochs": 1, "finetune_epochs": 1, "eval_starts": 1, "batch_size": 16, "synops_samples": 8}
+# Small, but enough for the trained networks not to collapse to one class (such a trial fails on purpose).
+SPACE_ARGS = {"resolution": 16, "modality_choices": ["frame", "both"], "stage_choices": [1, 2], "channel_choices": [4],
+              "width_choices": [16], "steps_choices": [8], "frame_choices": [2]}
+EVALUATOR_ARGS = {"epochs": 3, "finetune_epochs": 1, "eval_starts": 2, "batch_size": 16, "synops_samples": 8}
 TRIALS = 2
 
 pytestmark = pytest.mark.skipif(
@@ -130,6 +131,16 @@ class Worker:
         return described
 
 
+@pytest.fixture(scope="module")
+def remote_see(tmp_path_factory):
+    """20 subjects of 16x16 synthetic sequences (~4 s): validation holds enough clips for a 3-epoch network."""
+    from tnas_plugin.data import SynthConfig, synthesize
+
+    root = tmp_path_factory.mktemp("remote-see") / "synthetic-see"
+    synthesize(root, SynthConfig(subjects=20, size=(16, 16), sequences_per_subject=7, frames=(12, 16)))
+    return root
+
+
 @pytest.fixture
 def worker(tmp_path):
     if shutil.which("ssh") is None or shutil.which("ssh-keygen") is None:
@@ -205,8 +216,8 @@ def test_sshd_worker_is_loopback_only_and_keeps_pip_offline(worker):
     assert result.stdout.split() == [str(worker.home), "1", "3.0"]
 
 
-def test_nnictl_search_runs_its_trials_on_the_remote_worker(worker, tiny_see, tmp_path):
-    config = remote_config(tmp_path, worker, tiny_see)
+def test_nnictl_search_runs_its_trials_on_the_remote_worker(worker, remote_see, tmp_path):
+    config = remote_config(tmp_path, worker, remote_see)
     port = free_port()
     env = dict(os.environ, **manager_environment("127.0.0.1"))
     experiment_id = None
@@ -283,3 +294,48 @@ def test_nnictl_search_runs_its_trials_on_the_remote_worker(worker, tiny_see, tm
     # The worker's trial keeper and trials end with the experiment (the worker fixture kills any left).
     still = _wait_gone(_processes_with_home(worker.home), 20)
     assert not still, [" ".join(p.cmdline()) for p in still]
+
+
+def test_nas_experiment_runs_on_the_remote_worker(worker, remote_see, tmp_path, monkeypatch):
+    """The Python path: NasExperiment with a RemoteConfig, started from the repository root, which NNI
+    uploads as the trial code folder (the repository's .nniignore keeps that to one file)."""
+    from nni.experiment.config import RemoteConfig, RemoteMachineConfig
+    from nni.nas.experiment import NasExperiment
+
+    from tnas_plugin.search_spaces import TTFSEyeSpace
+    from tnas_plugin.strategies import TNASEvaluator, TNASEvolution
+    from tnas_plugin.strategies.manager_listen import manager_listening_on
+
+    monkeypatch.chdir(ROOT)  # NNI 3.0 NAS: the trial code folder is the current directory
+    space = TTFSEyeSpace(**{key: tuple(value) if isinstance(value, list) else value for key, value in SPACE_ARGS.items()})
+    experiment = NasExperiment(space, TNASEvaluator(str(remote_see), **EVALUATOR_ARGS), TNASEvolution(seed=0, population_size=2))
+    experiment.config.max_trial_number = 1
+    experiment.config.nni_manager_ip = "127.0.0.1"
+    experiment.config.experiment_working_directory = str(tmp_path / "experiments")
+    experiment.config.training_service = RemoteConfig(machine_list=[RemoteMachineConfig(
+        host="127.0.0.1", port=worker.port, user=worker.user, ssh_key_file=str(worker.user_key), python_path=str(VENV_BIN))])
+    port = free_port()
+    try:
+        with manager_listening_on("127.0.0.1"):
+            experiment.start(port=port)
+        listening = listening_addresses(manager_processes(port))
+        deadline = time.monotonic() + 150
+        while experiment.get_status() not in {"DONE", "ERROR"} and time.monotonic() < deadline:
+            time.sleep(2)
+        status = experiment.get_status()
+        trials = rest(port, "trial-jobs")
+        results = experiment.export_data()
+    finally:
+        experiment.stop()
+    print(f"NAS experiment {experiment.id}: {status}")
+    for trial in trials:
+        print(trial["trialJobId"], trial["status"], trial.get("envId"), trial.get("logPath"))
+    manager_log = (tmp_path / "experiments" / experiment.id / "log" / "nnimanager.log").read_text()
+    assert status == "DONE", manager_log[-3000:]
+    assert listening and {address for address, _ in listening} == {"127.0.0.1"}, listening
+    assert [t["envId"] for t in trials] == ["remote-worker1"] and trials[0]["status"] == "SUCCEEDED"
+    assert f"Upload directory trial_code = {ROOT}" in manager_log
+    [result] = results
+    assert {"war", "uar", "energy_uj"} <= set(result.value)
+    assert not manager_processes(port)
+    assert not _wait_gone(_processes_with_home(worker.home), 20)
