@@ -139,3 +139,13 @@ def test_nas_strategy_never_trains_one_network_twice():
     strategy.initialize(SimplifiedModelSpace.from_model(TTFSEyeSpace(**SMALL_SPACE), FunctionalEvaluator(trial)), engine)
     strategy.run()
     assert len(trained) == len(set(trained)) == DISTINCT_NETWORKS
+
+
+def test_a_trial_that_collapses_to_one_class_fails_with_that_reason(tiny_see, tmp_path):
+    from tnas_plugin.strategies.reporting import CollapsedCandidate, measure_and_report
+
+    options = dict(epochs=2, synops_samples=4, cache_dir=str(tmp_path / "cache"))  # too short to learn: one class
+    settings = MeasurementSettings.from_options(tiny_see, **options)
+    assert measure_candidate(SPEC, build_ann(SPEC), settings).metrics["predicted_classes"] == 1
+    with pytest.raises(CollapsedCandidate, match="predicts one class for all .* validation clips"):
+        measure_and_report(SPEC, build_ann(SPEC), str(tiny_see), **options)
