@@ -39,10 +39,6 @@ SPACE_ARGS = {"resolution": 16, "modality_choices": ["frame", "both"], "stage_ch
 EVALUATOR_ARGS = {"epochs": 3, "finetune_epochs": 1, "eval_starts": 2, "batch_size": 16, "synops_samples": 8}
 TRIALS = 2
 
-pytestmark = pytest.mark.skipif(
-    not SSHD.exists(), reason=f"{SSHD} missing: openssh-server is not installed (`make system-deps` installs it as root)")
-
-
 def _processes_with_home(home: Path) -> list[psutil.Process]:
     """Processes started by the worker's SSH sessions (sshd gives them HOME=<home>): the trial keeper, trials."""
     found = []
@@ -143,6 +139,8 @@ def remote_see(tmp_path_factory):
 
 @pytest.fixture
 def worker(tmp_path):
+    if not SSHD.exists():
+        pytest.skip(f"{SSHD} missing: openssh-server is not installed (`make system-deps` installs it as root)")
     if shutil.which("ssh") is None or shutil.which("ssh-keygen") is None:
         pytest.skip("the OpenSSH client (ssh, ssh-keygen) is not installed")
     machine = Worker(tmp_path / "worker")
@@ -206,6 +204,23 @@ def remote_config(tmp_path: Path, worker: Worker, data: Path) -> Path:
     path = tmp_path / "config.yml"
     path.write_text(yaml.safe_dump(config))
     return path
+
+
+def test_remote_example_is_a_valid_nni_config(tmp_path):
+    from nni.experiment.config import ExperimentConfig
+
+    raw = yaml.safe_load((ROOT / "examples/see_search_remote.yml").read_text())
+    key = tmp_path / "id_ed25519"
+    key.write_text("not a key\n")  # NNI checks that the key file exists
+    for machine in raw["trainingService"]["machineList"]:
+        assert machine["pythonPath"] in raw["trialCommand"]  # the trial names the worker's python
+        machine["sshKeyFile"] = str(key)
+    raw["searchSpaceFile"] = str(ROOT / "examples" / raw["searchSpaceFile"])
+    raw["trialCodeDirectory"] = str(ROOT / "examples")
+    raw["tuner"]["codeDirectory"] = str(ROOT)
+    config = ExperimentConfig(**raw).canonical_copy()
+    assert config.training_service.platform == "remote" and config.nni_manager_ip == raw["nniManagerIp"]
+    assert len(list((ROOT / "examples").iterdir())) < 2000 and (ROOT / ".nniignore").read_text().split()[-2:] == ["*", "!/.nniignore"]
 
 
 def test_sshd_worker_is_loopback_only_and_keeps_pip_offline(worker):
