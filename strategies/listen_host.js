@@ -29,12 +29,14 @@ if (host && isManager && !net.Server.prototype.listen.tnasListenHost) {
       // listen() / listen(callback): a random port on every interface -> on the host.
       args.unshift(0, host);
     } else if (isPort(args[0]) || args[0] === undefined || args[0] === null) {
-      // listen(port[, host][, backlog][, callback]): insert the host unless one is given.
-      if (typeof args[1] !== 'string') {
+      // listen(port[, host][, backlog][, callback]): insert the host unless one is given ('' is none).
+      if (args[1] === '' || args[1] === null || args[1] === undefined && args.length > 1) {
+        args[1] = host;
+      } else if (typeof args[1] !== 'string') {
         args.splice(1, 0, host);
       }
     } else if (args[0] !== null && Object.getPrototypeOf(args[0]) === Object.prototype
-               && args[0].host === undefined && args[0].path === undefined
+               && !args[0].host && args[0].path === undefined
                && args[0].fd === undefined && args[0].handle === undefined) {
       // listen({port, ...}) (plain options object): add the host.
       args[0] = { ...args[0], host };

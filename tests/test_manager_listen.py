@@ -34,6 +34,7 @@ const http = require('http'), net = require('net');
 const forms = {
   port: s => s.listen(0), portCallback: s => s.listen(0, () => {}), stringPort: s => s.listen('0'),
   options: s => s.listen({port: 0}), noArguments: s => s.listen(), callbackOnly: s => s.listen(() => {}),
+  emptyHost: s => s.listen(0, ''), undefinedHost: s => s.listen(0, undefined), emptyOptionHost: s => s.listen({port: 0, host: ''}),
   ownHost: s => s.listen(0, '127.0.0.2'),
 };
 const result = {};
