@@ -1,0 +1,353 @@
+"""Does the search pay off? TNASEvolution vs NNI's Random and RegularizedEvolution on the real eye space.
+
+For each seed, on a synthetic SEE-like set with more subjects than the demo's (``--subjects``):
+
+1. Search: each strategy runs on :class:`~tnas_plugin.search_spaces.TTFSEyeSpace` with the same evaluator
+   (:func:`tnas_plugin.strategies.evaluator.evaluate_candidate`, the demo's trial settings: ``--epochs``
+   epochs, fitness and costs on the validation subjects) and the same budget of evaluator wall time
+   (``--search-seconds``), in-process on NNI's ``SequentialExecutionEngine`` (one torch thread), so that
+   no strategy gains or loses from process start-up. TNASEvolution runs as ``tnas-er search`` configures
+   it (objectives validation WAR, UAR and energy; the hand-crafted network seeded; de-duplication on the
+   canonical form); Random and RegularizedEvolution (Real et al., AAAI 2019) are NNI's, with their default
+   de-duplication and the same population size, maximising the trial's ``default`` (mean of WAR and UAR).
+2. Finalists: the Pareto front of (validation WAR, UAR, energy) of each strategy's trials, ``--finalists``
+   members spread along it (:func:`tnas_plugin.jobs.search_job.spread_along_front`), retrained for
+   ``--final-epochs`` and measured on the test split once, after the search.
+3. Baselines: the hand-crafted TTFS CNN trained exactly like the finalists, and its rate-coded LIF twin
+   (:func:`tnas_plugin.jobs.search_job.measure_baselines`).
+4. Hypervolume of (UAR, energy) with the reference point (UAR 1/7, 2x the hand-crafted network's energy):
+   on validation over every trial, and on test over the retrained finalists.
+
+Low fidelity: the same number of random distinct candidates (``--fidelity``) is measured at ``--epochs``
+and at ``--final-epochs``; the Spearman rank correlation of their validation UARs says whether the short
+trials rank candidates like full training does.
+
+Every (seed, strategy) search, every seed's baselines and the fidelity study are cached as JSON under
+``--cache``; a re-run only computes what is missing, so the benchmark can run in several sittings.
+Writes ``bench_search.csv`` (every retrained network on test), ``bench_search_summary.csv`` (per strategy,
+mean and 95 % t-interval over seeds), ``bench_search_fidelity.csv``, ``bench_search.png`` and
+``bench_search.md`` to ``--out``.
+
+    python benchmarks/bench_search.py --seeds 5                 # the full benchmark (hours on 2 cores)
+    python benchmarks/bench_search.py --seeds 1 --search-seconds 300 --fidelity 20
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import machine  # noqa: E402  (benchmarks/machine.py)
+
+STRATEGIES = ("TNASEvolution", "Random", "RegularizedEvolution")
+ROOT = Path(__file__).resolve().parent
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seeds", type=int, default=5)
+    parser.add_argument("--subjects", type=int, default=96, help="synthetic subjects (the demo has 24)")
+    parser.add_argument("--data", type=Path, default=Path("data/bench-search-see"))
+    parser.add_argument("--search-seconds", type=float, default=600.0, help="evaluator wall time per search")
+    parser.add_argument("--epochs", type=int, default=8, help="epochs per trial (the demo's)")
+    parser.add_argument("--final-epochs", type=int, default=50)
+    parser.add_argument("--population", type=int, default=16)
+    parser.add_argument("--finalists", type=int, default=4)
+    parser.add_argument("--fidelity", type=int, default=20, help="candidates of the rank-correlation study (0: skip)")
+    parser.add_argument("--strategies", default=",".join(STRATEGIES))
+    parser.add_argument("--cache", type=Path, default=ROOT / "results" / "bench_search_cache")
+    parser.add_argument("--out", type=Path, default=ROOT / "results")
+    return parser.parse_args(argv)
+
+
+def ensure_data(args) -> Path:
+    from tnas_plugin.data import SynthConfig, synthesize
+
+    if not (args.data / "emotion.json").exists():
+        print(f"generating {args.subjects} subjects into {args.data}", flush=True)
+        synthesize(args.data, SynthConfig(subjects=args.subjects, seed=0), progress=True, workers=2)
+    return args.data
+
+
+def search_options(args, seed: int):
+    from tnas_plugin.jobs.search_job import SearchOptions
+
+    return SearchOptions(data=args.data, seed=seed, epochs=args.epochs, final_epochs=args.final_epochs,
+                         population=args.population, finalists=args.finalists)
+
+
+def make_strategy(name: str, options):
+    from nni.nas.strategy import Random, RegularizedEvolution
+
+    from tnas_plugin.strategies import TNASEvolution
+
+    if name == "TNASEvolution":
+        return TNASEvolution(seed=options.seed, population_size=options.population, objectives=options.objectives(),
+                             initial_population=options.initial_population())
+    if name == "Random":
+        return Random(seed=options.seed)
+    if name == "RegularizedEvolution":
+        return RegularizedEvolution(population_size=options.population, sample_size=max(2, options.population // 4),
+                                    seed=options.seed)
+    raise ValueError(f"unknown strategy {name!r}; expected one of {STRATEGIES}")
+
+
+_RECORDS: list[dict] = []
+
+
+def recorded_trial(model, **options) -> dict:
+    """The search's trial body, recording the sample, its validation metrics (None: failed, with the reason)
+    and its duration."""
+    from tnas_plugin.strategies.evaluator import evaluate_candidate
+
+    start = time.monotonic()
+    try:
+        metrics = evaluate_candidate(model, **options)
+    except Exception as error:
+        _RECORDS.append({"params": dict(model.sample or {}), "metrics": None, "reason": f"{type(error).__name__}: {error}",
+                         "seconds": time.monotonic() - start})
+        raise
+    _RECORDS.append({"params": dict(model.sample or {}), "metrics": metrics, "seconds": time.monotonic() - start})
+    return metrics
+
+
+def run_search(name: str, options, seconds: float) -> list[dict]:
+    """One in-process search for ``seconds`` of evaluator time; every trial's record."""
+    from nni.nas.evaluator import FunctionalEvaluator
+    from nni.nas.execution import SequentialExecutionEngine
+    from nni.nas.space import SimplifiedModelSpace
+
+    from tnas_plugin.search_spaces import TTFSEyeSpace
+
+    _RECORDS.clear()
+    evaluator = FunctionalEvaluator(recorded_trial, data_root=str(options.data.resolve()), **options.evaluator_settings())
+    engine = SequentialExecutionEngine(max_duration=seconds, continue_on_failure=True)
+    strategy = make_strategy(name, options)
+    strategy.initialize(SimplifiedModelSpace.from_model(TTFSEyeSpace(resolution=options.resolution), evaluator), engine)
+    strategy.run()
+    return list(_RECORDS)
+
+
+def pareto_front(records: list[dict], objectives: dict) -> list[dict]:
+    from tnas_plugin.strategies.evolution_core import non_dominated_sort
+
+    done = [r for r in records if r["metrics"] is not None]
+    points = [([-r["metrics"][k] if d == "max" else r["metrics"][k] for k, d in objectives.items()], 0.0) for r in done]
+    return [done[i] for i in non_dominated_sort(points)[0]] if done else []
+
+
+def retrain(options, params: dict) -> dict:
+    """Validation and test metrics of ``params`` retrained like a finalist."""
+    from tnas_plugin.measurement import MeasurementSettings, evaluate_network, measure_candidate
+    from tnas_plugin.search_spaces import EyeSpaceChoices
+    from tnas_plugin.candidate import build_ann
+
+    spec = EyeSpaceChoices(resolution=options.resolution).spec(params)
+    settings = MeasurementSettings.from_options(options.data, **options.evaluator_settings(final=True))
+    result = measure_candidate(spec, build_ann(spec), settings)
+    test = evaluate_network(spec, result.snn, settings, "testing", result.params)
+    return {"validation": result.metrics, "testing": test.metrics, "test_sequences": len(settings.dataset(spec, "testing").sequences)}
+
+
+def cached(path: Path, compute):
+    if path.is_file():
+        return json.loads(path.read_text())
+    value = compute()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(value, indent=1, default=float))
+    return value
+
+
+def strategy_run(args, name: str, seed: int) -> dict:
+    from tnas_plugin.jobs.search_job import spread_along_front
+
+    options = search_options(args, seed)
+    start = time.monotonic()
+    records = run_search(name, options, args.search_seconds)
+    front = pareto_front(records, options.objectives())
+    finalists = spread_along_front(front, options.finalists, options.efficiency)
+    retrained = [{"params": entry["params"], **retrain(options, entry["params"])} for entry in finalists]
+    return {"strategy": name, "seed": seed, "records": records, "front": front, "finalists": retrained,
+            "seconds": time.monotonic() - start}
+
+
+def baselines_run(args, seed: int) -> dict:
+    from tnas_plugin.jobs.search_job import measure_baselines
+    from tnas_plugin.measurement import MeasurementSettings
+
+    options = search_options(args, seed)
+    settings = MeasurementSettings.from_options(options.data, **options.evaluator_settings(final=True))
+    return measure_baselines(options, settings)
+
+
+def fidelity_run(args) -> list[dict]:
+    """``--fidelity`` random distinct candidates, validation metrics at ``--epochs`` and ``--final-epochs``."""
+    import random
+
+    from tnas_plugin.candidate import build_ann
+    from tnas_plugin.measurement import MeasurementSettings, measure_candidate
+    from tnas_plugin.search_spaces import EyeSpaceChoices, canonical_sample
+
+    options = search_options(args, 0)
+    choices = EyeSpaceChoices(resolution=options.resolution)
+    space, rng, samples = choices.hpo_space(), random.Random(0), []
+    while len(samples) < args.fidelity:
+        sample = canonical_sample({label: rng.choice(entry["_value"]) for label, entry in space.items()}, space)
+        if sample not in samples:
+            samples.append(sample)
+    rows = []
+    for number, sample in enumerate(samples):
+        spec = choices.spec(sample)
+        row = {"candidate": number, **sample}
+        for fidelity, final in (("low", False), ("full", True)):
+            settings = MeasurementSettings.from_options(options.data, **options.evaluator_settings(final=final))
+            start = time.monotonic()
+            metrics = measure_candidate(spec, build_ann(spec), settings).metrics
+            row.update({f"{fidelity}_uar": metrics["uar"], f"{fidelity}_war": metrics["war"],
+                        f"{fidelity}_seconds": time.monotonic() - start})
+        print(f"fidelity candidate {number}: low {row['low_uar']:.3f} full {row['full_uar']:.3f}", flush=True)
+        rows.append(row)
+    return rows
+
+
+def interval(values) -> tuple[float, float]:
+    """Mean and 95 % t-interval half-width (nan with one value)."""
+    from scipy import stats
+
+    values = np.asarray([v for v in values if v is not None and math.isfinite(v)], dtype=float)
+    if len(values) < 2:
+        return (float(values.mean()) if len(values) else math.nan), math.nan
+    return float(values.mean()), float(stats.t.ppf(0.975, len(values) - 1) * values.std(ddof=1) / math.sqrt(len(values)))
+
+
+def tables(runs: list[dict], baselines: dict[int, dict]) -> tuple[pd.DataFrame, pd.DataFrame]:
+    from tnas_plugin.jobs.report import hypervolume_2d
+
+    rows, summary_rows = [], []
+    for run in runs:
+        seed, hand_val, hand_test = run["seed"], baselines[run["seed"]]["validation"][0], baselines[run["seed"]]["testing"][0]
+        val_ref = (1 / 7, 2 * hand_val["val_energy_uj"])
+        test_ref = (1 / 7, 2 * hand_test["test_energy_uj"])
+        done = [r["metrics"] for r in run["records"] if r["metrics"] is not None]
+        distinct = len({_spec_key(r["params"]) for r in run["records"]})
+        val_hv = hypervolume_2d([m["uar"] for m in done], [m["energy_uj"] for m in done], val_ref)
+        test_hv = hypervolume_2d([f["testing"]["uar"] for f in run["finalists"]],
+                                 [f["testing"]["energy_uj"] for f in run["finalists"]], test_ref)
+        for number, finalist in enumerate(run["finalists"]):
+            test = finalist["testing"]
+            half = 1.96 * math.sqrt(test["uar"] * (1 - test["uar"]) / finalist["test_sequences"])
+            rows.append({"seed": seed, "strategy": run["strategy"], "network": f"finalist {number}",
+                         "val_uar": finalist["validation"]["uar"], "test_war": test["war"], "test_uar": test["uar"],
+                         "test_uar_95": half, "test_energy_uj": test["energy_uj"]})
+        cheap_good = [f for f in run["finalists"] if f["testing"]["uar"] >= hand_test["test_uar"] - 0.01
+                      and f["testing"]["energy_uj"] <= 0.5 * hand_test["test_energy_uj"]]
+        best = max(f["testing"]["uar"] for f in run["finalists"]) if run["finalists"] else math.nan
+        summary_rows.append({"seed": seed, "strategy": run["strategy"], "trials": len(run["records"]),
+                             "distinct": distinct, "failed": len(run["records"]) - len(done),
+                             "val_hypervolume": val_hv, "test_hypervolume": test_hv,
+                             "best_test_uar_minus_handcrafted": best - hand_test["test_uar"],
+                             "cheap_and_as_good": bool(cheap_good)})
+    for seed, baseline in baselines.items():
+        for row in baseline["testing"]:
+            rows.append({"seed": seed, "strategy": "baseline", "network": row["network"], "test_war": row["test_war"],
+                         "test_uar": row["test_uar"], "test_energy_uj": row["test_energy_uj"]})
+    return pd.DataFrame(rows), pd.DataFrame(summary_rows)
+
+
+def _spec_key(params: dict) -> str:
+    """The network ``params`` builds (two samples differing in inert labels have the same key)."""
+    from tnas_plugin.search_spaces import EyeSpaceChoices
+
+    return json.dumps(EyeSpaceChoices().spec(params).to_dict(), sort_keys=True)
+
+
+def plot(networks: pd.DataFrame, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6.5, 4.5))
+    markers = {"TNASEvolution": "o", "Random": "^", "RegularizedEvolution": "s"}
+    for strategy, group in networks.groupby("strategy"):
+        if strategy == "baseline":
+            for name, rows in group.groupby("network"):
+                ax.plot(rows["test_energy_uj"], rows["test_uar"], "*", ms=13, label=name[:40])
+        else:
+            ax.plot(group["test_energy_uj"], group["test_uar"], markers.get(strategy, "x"), mfc="none", ms=8, label=strategy)
+    ax.set_xscale("log")
+    ax.set_xlabel("energy per inference (µJ, test clips)")
+    ax.set_ylabel("test UAR")
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    torch.set_num_threads(1)
+    from tnas_plugin.strategies import nni_compat  # noqa: F401  (applies NNI's decoder workaround)
+
+    ensure_data(args)
+    args.out.mkdir(parents=True, exist_ok=True)
+    fidelity_lines = []
+    if args.fidelity:
+        fidelity = pd.DataFrame(cached(args.cache / f"fidelity-{args.fidelity}.json", lambda: fidelity_run(args)))
+        fidelity.to_csv(args.out / "bench_search_fidelity.csv", index=False)
+        from scipy import stats
+
+        rho = stats.spearmanr(fidelity["low_uar"], fidelity["full_uar"])
+        fidelity_lines = ["## Low vs full fidelity", "",
+                          f"{len(fidelity)} random distinct candidates, validation UAR after {args.epochs} vs "
+                          f"{args.final_epochs} epochs: Spearman rho = {rho.statistic:.3f} (p = {rho.pvalue:.2g}); median "
+                          f"time {fidelity['low_seconds'].median():.1f} s vs {fidelity['full_seconds'].median():.1f} s.", ""]
+        print("\n".join(fidelity_lines), flush=True)
+    strategies = [s for s in args.strategies.split(",") if s]
+    runs, baselines = [], {}
+    for seed in range(args.seeds):
+        baselines[seed] = cached(args.cache / f"baselines-seed{seed}.json", lambda: baselines_run(args, seed))
+        for name in strategies:
+            runs.append(cached(args.cache / f"{name}-seed{seed}.json", lambda: strategy_run(args, name, seed)))
+            print(f"seed {seed} {name}: {len(runs[-1]['records'])} trials", flush=True)
+    if not runs:
+        (args.out / "bench_search.md").write_text("\n".join(["# bench_search", "", f"Machine: {machine.describe()}", "",
+                                                              f"Data: {args.data}", "", *fidelity_lines]))
+        return 0
+    networks, summary = tables(runs, baselines)
+    networks.to_csv(args.out / "bench_search.csv", index=False)
+    plot(networks, args.out / "bench_search.png")
+    aggregate = []
+    for strategy, group in summary.groupby("strategy"):
+        row = {"strategy": strategy, "seeds": len(group)}
+        for column in ("trials", "distinct", "val_hypervolume", "test_hypervolume", "best_test_uar_minus_handcrafted"):
+            mean, half = interval(group[column])
+            row[column] = mean
+            row[f"{column}_95"] = half
+        row["seeds_with_cheap_and_as_good"] = int(group["cheap_and_as_good"].sum())
+        aggregate.append(row)
+    pd.DataFrame(aggregate).to_csv(args.out / "bench_search_summary.csv", index=False)
+    lines = ["# bench_search", "", f"Machine: {machine.describe()}", "",
+             f"Data: {args.data} ({args.subjects} subjects); search budget {args.search_seconds:.0f} s of evaluator time "
+             f"per strategy and seed; {args.epochs} epochs per trial, finalists and the hand-crafted baseline "
+             f"{args.final_epochs} epochs; seeds run: {sorted(baselines)}.", "",
+             "## Per seed and strategy", "", summary.to_markdown(index=False, floatfmt=".4g"), "",
+             "## Over seeds (mean, 95 % t-interval half-width)", "", pd.DataFrame(aggregate).to_markdown(index=False, floatfmt=".4g"),
+             "", "## Every retrained network on test", "", networks.to_markdown(index=False, floatfmt=".4g"), "",
+             *fidelity_lines]
+    (args.out / "bench_search.md").write_text("\n".join(lines))
+    print("\n".join(lines))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

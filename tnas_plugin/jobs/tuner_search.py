@@ -1,0 +1,96 @@
+"""The search of ``tnas-er search``: an NNI HPO-style experiment with TNASEvolutionTuner and light trials.
+
+Why not ``NasExperiment``: each NAS-mode trial process imports ``nni.nas.execution.training_service`` and
+unpickles NNI's evaluator, which loads PyTorch Lightning — seconds of start-up per trial, longer than a
+low-fidelity training. Here the experiment is the one ``nnictl create --config examples/see_search.yml``
+runs, started from Python: the search space exported from :class:`~tnas_plugin.search_spaces.TTFSEyeSpace`,
+:class:`~tnas_plugin.strategies.TNASEvolutionTuner` (de-duplicating on the canonical form of a sample,
+the hand-crafted network seeded into the initial population), and the Lightning-free trial entry
+``python -m tnas_plugin.strategies.trial`` — ``trial_concurrency`` trials side by side, one torch thread
+each. NNI's web UI shows every trial with its metric dict while it runs. The tuner keeps its own state in
+NNI's checkpoint folder, so a stopped search resumes where it stopped.
+
+The history and the Pareto front are read back from NNI's database (every trial's parameters and final
+metrics) and ranked with the same NSGA-II core the tuner runs.
+"""
+from __future__ import annotations
+
+import json
+import shlex
+import sys
+from pathlib import Path
+
+from tnas_plugin.search_spaces.eye_space import EyeSpaceChoices
+
+from .signals import say
+from .trial_log import TrialMonitor, read_trials
+
+CANONICAL = "tnas_plugin.search_spaces.eye_space:canonical_sample"
+
+
+def trial_command(data: Path, space_args: dict, evaluator_args: dict, threads: int = 1) -> str:
+    """The shell command of one trial (the interpreter running this job, by full path)."""
+    return " ".join([shlex.quote(sys.executable), "-m", "tnas_plugin.strategies.trial",
+                     "--data", shlex.quote(str(Path(data).resolve())),
+                     "--space-args", shlex.quote(json.dumps(space_args)),
+                     "--evaluator-args", shlex.quote(json.dumps(evaluator_args)),
+                     "--threads", str(threads)])
+
+
+def tuner_experiment(*, data: Path, work: Path, experiment_id: str, budget: int, concurrency: int,
+                     space_args: dict, evaluator_args: dict, tuner_args: dict):
+    """The NNI ``Experiment`` (not started): search space, tuner, trial command, local training service."""
+    from nni.experiment import Experiment, ExperimentConfig
+    from nni.experiment.config import CustomAlgorithmConfig, LocalConfig
+
+    work.mkdir(parents=True, exist_ok=True)
+    config = ExperimentConfig(
+        experiment_name="tnas-er-search",
+        experiment_working_directory=str(work.resolve()),
+        search_space=EyeSpaceChoices(**space_args).hpo_space(),
+        trial_command=trial_command(data, space_args, evaluator_args),
+        trial_code_directory=str(work.resolve()),
+        trial_concurrency=concurrency,
+        max_trial_number=budget,
+        tuner=CustomAlgorithmConfig(class_name="tnas_plugin.strategies.TNASEvolutionTuner",
+                                    code_directory=str(work.resolve()),
+                                    class_args={**tuner_args, "canonical": CANONICAL}),
+        training_service=LocalConfig(use_active_gpu=False),
+    )
+    return Experiment(config, id=experiment_id)
+
+
+def run_experiment(experiment, port: int, resume: bool = False) -> bool:
+    """Run (or resume) until the search ends, one line per trial event; NNI's manager is stopped on every
+    path. True once the search completed, False when it was stopped (Ctrl-C/SIGTERM)."""
+    database = Path(experiment.config.experiment_working_directory) / experiment.id / "db" / "nni.sqlite"
+    outcome, stopped_by_nni = None, False
+    with TrialMonitor(database):
+        try:
+            outcome = (experiment.resume if resume else experiment.run)(port=port, wait_completion=True)
+            stopped_by_nni = outcome is None  # NNI stops the experiment itself on KeyboardInterrupt
+        finally:
+            if not stopped_by_nni:
+                experiment.stop()
+    return outcome is True
+
+
+def search_results(database: Path, search_space: dict, tuner_args: dict) -> tuple[list[dict], list[dict]]:
+    """(every finished trial as ``{"params", "metrics"}`` — ``None`` for a failed one — in NNI's order,
+    the Pareto front best first), ranked by the tuner's NSGA-II core with the tuner's objectives."""
+    from tnas_plugin.strategies.evolution_core import EvolutionOptions, ParetoEvolution
+
+    options = {key: value for key, value in tuner_args.items() if key in ("objectives", "budgets", "constraints")}
+    core = ParetoEvolution(search_space, EvolutionOptions.from_dict(options))
+    for trial in read_trials(database):
+        if trial.status == "SUCCEEDED" and trial.metrics is not None:
+            core.tell(trial.params, trial.metrics)
+        elif trial.status in ("FAILED", "EARLY_STOPPED") or (trial.status == "SUCCEEDED" and trial.metrics is None):
+            core.tell(trial.params, None)
+    history = core.history()
+    return history, core.pareto_front() if history else []
+
+
+def announce(experiment, resume: bool, port: int) -> None:
+    say(f"{'resuming' if resume else 'starting'} NNI experiment {experiment.id} on port {port}: "
+        f"{experiment.config.max_trial_number} trials, {experiment.config.trial_concurrency} side by side")
