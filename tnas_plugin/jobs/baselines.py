@@ -1,22 +1,38 @@
-"""Reference networks measured next to the searched ones, in the same run and on the same data.
+"""Reference networks measured next to the searched ones: same run, same data, same epochs, same validation protocol.
 
-* :data:`HANDCRAFTED_TTFS` — a hand-designed TTFS CNN (fixed architecture, same trainer as the search).
-* :class:`RateLIFTwin` — a rate-coded LIF CNN of the same architecture and weights, built with snntorch:
-  every conv/linear layer drives ``snntorch.Leaky`` neurons (subtractive reset), inputs are Bernoulli
-  spike trains of the frames over ``steps`` time steps (rate-based conversion, Rueckauer et al., Front.
-  Neurosci. 11:682, 2017). It takes the TTFS network's window-normalised weights, so a firing rate
-  encodes the value a TTFS spike time encodes. Its SynOps are counted from its real spikes with the
-  same counter as the TTFS networks (:func:`tnas_plugin.hardware.synapse_counts`).
+* :data:`HANDCRAFTED_TTFS` -- a hand-designed TTFS CNN (fixed architecture, same trainer as the search).
+* :class:`SEENStyleLIF` -- a LIF CNN in the style of SEEN (Zhang et al., SIGGRAPH 2023): the candidate's
+  conv stages with batch norm driving snntorch ``Leaky`` neurons, the clip's event frames presented one
+  after another as input currents (direct input), trained directly with BPTT and surrogate gradients
+  (Neftci et al., IEEE Signal Process. Mag. 36(6), 2019).
+* :func:`rate_twin` -- the rate-coded twin of a TTFS network: the same normalised weights driving
+  integrate-and-fire neurons (``beta = 1``, threshold 1, reset by subtraction) fed with Bernoulli spike
+  trains of the frames for ``T`` steps, so a firing rate encodes the value a TTFS spike time encodes
+  (Rueckauer et al., Front. Neurosci. 11:682, 2017).
+* The ANN twin -- the TTFS network in continuous time is the clipped-ReLU ANN (Stanojevic et al., Nat.
+  Commun. 15:6793, 2024); it costs :meth:`~tnas_plugin.hardware.CostReport.ann_twin`'s MACs.
+
+Each time-stepped network counts its own synaptic events, spikes and active/inactive neuron updates
+(:class:`tnas_plugin.hardware.SteppedCounter`) into the same :class:`~tnas_plugin.hardware.CostReport`
+the TTFS networks produce, so one energy model prices all of them.
 """
 from __future__ import annotations
 
+import math
+from collections.abc import Callable, Iterable, Iterator, Sequence
+
+import numpy as np
 import snntorch
 import torch
-from snntorch import spikegen
+import torch.nn.functional as F
+from snntorch import spikegen, surrogate
 from torch import nn
+from torch.utils.data import DataLoader
 
-from tnas_plugin.candidate import CandidateSpec, StageSpec
-from tnas_plugin.hardware import synapse_counts
+from tnas_plugin.candidate import CandidateSpec, StageSpec, build_ann
+from tnas_plugin.hardware import CostReport, SteppedCounter, ann_macs, count_ttfs, estimate_energy
+from tnas_plugin.metrics import recognition_report
+from tnas_plugin.trainer import DivergedError, TrainCallbacks, predict, seed_everything
 from tnas_plugin.ttfs import LayerKind
 
 HANDCRAFTED_TTFS = CandidateSpec(
@@ -24,62 +40,248 @@ HANDCRAFTED_TTFS = CandidateSpec(
     stages=(StageSpec(8, 3, "max"), StageSpec(16, 3, "max")), classifier_width=64, num_classes=7,
 )
 
+#: Time steps of the rate twin in ``tnas-er search``: the smallest T of {8, ..., 256} whose rate twin
+#: reached 95 % of the TTFS network's validation accuracy in ``benchmarks/bench_baselines.py``.
+RATE_TWIN_STEPS = 64
 
-class RateLIFTwin(nn.Module):
-    """Time-stepped snntorch LIF twin of a TTFS network (same layers, same normalised weights)."""
 
-    def __init__(self, snn, steps: int, beta: float = 0.95):
+class _Block(nn.Module):
+    """One weighted layer of a time-stepped network: synapses (+ batch norm), neurons (``None``: readout), then
+    re-routing ops (pooling, flatten) applied to its spikes."""
+
+    def __init__(self, synapse: nn.Module, norm: nn.Module | None, neuron: nn.Module | None, after: Sequence[nn.Module]):
         super().__init__()
-        self.steps = steps
-        self.ops = nn.ModuleList()
-        for layer in snn.layers:
-            if layer.kind == LayerKind.CONV:
-                op = nn.Conv2d(layer.weight.shape[1], layer.weight.shape[0], layer.weight.shape[2:], layer.stride, layer.padding)
-            elif layer.kind in (LayerKind.LINEAR, LayerKind.READOUT):
-                op = nn.Linear(layer.weight.shape[1], layer.weight.shape[0])
-            else:
-                pool = layer.kind == LayerKind.MAXPOOL
-                self.ops.append(nn.MaxPool2d(layer.kernel_size, layer.stride, layer.padding) if pool else nn.Flatten())
-                continue
-            with torch.no_grad():
-                op.weight.copy_(layer.effective_weight())
-                op.bias.copy_(layer.effective_bias())
-            self.ops.append(op)
-            if layer.kind != LayerKind.READOUT:
-                self.ops.append(snntorch.Leaky(beta=beta, reset_mechanism="subtract"))
+        self.synapse, self.norm, self.neuron, self.after = synapse, norm, neuron, nn.Sequential(*after)
 
-    def forward(self, x: torch.Tensor, counter: dict | None = None) -> torch.Tensor:
-        """Mean readout over ``steps`` for frames ``x`` in [0, 1]; ``counter`` accumulates per-sample totals
-        of ``synops`` (spikes delivered through non-zero synapses) and hidden ``spikes``."""
-        membranes = {}
-        readout = 0.0
-        for frame in spikegen.rate(x, num_steps=self.steps):
-            h = frame
-            for i, op in enumerate(self.ops):
-                if isinstance(op, snntorch.Leaky):
-                    h, membranes[i] = op(h, membranes.get(i, torch.zeros_like(h)))
-                    if counter is not None:
-                        counter["spikes"] += h.flatten(1).sum(1).double()
-                    continue
-                if counter is not None and isinstance(op, (nn.Conv2d, nn.Linear)):
-                    geometry = {"stride": op.stride, "padding": op.padding} if isinstance(op, nn.Conv2d) else {}
-                    counter["synops"] += synapse_counts(h, op.weight, **geometry)
-                h = op(h)
-            readout = readout + h
-        return readout / self.steps
+    def current(self, spikes: torch.Tensor) -> torch.Tensor:
+        current = self.synapse(spikes)
+        return current if self.norm is None else self.norm(current)
+
+    def geometry(self) -> dict:
+        conv = isinstance(self.synapse, nn.Conv2d)
+        return {"stride": self.synapse.stride, "padding": self.synapse.padding} if conv else {}
+
+
+class SteppedNetwork(nn.Module):
+    """A network of :class:`_Block` run for ``steps`` time steps; the logits are the readout's current averaged over the steps.
+
+    ``encode(x)`` yields the input of each step (spikes or currents). :meth:`forward` optionally
+    counts every step into a :class:`~tnas_plugin.hardware.SteppedCounter`.
+    """
+
+    def __init__(self, blocks: Sequence[_Block], steps: int, encode: Callable[[torch.Tensor], Iterator[torch.Tensor]]):
+        super().__init__()
+        self.blocks, self.steps, self.encode = nn.ModuleList(blocks), steps, encode
+
+    def forward(self, x: torch.Tensor, counter: SteppedCounter | None = None) -> torch.Tensor:
+        membranes: list[torch.Tensor | None] = [None] * len(self.blocks)
+        for h in self.encode(x):
+            for k, block in enumerate(self.blocks):
+                current = block.current(h)
+                before = membranes[k] if membranes[k] is not None else torch.zeros_like(current)
+                if block.neuron is None:
+                    spikes, after = None, before + current
+                else:
+                    spikes, after = block.neuron(current, before)
+                membranes[k] = after
+                if counter is not None:
+                    kind = str(LayerKind.READOUT if spikes is None else _kind(block.synapse))
+                    weight = block.synapse.weight
+                    counter.step(f"{k}:{kind}", kind, h, weight, current, before, after, spikes, block.geometry(),
+                                 ann_macs(weight, tuple(h.shape[1:]), **block.geometry()))
+                if spikes is not None:
+                    h = block.after(spikes)
+        return membranes[-1] / self.steps  # the readout integrates its current: its mean over the steps
+
+
+def _kind(synapse: nn.Module) -> LayerKind:
+    return LayerKind.CONV if isinstance(synapse, nn.Conv2d) else LayerKind.LINEAR
+
+
+def _neuron(beta: float, threshold: float, slope: float = 2.0) -> snntorch.Leaky:
+    """LIF (IF for ``beta = 1``) neurons, reset by subtraction; arctan surrogate gradient of width ``1 / slope``."""
+    return snntorch.Leaky(beta=beta, threshold=threshold, reset_mechanism="subtract", spike_grad=surrogate.atan(slope))
+
+
+def rate_twin(snn, steps: int) -> SteppedNetwork:
+    """Rate-coded integrate-and-fire twin of the TTFS network ``snn`` (same layers, same normalised weights).
+
+    A TTFS layer maps values in [0, 1] to spike times; here the same weights map firing rates in [0, 1]
+    (spikes per step) through IF neurons with threshold 1, which fire at rate ``clip(W' r + b', 0, 1)``
+    (Rueckauer et al. 2017). Max pooling ORs spikes; average pooling is a fixed-weight conv of IF neurons,
+    as in the TTFS network. The input is a Bernoulli spike train of the frames.
+    """
+    blocks, pending = [], None
+    for layer in snn.layers:
+        if layer.kind.has_weights:
+            if pending is not None:
+                blocks.append(_Block(*pending))
+            weight = layer.effective_weight().detach().clone()
+            if layer.kind == LayerKind.CONV:
+                synapse = nn.Conv2d(weight.shape[1], weight.shape[0], tuple(weight.shape[2:]), layer.stride, layer.padding)
+            else:
+                synapse = nn.Linear(weight.shape[1], weight.shape[0])
+            with torch.no_grad():
+                synapse.weight.copy_(weight)
+                synapse.bias.copy_(layer.effective_bias().detach())
+            neuron = None if layer.kind == LayerKind.READOUT else _neuron(beta=1.0, threshold=1.0)
+            pending = (synapse, None, neuron, [])
+        elif layer.kind == LayerKind.MAXPOOL:
+            pending[3].append(nn.MaxPool2d(layer.kernel_size, layer.stride, layer.padding))
+        else:
+            pending[3].append(nn.Flatten())
+    blocks.append(_Block(*pending))
+    return SteppedNetwork(blocks, steps, lambda x: iter(spikegen.rate(x.clamp(0, 1), num_steps=steps))).eval()
+
+
+class SEENStyleLIF(SteppedNetwork):
+    """LIF CNN with the layers of ``build_ann(spec)`` for one frame, each ReLU replaced by LIF neurons.
+
+    Network inputs are the candidate's ``(T*C, H, W)`` clips; frame ``t`` is presented for
+    ``steps_per_frame`` steps as the input current of the first layer (direct input: the event frames'
+    values reach the network unchanged). LIF: ``U <- beta U + I``, spike and subtract ``threshold`` at
+    ``U >= threshold``; batch norm after every conv keeps the currents on the threshold's scale.
+    """
+
+    def __init__(self, spec: CandidateSpec, steps_per_frame: int = 2, beta: float = 0.9, threshold: float = 1.0,
+                 surrogate_slope: float = 2.0):
+        one_frame = build_ann(CandidateSpec.from_dict({**spec.to_dict(), "frames": 1}))
+        blocks, pending = [], None
+        for module in one_frame:
+            if isinstance(module, (nn.Conv2d, nn.Linear)):
+                if pending is not None:
+                    blocks.append(_Block(*pending))
+                pending = [module, None, None, []]
+            elif isinstance(module, nn.BatchNorm2d):
+                pending[1] = module
+            elif isinstance(module, nn.ReLU):
+                if pending[1] is None:  # the hidden Linear: normalise its current too, or it stays far below threshold
+                    pending[1] = nn.BatchNorm1d(pending[0].out_features)
+                pending[2] = _neuron(beta, threshold, surrogate_slope)
+            else:
+                pending[3].append(module)
+        blocks.append(_Block(*pending))
+        self.frames = spec.frames
+        super().__init__(blocks, spec.frames * steps_per_frame, self._present)
+        self.steps_per_frame = steps_per_frame
+
+    def _present(self, x: torch.Tensor) -> Iterator[torch.Tensor]:
+        for frame in x.unflatten(1, (self.frames, -1)).unbind(1):
+            for _ in range(self.steps_per_frame):
+                yield frame
+
+
+def train_stepped(model: SteppedNetwork, loader: Iterable, epochs: int, lr: float, seed: int,
+                  callbacks: TrainCallbacks | None = None) -> list[dict]:
+    """BPTT with surrogate gradients: Adam on the cross-entropy of the step-averaged readout; one history entry per epoch."""
+    seed_everything(seed)
+    callbacks = callbacks or TrainCallbacks()
+    optimizer = torch.optim.Adam(model.parameters(), lr=lr)
+    scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, max(epochs, 1))
+    callbacks.stage("lif-bptt", model)
+    history = []
+    for epoch in range(epochs):
+        model.train()
+        total, count = 0.0, 0
+        for inputs, labels in loader:
+            loss = F.cross_entropy(model(inputs), labels)
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            total, count = total + loss.item() * len(labels), count + len(labels)
+        scheduler.step()
+        loss = total / max(count, 1)
+        if not math.isfinite(loss):
+            raise DivergedError(f"LIF BPTT training diverged: loss {loss} in epoch {epoch}")
+        history.append(callbacks.epoch({"stage": "lif-bptt", "epoch": epoch, "loss": loss}, model))
+    model.eval()
+    return history
 
 
 @torch.no_grad()
-def measure_lif(lif: RateLIFTwin, loader, neurons: int, hidden_neurons: int) -> tuple[torch.Tensor, torch.Tensor, dict]:
-    """Labels, predictions and a SynOps report per inference (the keys :func:`estimate_energy` reads)."""
-    truths, predictions, synops, spikes = [], [], [], []
+def evaluate_stepped(model: SteppedNetwork, loader: Iterable, count: bool = True) -> tuple[np.ndarray, np.ndarray, CostReport | None]:
+    """Labels, predictions and (``count=True``) the cost report per inference of a time-stepped network."""
+    model.eval()
+    counter = SteppedCounter() if count else None
+    truths, predictions, samples = [], [], 0
     for inputs, labels in loader:
-        counter = {"synops": torch.zeros(len(inputs), dtype=torch.float64), "spikes": torch.zeros(len(inputs), dtype=torch.float64)}
-        predictions.append(lif(inputs, counter).argmax(1))
-        truths.append(labels)
-        synops.append(counter["synops"])
-        spikes.append(counter["spikes"])
-    synops, spikes = torch.cat(synops), torch.cat(spikes)
-    report = {"total": synops.mean().item(), "neurons": neurons, "latency_steps": lif.steps, "ann_macs": 0,
-              "spikes_per_neuron": spikes.mean().item() / hidden_neurons, "steps_per_window": None}
-    return torch.cat(truths), torch.cat(predictions), report
+        predictions.append(model(inputs, counter).argmax(1).numpy())
+        truths.append(np.asarray(labels))
+        samples += len(labels)
+    report = counter.report(samples, model.steps) if count else None
+    return np.concatenate(truths), np.concatenate(predictions), report
+
+
+def smallest_rate_steps(snn, loader: Iterable, target: float, choices: Sequence[int] = (8, 16, 32, 64, 128, 256),
+                        seed: int = 0) -> tuple[int | None, list[tuple[int, float]]]:
+    """The smallest ``T`` in ``choices`` whose rate twin's accuracy on ``loader`` reaches ``target``.
+
+    Returns ``(T or None, [(T, accuracy), ...])``: the accuracy-versus-T curve up to the first ``T``
+    that reaches ``target`` (all of ``choices`` when none does).
+    """
+    curve = []
+    for steps in choices:
+        torch.manual_seed(seed)
+        y_true, y_pred, _ = evaluate_stepped(rate_twin(snn, steps), loader, count=False)
+        curve.append((steps, float((y_true == y_pred).mean())))
+        if curve[-1][1] >= target:
+            return steps, curve
+    return None, curve
+
+
+def cost_columns(report: CostReport, profiles: Sequence[str]) -> dict:
+    """The cost columns of a comparison row: operations per inference, then energy (µJ) and latency per profile."""
+    row = {"synops": report.synaptic_events, "neuron_updates": report.neuron_updates, "updates_active": report.updates_active,
+           "macs": report.macs if report.network == "ann" else 0, "spikes_per_neuron": report.spikes_per_neuron,
+           "latency_steps": report.time_steps}
+    for profile in profiles:
+        energy = estimate_energy(report, profile)
+        row[f"energy_uj_{energy['profile']}"] = energy["energy_pj"] * 1e-6
+        row[f"latency_ms_{energy['profile']}"] = energy["latency_ms"]
+        row[f"latency_model_{energy['profile']}"] = energy["latency_model"]
+    return row
+
+
+def train_lif_baseline(spec: CandidateSpec, settings, callbacks: TrainCallbacks | None = None) -> SEENStyleLIF:
+    """A SEEN-style LIF CNN of ``spec``'s architecture, trained with BPTT on ``settings``' training split for its epochs."""
+    loader = DataLoader(settings.dataset(spec, "training"), batch_size=settings.batch_size, shuffle=True,
+                        generator=torch.Generator().manual_seed(settings.train.seed))
+    model = SEENStyleLIF(spec)
+    train_stepped(model, loader, settings.train.epochs, settings.train.lr, settings.train.seed, callbacks)
+    return model
+
+
+def twin_metrics(spec: CandidateSpec, snn, lif: SEENStyleLIF, settings, split: str,
+                 rate_steps: int = RATE_TWIN_STEPS) -> list[tuple[str, dict]]:
+    """``(name, metrics)`` on ``split`` of the TTFS network ``snn``'s ANN twin, its rate twin and the LIF baseline.
+
+    Metrics: ``war``, ``uar``, ``params``, ``synops``, ``neuron_updates``, ``spikes_per_neuron``, ``macs``,
+    ``energy_uj``, ``latency_steps``, ``latency_ms`` (on ``settings.hardware_profile``), operations counted on
+    the same first ``settings.synops_samples`` clips the TTFS networks are counted on.
+    """
+    data = settings.dataset(spec, split)
+    loader = DataLoader(data, batch_size=settings.batch_size * 4)
+    inputs = torch.stack([data[i][0] for i in range(min(settings.synops_samples, len(data)))])
+    cost_batch = [(inputs, torch.zeros(len(inputs), dtype=torch.long))]
+    snn = snn.cpu().eval()
+    device = torch.device("cpu")
+    rows = []
+
+    def row(name: str, y_true, y_pred, report: CostReport, params: int) -> None:
+        energy = estimate_energy(report, settings.hardware_profile)
+        rows.append((name, {**recognition_report(y_true, y_pred, data.classes), "params": params,
+                            "synops": report.synaptic_events, "neuron_updates": report.neuron_updates,
+                            "spikes_per_neuron": report.spikes_per_neuron, "macs": energy["macs"],
+                            "energy_uj": energy["energy_pj"] * 1e-6, "latency_steps": report.time_steps,
+                            "latency_ms": energy["latency_ms"]}))
+
+    params = sum(p.numel() for p in snn.parameters() if p.requires_grad)
+    row("ANN twin (clipped ReLU)", *predict(lambda x: snn(x), loader, device),
+        count_ttfs(snn, inputs, spec.steps_per_window).ann_twin(), params)
+    torch.manual_seed(settings.train.seed)
+    twin = rate_twin(snn, rate_steps)
+    row(f"rate twin (IF, T={rate_steps})", *evaluate_stepped(twin, loader, count=False)[:2], evaluate_stepped(twin, cost_batch)[2],
+        params)
+    row(f"LIF BPTT (SEEN-style, T={lif.steps})", *evaluate_stepped(lif, loader, count=False)[:2],
+        evaluate_stepped(lif, cost_batch)[2], sum(p.numel() for p in lif.parameters() if p.requires_grad))
+    return rows
