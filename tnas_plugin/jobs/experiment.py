@@ -21,6 +21,7 @@ from __future__ import annotations
 import json
 import logging
 from pathlib import Path
+from typing import Callable
 
 from nni.nas.experiment import NasExperiment
 
@@ -104,18 +105,19 @@ class SearchExperiment(NasExperiment):
             self.update_max_trial_number(len(self.list_trial_jobs()) + remaining)
 
 
-def run_to_completion(experiment: SearchExperiment, port: int, resume: bool = False) -> bool:
-    """Run (or resume) ``experiment`` until its search ends, printing a line per trial event.
+def run_to_completion(experiment, port: int, resume: bool = False, on_end: Callable[[], None] | None = None) -> bool:
+    """Run (or resume) an NNI experiment (HPO or NAS) until its search ends, one line per trial event.
 
-    NNI's manager is stopped on every path; the strategy state is saved after every trial. Returns
-    True once the search completed, False when it was stopped (NNI handles Ctrl-C/SIGTERM as a stop).
+    NNI's manager is stopped on every path; ``on_end`` is called after every trial (a
+    :class:`SearchExperiment` passes ``save_strategy_state``). Returns True once the search completed,
+    False when it was stopped (NNI handles Ctrl-C/SIGTERM as a stop).
     """
     if resume and not experiment.has_checkpoint():
         raise ResumeError(f"NNI has no record of experiment {experiment.id} on this machine "
                           "(~/nni-experiments/.experiment): it cannot be resumed here")
     directory = Path(experiment.config.canonical_copy().experiment_working_directory)
     outcome, stopped_by_nni = None, False
-    with TrialMonitor(directory / experiment.id / "db" / "nni.sqlite", on_end=experiment.save_strategy_state):
+    with TrialMonitor(directory / experiment.id / "db" / "nni.sqlite", on_end=on_end):
         try:
             outcome = (experiment.resume if resume else experiment.run)(port=port, wait_completion=True)
             stopped_by_nni = outcome is None  # NNI stops the experiment itself on KeyboardInterrupt

@@ -91,6 +91,8 @@ class TrialMonitor:
         self._thread = threading.Thread(target=self._loop, name="tnas-trial-monitor", daemon=True)
 
     def __enter__(self) -> "TrialMonitor":
+        with contextlib.suppress(FrontError, sqlite3.Error, OSError):  # a resumed experiment: only news are printed
+            self._seen = {trial.trial_id: trial.status for trial in read_trials(self.database)}
         self._thread.start()
         return self
 

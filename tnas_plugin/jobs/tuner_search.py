@@ -23,7 +23,7 @@ from pathlib import Path
 from tnas_plugin.search_spaces.eye_space import EyeSpaceChoices
 
 from .signals import say
-from .trial_log import TrialMonitor, read_trials
+from .trial_log import read_trials
 
 CANONICAL = "tnas_plugin.search_spaces.eye_space:canonical_sample"
 
@@ -58,21 +58,6 @@ def tuner_experiment(*, data: Path, work: Path, experiment_id: str, budget: int,
         training_service=LocalConfig(use_active_gpu=False),
     )
     return Experiment(config, id=experiment_id)
-
-
-def run_experiment(experiment, port: int, resume: bool = False) -> bool:
-    """Run (or resume) until the search ends, one line per trial event; NNI's manager is stopped on every
-    path. True once the search completed, False when it was stopped (Ctrl-C/SIGTERM)."""
-    database = Path(experiment.config.experiment_working_directory) / experiment.id / "db" / "nni.sqlite"
-    outcome, stopped_by_nni = None, False
-    with TrialMonitor(database):
-        try:
-            outcome = (experiment.resume if resume else experiment.run)(port=port, wait_completion=True)
-            stopped_by_nni = outcome is None  # NNI stops the experiment itself on KeyboardInterrupt
-        finally:
-            if not stopped_by_nni:
-                experiment.stop()
-    return outcome is True
 
 
 def search_results(database: Path, search_space: dict, tuner_args: dict) -> tuple[list[dict], list[dict]]:
