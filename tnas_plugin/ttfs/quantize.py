@@ -145,30 +145,46 @@ class QuantizedSynapticLayer(nn.Module):
         """The real weight the integers stand for, ``w / R`` (float64), comparable with the float layer's ``W'``."""
         return self.weight.to(torch.float64) / self.ramp
 
+    def _apply(self, x: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+        """The layer's linear map of ``x`` in float64 (exact for integers: every sum here is far below 2^53)."""
+        if self.kind == LayerKind.CONV:
+            return F.conv2d(x.to(torch.float64), weight, None, self.stride, self.padding)
+        return F.linear(x.flatten(1).to(torch.float64), weight)
+
     def synaptic_sum(self, spikes: torch.Tensor) -> torch.Tensor:
         """One step's integer input ``sum_j w_ij s_j`` for a 0/1 spike mask (conv: saturated at 24 bits, as Lava)."""
-        weight = self.weight.to(torch.float64)  # exact: |sum| < 2^31 << 2^53
-        if self.kind == LayerKind.CONV:
-            return saturate(F.conv2d(spikes.to(torch.float64), weight, None, self.stride, self.padding), CONV_OUTPUT_BITS)
-        return F.linear(spikes.flatten(1).to(torch.float64), weight)
+        total = self._apply(spikes, self.weight.to(torch.float64))
+        return saturate(total, CONV_OUTPUT_BITS) if self.kind == LayerKind.CONV else total
 
     def potential(self, levels: torch.Tensor, steps_per_window: int) -> torch.Tensor:
         """``sat(v + B)`` at the window start, integrating input ``levels`` (``0..S``) step by step.
 
         A spike of level ``k`` arrives ``k`` steps before the window start; each step adds the step's
         synaptic sum to the current and the current to ``v``, both saturating at ``potential_bits``.
+        Without saturation that sums to ``v = sum_j w_ij k_j``: a sample whose bound ``sum_j |w_ij| k_j``
+        (which bounds every partial sum, current and step sum) stays inside the width gets this closed
+        form; the others are integrated step by step.
         """
         bits = self.potential_bits
-        silent = self.synaptic_sum(levels[:1] < 0)  # one sample's output shape
-        current = silent.new_zeros((len(levels), *silent.shape[1:]))
+        v = self._apply(levels, self.weight.to(torch.float64))
+        bound = self._apply(levels, self.weight.abs().to(torch.float64)).flatten(1).amax(1)
+        stepped = bound >= 1 << (bits - 1)
+        if stepped.any():
+            v[stepped] = self._stepwise(levels[stepped], steps_per_window)
+        bias = self.bias.reshape(-1, 1, 1) if self.kind == LayerKind.CONV else self.bias
+        return saturate(v + bias, bits).to(torch.int64)
+
+    def _stepwise(self, levels: torch.Tensor, steps_per_window: int) -> torch.Tensor:
+        """``v`` at the window start by the step-by-step saturating integration (the Lava model's arithmetic)."""
+        bits = self.potential_bits
+        current = torch.zeros_like(self._apply(levels, self.weight.to(torch.float64)))
         v = torch.zeros_like(current)
         for level in range(steps_per_window, 0, -1):
             arriving = levels == level
             if arriving.any():  # a step without input spikes adds nothing to the current
                 current = saturate(current + self.synaptic_sum(arriving), bits)
             v = saturate(v + current, bits)
-        bias = self.bias.reshape(-1, 1, 1) if self.kind == LayerKind.CONV else self.bias
-        return saturate(v + bias, bits).to(torch.int64)
+        return v
 
     def forward(self, levels: torch.Tensor, steps_per_window: int) -> torch.Tensor:
         """Output levels ``clip(floor(sat(v + B) / R), 0, S)`` (the readout: the integer ``sat(v + B)``)."""
