@@ -360,7 +360,9 @@ class Gene:
         return self.spec[gene_value] if self.categorical else gene_value
 
     def fingerprint(self) -> list:
-        return [self.type, [repr(v) for v in self.spec]]
+        """Identifies the entry in a saved state. Numeric bounds compare as floats: NNI's manager (Node)
+        hands the tuner ``1`` for a ``1.0`` written in the search-space file."""
+        return [self.type, [repr(v) if self.categorical else repr(float(v)) for v in self.spec]]
 
     # -- variation (in the gene's space) ---------------------------------------------------------------
 

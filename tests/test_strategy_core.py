@@ -357,3 +357,14 @@ def test_version_1_state_still_loads():
     assert run(resumed, two_objective, 10) == run(core, two_objective, 10)
     with pytest.raises(ValueError, match="unsupported state version"):
         resumed.load_state_dict({**v1, "version": 99})
+
+
+def test_state_loads_when_numeric_bounds_change_spelling_only():
+    """NNI's manager (Node) hands the tuner ``1`` for a ``1.0`` in the search-space file."""
+    written = {"x": {"_type": "uniform", "_value": [0.5, 1.0]}, "k": {"_type": "choice", "_value": [1, 2]}}
+    served = {"x": {"_type": "uniform", "_value": [0.5, 1]}, "k": {"_type": "choice", "_value": [1, 2]}}
+    core = ParetoEvolution(served, EvolutionOptions(objectives={"y": "max"}, seed=0))
+    core.tell(core.ask(), {"y": 1.0})
+    again = ParetoEvolution(written, EvolutionOptions(objectives={"y": "max"}, seed=0))
+    again.load_state_dict(json.loads(json.dumps(core.state_dict())))
+    assert again.history() == core.history()

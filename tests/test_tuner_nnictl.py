@@ -17,6 +17,7 @@ import pytest
 import yaml
 
 from nni_helpers import free_port, no_orphan_managers, wait_for_no_new_managers
+from tnas_plugin.strategies.evolution_core import EvolutionOptions, ParetoEvolution
 
 ROOT = Path(__file__).resolve().parents[1]
 NNICTL = [sys.executable, "-m", "nni.tools.nnictl.nnictl"]
@@ -113,7 +114,8 @@ def check_front_command(tmp_path, experiment_id, folder, port, env):
     after = run([*TNAS_ER, "front", experiment_id, "--objectives", OBJECTIVES, "--out", str(tmp_path / "after"),
                  "--reference-point", "0,100000"], env)
     assert str(folder / "db" / "nni.sqlite") in after.stdout and "Pareto front of" in after.stdout
-    live_front, after_front = pd.read_csv(tmp_path / "live/front.csv"), pd.read_csv(tmp_path / "after/front.csv")
+    live_front, after_front = (pd.read_csv(tmp_path / f"{name}/front.csv", float_precision="round_trip")
+                               for name in ("live", "after"))
     assert live_front.to_dict("records") == after_front.to_dict("records")
     # the front is exactly the non-dominated successful trials, as the tuner itself recorded them
     state = json.loads((folder / "checkpoint" / "tnas_evolution_state.json").read_text())
@@ -124,6 +126,15 @@ def check_front_command(tmp_path, experiment_id, folder, port, env):
     expected = sorted((m["accuracy"], m["n_nodes"]) for m in results if m not in dominated)
     assert sorted(zip(after_front["accuracy"], after_front["n_nodes"])) == expected
     assert {"param:n_estimators", "param:criterion", "metric:fit_seconds"} <= set(after_front.columns)
+    # each result is paired with the parameters it was computed with, as the tuner was told (NNI's own
+    # trial records pair two trials started together with each other's parameters now and then)
+    core = ParetoEvolution(json.loads((ROOT / "examples/sklearn/search_space.json").read_text()),
+                           EvolutionOptions(objectives={"accuracy": "max", "n_nodes": "min"}))
+    core.load_state_dict(state)
+    told = {entry["metrics"]["fit_seconds"]: entry["params"] for entry in core.history() if entry["metrics"]}
+    for row in after_front.to_dict("records"):
+        params = {key.removeprefix("param:"): value for key, value in row.items() if key.startswith("param:")}
+        assert params == told[row["metric:fit_seconds"]]
     for name in ("front.png", "hypervolume.png", "hypervolume.csv"):
         assert (tmp_path / "after" / name).stat().st_size > 0
     curve = pd.read_csv(tmp_path / "after/hypervolume.csv")

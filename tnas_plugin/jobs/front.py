@@ -74,37 +74,60 @@ def _decode_metric(data: Any) -> dict | None:
     return data if isinstance(data, dict) else None
 
 
-def _decode_params(data: Any) -> dict:
-    """A trial's parameters from NNI's hyper-parameter record (HPO: the dict; NAS: the model's sample)."""
+def _decode_params(data: Any) -> tuple[str | None, dict]:
+    """NNI's hyper-parameter record of a trial -> (parameter id, parameters); HPO: the parameter dict,
+    NAS: the model's sample."""
     if isinstance(data, str):
         try:
             data = json.loads(data)
         except json.JSONDecodeError:
-            return {}
+            return None, {}
+    parameter_id = None
     if isinstance(data, dict) and "parameters" in data:
+        parameter_id = data.get("parameter_id")
         data = data["parameters"]
     if isinstance(data, dict) and isinstance(data.get("sample"), dict):
         data = data["sample"]
     if not isinstance(data, dict):
-        return {}
-    return {key: value for key, value in data.items() if isinstance(value, (str, int, float, bool)) or value is None}
+        return None, {}
+    params = {key: value for key, value in data.items() if isinstance(value, (str, int, float, bool)) or value is None}
+    return (None if parameter_id is None else str(parameter_id)), params
+
+
+def _pair(trials: list[TrialRecord], by_parameter_id: dict[str, dict], reported: dict[str, str | None]) -> None:
+    """Give each result the parameters it was computed with: those of the parameter id the trial sent
+    with its final metric. NNI 3.0's local training service sometimes hands two trials that start
+    together each other's parameters; its records (and web UI) then pair each of them with the other's
+    parameters, while the metric carries the id of the parameters the trial really ran (which is also
+    what a tuner is told)."""
+    for trial in trials:
+        parameter_id = reported.get(trial.trial_id)
+        if parameter_id is not None and parameter_id in by_parameter_id:
+            trial.params = by_parameter_id[parameter_id]
 
 
 def trials_from_rest(port: int, timeout: float = 10.0) -> list[TrialRecord]:
     """Every trial of the experiment served by the NNI manager on ``127.0.0.1:port``."""
     with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/v1/nni/trial-jobs", timeout=timeout) as response:
         jobs = json.loads(response.read())
-    trials = []
+    trials, by_parameter_id, reported = [], {}, {}
     for job in jobs:
         finals = [m for m in job.get("finalMetricData") or [] if m.get("type", "FINAL") == "FINAL"]
         hyper = job.get("hyperParameters") or []
-        trials.append(TrialRecord(
+        parameter_id, params = _decode_params(hyper[-1]) if hyper else (None, {})
+        if parameter_id is not None:
+            by_parameter_id[parameter_id] = params
+        trial = TrialRecord(
             sequence=int(job.get("sequenceId", len(trials))),
             trial_id=job.get("trialJobId", ""),
             status=job.get("status", ""),
-            params=_decode_params(hyper[-1]) if hyper else {},
+            params=params,
             metrics=_decode_metric(finals[-1]["data"]) if finals else None,
-        ))
+        )
+        if finals and finals[-1].get("parameterId") is not None:
+            reported[trial.trial_id] = str(finals[-1]["parameterId"])
+        trials.append(trial)
+    _pair(trials, by_parameter_id, reported)
     return sorted(trials, key=lambda t: t.sequence)
 
 
@@ -115,22 +138,27 @@ def trials_from_database(database: Path) -> list[TrialRecord]:
         events = connection.execute(
             "SELECT trialJobId, event, data, sequenceId FROM TrialJobEvent ORDER BY timestamp").fetchall()
         finals = connection.execute(
-            "SELECT trialJobId, data FROM MetricData WHERE type = 'FINAL' ORDER BY timestamp").fetchall()
+            "SELECT trialJobId, parameterId, data FROM MetricData WHERE type = 'FINAL' ORDER BY timestamp").fetchall()
     except sqlite3.DatabaseError as broken:
         raise FrontError(f"{database} is not a readable NNI database: {broken}") from broken
     finally:
         connection.close()
     trials: dict[str, TrialRecord] = {}
+    by_parameter_id, reported = {}, {}
     for trial_id, event, data, sequence in events:
         trial = trials.setdefault(trial_id, TrialRecord(-1, trial_id, "", {}, None))
         trial.status = event
         if sequence is not None and sequence >= 0:
             trial.sequence = int(sequence)
         if data and not trial.params:
-            trial.params = _decode_params(data)
-    for trial_id, data in finals:
+            parameter_id, trial.params = _decode_params(data)
+            if parameter_id is not None:
+                by_parameter_id[parameter_id] = trial.params
+    for trial_id, parameter_id, data in finals:
         if trial_id in trials:
             trials[trial_id].metrics = _decode_metric(data)
+            reported[trial_id] = None if parameter_id is None else str(parameter_id)
+    _pair(list(trials.values()), by_parameter_id, reported)
     return sorted(trials.values(), key=lambda t: t.sequence)
 
 
@@ -356,7 +384,8 @@ def _run(args: argparse.Namespace) -> int:
     table = front_table(result)
     print(f"{len(trials)} trials read from {source}; {len(result.trials)} with every objective; "
           f"Pareto front of {len(result.front)}:")
-    print(table.drop(columns=["trial_id"]).to_string(index=False, max_colwidth=24))
+    shown = table[[c for c in table.columns if c != "trial_id" and not c.startswith("metric:")]]  # all in front.csv
+    print(shown.rename(columns=lambda c: c.removeprefix("param:")).to_string(index=False, max_colwidth=24))
     print(f"hypervolume {result.hypervolume[-1][2]:.6g} (reference point "
           + ", ".join(f"{k}={r:g}" for k, r in zip(result.objectives, result.reference)) + ")")
     print("wrote " + ", ".join(str(p) for p in written))
