@@ -11,7 +11,7 @@ PIP    := $(PY) -m pip --disable-pip-version-check
 DEPS_HASH := $(shell cat requirements.txt setup.cfg setup.py pyproject.toml | sha256sum | cut -c1-16)
 STAMP     := $(VENV)/.installed-$(DEPS_HASH)
 DEMO_OUT  ?= results/demo
-DEMO_BUDGET ?= 16
+DEMO_BUDGET ?= 100
 SSHD      ?= /usr/sbin/sshd
 
 .PHONY: setup system-deps demo test bench clean
@@ -28,8 +28,9 @@ $(STAMP):
 	rm -f $(VENV)/.installed-*
 	touch $@
 
+# --overwrite: each demo replaces the previous one (its results move in only once complete).
 demo: setup
-	$(VENV)/bin/tnas-er search --budget $(DEMO_BUDGET) --out $(DEMO_OUT)
+	$(VENV)/bin/tnas-er search --budget $(DEMO_BUDGET) --out $(DEMO_OUT) --overwrite
 
 test: setup system-deps
 	$(PY) -m pytest -q

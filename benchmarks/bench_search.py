@@ -58,7 +58,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--subjects", type=int, default=96, help="synthetic subjects (the demo has 24)")
     parser.add_argument("--data", type=Path, default=Path("data/bench-search-see"))
     parser.add_argument("--search-seconds", type=float, default=600.0, help="evaluator wall time per search")
-    parser.add_argument("--epochs", type=int, default=8, help="epochs per trial (the demo's)")
+    parser.add_argument("--epochs", type=int, default=15, help="epochs per trial (the demo's)")
     parser.add_argument("--final-epochs", type=int, default=50)
     parser.add_argument("--population", type=int, default=16)
     parser.add_argument("--finalists", type=int, default=4)

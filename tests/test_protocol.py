@@ -149,3 +149,17 @@ def test_a_trial_that_collapses_to_one_class_fails_with_that_reason(tiny_see, tm
     assert measure_candidate(SPEC, build_ann(SPEC), settings).metrics["predicted_classes"] == 1
     with pytest.raises(CollapsedCandidate, match="predicts one class for all .* validation clips"):
         measure_and_report(SPEC, build_ann(SPEC), str(tiny_see), **options)
+
+
+def test_default_objectives_include_energy_and_the_handcrafted_network_is_seeded():
+    from tnas_plugin.jobs.baselines import HANDCRAFTED_TTFS
+    from tnas_plugin.jobs.commands import EFFICIENCY
+    from tnas_plugin.jobs.search_job import SearchOptions
+    from tnas_plugin.search_spaces import TTFSEyeSpace
+
+    options = SearchOptions()
+    assert options.objectives() == {"war": "max", "uar": "max", "energy_uj": "min"}
+    assert SearchOptions(efficiency=EFFICIENCY["none"]).objectives() == {"war": "max", "uar": "max"}
+    assert SearchOptions(efficiency=EFFICIENCY["synops"]).objectives()["synops"] == "min"
+    (seeded,) = options.initial_population()
+    assert TTFSEyeSpace(resolution=options.resolution).freeze(seeded).spec == HANDCRAFTED_TTFS

@@ -3,48 +3,105 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import sys
 from pathlib import Path
+
+from tnas_plugin.cli_args import int_range
+from tnas_plugin.data.cli import add_cache_dir
+
+from .results import InputError, UsageError, check_writable
+from .signals import say
+
+# Options of a search run that --resume takes from the stopped run (None on the command line: not given).
+_RUN_OPTIONS = ("data", "out", "budget", "seed", "epochs", "final_epochs", "resolution", "population", "finalists",
+                "efficiency", "cache_dir", "skip_bad", "concurrency", "engine")
+# --efficiency NAME -> the metric key minimised next to WAR and UAR (None: WAR and UAR only)
+EFFICIENCY = {"energy": "energy_uj", "synops": "synops", "latency": "latency_steps", "params": "params", "none": None}
 
 SEARCH_EPILOG = """examples:
   tnas-er search                                 # synthetic data, web UI on :8080, results in results/search
   tnas-er search --budget 30 --port 8081 --out results/run2
   tnas-er search --data /datasets/SEE --resolution 48 --epochs 30
+  tnas-er search --out results/run2 --overwrite  # replace an earlier run's results
+  tnas-er search --resume results/run2           # continue a stopped run (Ctrl-C, SIGTERM, SIGHUP)
+
+exit status: 0 done, 1 bad data or files (one line names the file), 2 usage error,
+128 + N stopped by signal N (the finished trials stay in OUT.partial/trials.csv)
 """
 
 
 def _search(args: argparse.Namespace) -> int:
-    from tnas_plugin.data import SEEDataError
-
     from .search_job import SearchInterrupted, SearchOptions, run_search
 
-    options = SearchOptions(data=args.data, out=args.out, budget=args.budget, port=args.port, listen=args.listen,
-                            announce_ui=not args.quiet,
-                            seed=args.seed, epochs=args.epochs, final_epochs=args.final_epochs, resolution=args.resolution,
-                            population=args.population, finalists=args.finalists,
-                            efficiency=None if args.efficiency == "none" else args.efficiency)
+    defaults = SearchOptions()
+    given = {name: value for name, value in vars(args).items() if name in _RUN_OPTIONS and value is not None}
+    if args.resume is not None and (given or args.overwrite):
+        flags = ", ".join(f"--{name.replace('_', '-')}" for name in [*given, *(["overwrite"] if args.overwrite else [])])
+        raise UsageError(f"--resume continues a run with the options it was started with; {flags} cannot be given "
+                         "with it (only --port, --listen and --quiet)")
+    options = SearchOptions(port=args.port, listen=args.listen, announce_ui=not args.quiet,
+                            **{name: getattr(defaults, name) if value is None else value
+                               for name, value in ((name, getattr(args, name)) for name in _RUN_OPTIONS)})
+    if args.efficiency is not None:
+        options.efficiency = EFFICIENCY[args.efficiency]
     try:
-        report = run_search(options)
+        report = run_search(options, overwrite=args.overwrite, resume_from=args.resume)
     except SearchInterrupted as stopped:
-        print(f"tnas-er search: {stopped}")
-        return 130
-    except (FileNotFoundError, SEEDataError) as bad_data:
-        print(f"tnas-er search: {bad_data}")
-        return 2
-    print(f"results: {args.out.resolve()}  (report: {report})")
+        say(f"tnas-er search: {stopped}", sys.stderr)
+        return 1
+    say(f"results: {report.parent.resolve()}  (report: {report})")
     return 0
 
 
+def load_architecture(path: Path):
+    """The ``CandidateSpec`` of an architecture JSON file; ``InputError`` naming the file otherwise (sizes
+    are checked before anything is allocated: :class:`tnas_plugin.candidate.CandidateSpec`)."""
+    from tnas_plugin.candidate import CandidateSpec
+
+    try:
+        return CandidateSpec.from_dict(json.loads(path.read_text()))
+    except OSError as error:
+        raise InputError(f"{path}: cannot read the architecture ({error.strerror or error})") from None
+    except json.JSONDecodeError as error:
+        raise InputError(f"{path}: not a JSON file ({error})") from None
+    except (ValueError, TypeError, KeyError, AttributeError) as error:
+        raise InputError(f"{path}: not a valid architecture ({type(error).__name__}: {error})") from None
+
+
+def check_data(data: Path, spec, cache_dir: Path | None) -> None:
+    """The preflight of ``train`` and ``evaluate``: the candidate's modality folders, at its resolution."""
+    from tnas_plugin.data import MODALITIES
+    from tnas_plugin.data.cli import print_problems
+    from tnas_plugin.data.preflight import check_tree
+
+    checked = check_tree(data, MODALITIES[spec.modality], size=(spec.resolution, spec.resolution), cache_dir=cache_dir)
+    if not checked.ok:
+        print_problems(checked.problems)
+        raise InputError(f"{data}: {len(checked.problems)} problem(s), listed above as `tnas-er data check` lists them")
+
+
 def _train(args: argparse.Namespace) -> int:
-    from tnas_plugin.candidate import CandidateSpec, build_ann
     from tnas_plugin.checkpoint import save_checkpoint
+    from tnas_plugin.candidate import build_ann
     from tnas_plugin.measurement import MeasurementSettings, measure_candidate
     from tnas_plugin.trainer import epoch_progress
+    from tnas_plugin.ttfs import quantize
 
-    spec = CandidateSpec.from_dict(json.loads(args.architecture.read_text()))
-    settings = MeasurementSettings.from_options(args.data, epochs=args.epochs, seed=args.seed, mode=args.mode)
+    spec = load_architecture(args.architecture)
+    if args.out.exists() and not args.overwrite:
+        raise UsageError(f"{args.out} exists; pass --overwrite to replace it or choose another --out")
+    check_writable(args.out.parent)  # before training, not after
+    check_data(args.data, spec, args.cache_dir)
+    settings = MeasurementSettings.from_options(args.data, epochs=args.epochs, seed=args.seed, mode=args.mode,
+                                                cache_dir=None if args.cache_dir is None else str(args.cache_dir),
+                                                weight_bits=args.weight_bits)
     with epoch_progress(settings.train, "training") as callbacks:
         result = measure_candidate(spec, build_ann(spec), settings, callbacks)
-    save_checkpoint(args.out, spec, result.snn, result.metrics)
+    partial = args.out.with_name(f".{args.out.name}.partial")
+    quantized = None if args.weight_bits is None else quantize(result.snn, args.weight_bits, steps_per_window=spec.steps_per_window)
+    save_checkpoint(partial, spec, result.snn, result.metrics, quantized=quantized)
+    os.replace(partial, args.out)
     print(json.dumps(result.metrics, indent=2))
     print(f"checkpoint: {args.out}")
     return 0
@@ -60,7 +117,8 @@ def _evaluate(args: argparse.Namespace) -> int:
     from tnas_plugin.trainer import predict
 
     spec, snn, _ = load_checkpoint(args.checkpoint)
-    test = candidate_dataset(spec, args.data, "testing", eval_starts=args.eval_starts, seed=args.seed)
+    check_data(args.data, spec, args.cache_dir)
+    test = candidate_dataset(spec, args.data, "testing", eval_starts=args.eval_starts, seed=args.seed, cache_dir=args.cache_dir)
     y_true, y_pred = predict(lambda x: snn(x, spec.steps_per_window), DataLoader(test, batch_size=128), torch.device("cpu"))
     lighting = [test.metadata(i)["lighting"] for i in range(len(test))]
     print(json.dumps(recognition_report(y_true, y_pred, test.classes, lighting), indent=2))
@@ -70,6 +128,8 @@ def _evaluate(args: argparse.Namespace) -> int:
 def _report(args: argparse.Namespace) -> int:
     from .report import write_report
 
+    if not (args.results / "trials.csv").is_file():
+        raise InputError(f"{args.results / 'trials.csv'}: missing; give a results folder written by tnas-er search")
     print(f"report: {write_report(args.results)}")
     return 0
 
@@ -84,27 +144,45 @@ def _listen_address(text: str) -> str:
 
 
 def register(subparsers) -> None:
+    from tnas_plugin.candidate import MAX_RESOLUTION
+
     search = subparsers.add_parser("search", help="the whole job: search, retrain the Pareto front, Lava check, report",
                                    epilog=SEARCH_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
-    search.add_argument("--data", type=Path, default=Path("data/synthetic-see"),
-                        help="SEE tree (default %(default)s, generated if absent)")
-    search.add_argument("--budget", type=int, default=16, help="number of trials (default %(default)s)")
-    search.add_argument("--port", type=int, default=8080, help="NNI manager / web UI port (default %(default)s)")
+    # Run options default to None ("not given", which --resume checks); SearchOptions holds the defaults.
+    search.add_argument("--data", type=Path, help="SEE tree (default data/synthetic-see, generated if absent)")
+    search.add_argument("--budget", type=int_range(1, 100_000), help="number of trials, each a distinct network (default 100)")
+    search.add_argument("--port", type=int_range(1, 65535), default=8080,
+                        help="NNI manager / web UI port (default %(default)s; checked to be free before NNI starts)")
     search.add_argument("--listen", metavar="ADDRESS", type=_listen_address, default="127.0.0.1",
                         help="address NNI's manager (REST API, web UI) listens on (default %(default)s: this machine "
                              "only); another one, e.g. 0.0.0.0, prints a warning: the manager has no authentication")
     search.add_argument("--quiet", action="store_true",
                         help="do not print the web UI address (NNI's manager serves the web UI either way)")
-    search.add_argument("--out", type=Path, default=Path("results/search"), help="results directory (default %(default)s)")
-    search.add_argument("--seed", type=int, default=0, help="seed of data, training and search (default %(default)s)")
-    search.add_argument("--epochs", type=int, default=25, help="training epochs per trial (default %(default)s)")
-    search.add_argument("--final-epochs", type=int, default=50,
-                        help="training epochs of the retrained finalists and the baselines (default %(default)s)")
-    search.add_argument("--resolution", type=int, default=32, help="input resolution in pixels (default %(default)s)")
-    search.add_argument("--population", type=int, default=8, help="evolution population size (default %(default)s)")
-    search.add_argument("--finalists", type=int, default=3, help="Pareto candidates retrained at the end (default %(default)s)")
-    search.add_argument("--efficiency", choices=("synops", "energy_uj", "latency_steps", "params", "none"), default="none",
-                        help="efficiency objective minimised next to WAR and UAR (default %(default)s)")
+    search.add_argument("--out", type=Path,
+                        help="results folder (default results/search); written through OUT.partial, moved to OUT when done")
+    search.add_argument("--overwrite", action="store_true", help="replace the results (or a stopped run) already in --out")
+    search.add_argument("--resume", type=Path, metavar="OUT",
+                        help="continue the stopped run of this --out folder, with its options and NNI experiment ID")
+    search.add_argument("--seed", type=int_range(0, 2**32 - 1), help="seed of data, training and search (default 0)")
+    search.add_argument("--epochs", type=int_range(1, 10_000), help="training epochs per trial (default 15, low fidelity; the finalists get --final-epochs)")
+    search.add_argument("--final-epochs", type=int_range(1, 10_000),
+                        help="training epochs of the retrained finalists and the baselines (default 50)")
+    search.add_argument("--resolution", type=int_range(8, MAX_RESOLUTION),
+                        help="input resolution in pixels (default 32; at least 8 for three pooling stages)")
+    search.add_argument("--population", type=int_range(2, 10_000), help="evolution population size (default 16)")
+    search.add_argument("--finalists", type=int_range(1, 100),
+                        help="Pareto candidates retrained at the end, spread along the front (default 4)")
+    search.add_argument("--efficiency", choices=tuple(EFFICIENCY),
+                        help="cost minimised next to WAR and UAR: energy on the hardware profile (default), SynOps, "
+                             "latency in steps, parameters, or none (WAR and UAR only)")
+    search.add_argument("--concurrency", type=int_range(1, 64),
+                        help="trials side by side, one torch thread each (default 2)")
+    search.add_argument("--engine", choices=("tuner", "nas"),
+                        help="tuner (default): HPO-style NNI experiment with Lightning-free trials; "
+                             "nas: NasExperiment (NAS-mode trials, several seconds more start-up each)")
+    add_cache_dir(search)
+    search.add_argument("--skip-bad", action="store_true", default=None,
+                        help="leave out the sequences the data check finds bad (listed in report.md) instead of stopping")
     search.set_defaults(func=_search)
 
     train = subparsers.add_parser("train", help="train one architecture (JSON) and save its TTFS checkpoint",
@@ -113,9 +191,14 @@ def register(subparsers) -> None:
     train.add_argument("architecture", type=Path, help="architecture JSON (as written to <results>/chosen/architecture.json)")
     train.add_argument("--data", type=Path, default=Path("data/synthetic-see"), help="SEE tree (default %(default)s)")
     train.add_argument("--out", type=Path, default=Path("model.pt"), help="checkpoint to write (default %(default)s)")
-    train.add_argument("--epochs", type=int, default=15)
-    train.add_argument("--seed", type=int, default=0)
+    train.add_argument("--overwrite", action="store_true", help="replace an existing --out checkpoint")
+    train.add_argument("--epochs", type=int_range(1, 10_000), default=15)
+    train.add_argument("--seed", type=int_range(0, 2**32 - 1), default=0)
+    add_cache_dir(train)
     train.add_argument("--mode", choices=("ann", "direct"), default="ann", help="ANN-assisted (default) or direct TTFS training")
+    train.add_argument("--weight-bits", type=int_range(2, 8), default=None,
+                       help="fixed-point weights: quantisation-aware TTFS fine-tuning, metrics of the integer network, "
+                            "which the checkpoint also stores (default: float)")
     train.set_defaults(func=_train)
 
     evaluate = subparsers.add_parser("evaluate", help="WAR, UAR, per-class recall and per-lighting accuracy of a checkpoint",
@@ -123,8 +206,10 @@ def register(subparsers) -> None:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     evaluate.add_argument("checkpoint", type=Path)
     evaluate.add_argument("--data", type=Path, default=Path("data/synthetic-see"), help="SEE tree (default %(default)s)")
-    evaluate.add_argument("--eval-starts", type=int, default=20, help="clip start points per test sequence (SEE protocol: 20)")
-    evaluate.add_argument("--seed", type=int, default=0)
+    evaluate.add_argument("--eval-starts", type=int_range(1, 1000), default=20,
+                          help="clip start points per test sequence (SEE protocol: 20)")
+    evaluate.add_argument("--seed", type=int_range(0, 2**32 - 1), default=0)
+    add_cache_dir(evaluate)
     evaluate.set_defaults(func=_evaluate)
 
     report = subparsers.add_parser("report", help="redraw the plots and report.md of a results directory")

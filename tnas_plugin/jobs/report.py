@@ -24,17 +24,38 @@ def _save(fig, path: Path) -> Path:
     return path
 
 
-def plot_pareto(trials: pd.DataFrame, front: pd.DataFrame, path: Path) -> Path:
-    """WAR vs UAR of every finished trial, colour = SynOps per inference (log scale), front members circled."""
-    fig, ax = plt.subplots(figsize=(5.5, 4.5))
-    done = trials.dropna(subset=["war", "uar"])
-    points = ax.scatter(done["war"], done["uar"], c=np.log10(done["synops"].clip(lower=1)), cmap="viridis", s=36)
-    fig.colorbar(points, ax=ax, label="log10 SynOps per inference")
-    ax.plot(front["war"], front["uar"], "o", mfc="none", mec="red", ms=11, label="Pareto front")
-    ax.set_xlabel("WAR (accuracy)")
-    ax.set_ylabel("UAR (balanced accuracy)")
-    ax.set_title(f"{len(done)} trials")
-    ax.legend(loc="lower right")
+def hypervolume_2d(uar, cost, reference: tuple[float, float]) -> float:
+    """Area dominated by the points (UAR maximised, cost minimised) and bounded by ``reference`` = (UAR, cost)
+    (the hypervolume indicator, Zitzler & Thiele, IEEE TEVC 3(4), 1999); points beyond it count 0."""
+    points = sorted((c, u) for u, c in zip(uar, cost) if u > reference[0] and c < reference[1])
+    area, best = 0.0, reference[0]
+    for index, (c, u) in enumerate(points):  # cheapest first: each adds a slab up to the next point's cost
+        best = max(best, u)
+        next_cost = points[index + 1][0] if index + 1 < len(points) else reference[1]
+        area += (best - reference[0]) * (next_cost - c)
+    return area
+
+
+def hypervolume_reference(baselines: pd.DataFrame, cost: str, num_classes: int = 7) -> tuple[float, float]:
+    """(chance UAR 1/num_classes, 2x the hand-crafted TTFS CNN's validation cost)."""
+    handcrafted = baselines[baselines["network"].str.startswith("hand-crafted")].iloc[0]
+    return 1 / num_classes, 2 * float(handcrafted[f"val_{cost}"])
+
+
+def plot_uar_vs_cost(trials: pd.DataFrame, front: pd.DataFrame, baselines: pd.DataFrame, cost: str, path: Path) -> Path:
+    """Validation UAR against ``cost`` (log scale) of every finished trial; the front and every baseline marked."""
+    fig, ax = plt.subplots(figsize=(8.5, 4.5))
+    done = trials.dropna(subset=["val_uar", f"val_{cost}"])
+    ax.scatter(done[f"val_{cost}"], done["val_uar"], s=22, color="tab:blue", alpha=0.6, label=f"trials ({len(done)})")
+    steps = front.sort_values(f"val_{cost}")
+    ax.plot(steps[f"val_{cost}"], steps["val_uar"], "o", mfc="none", mec="red", ms=10, label="Pareto front")
+    for (_, row), marker in zip(baselines.iterrows(), ("*", "s", "D", "^", "v", "P")):
+        ax.plot(row[f"val_{cost}"], row["val_uar"], marker, color="black", ms=12, label=row["network"])
+    ax.axhline(1 / 7, color="grey", lw=0.8, ls=":", label="chance (1/7)")
+    ax.set_xscale("log")
+    ax.set_xlabel(f"{cost} per inference (validation clips)")
+    ax.set_ylabel("validation UAR")
+    ax.legend(loc="upper left", bbox_to_anchor=(1.02, 1), fontsize=7)
     return _save(fig, path)
 
 
@@ -87,6 +108,7 @@ def write_report(out: Path) -> Path:
     trials = pd.read_csv(out / "trials.csv")
     front = pd.read_csv(out / "pareto.csv")
     comparison = pd.read_csv(out / "comparison.csv")
+    baselines = pd.read_csv(out / "baselines_validation.csv")
     metrics = json.loads((out / "chosen" / "metrics.json").read_text())
     architecture = json.loads((out / "chosen" / "architecture.json").read_text())
     lava = json.loads((out / "lava.json").read_text())
@@ -96,18 +118,36 @@ def write_report(out: Path) -> Path:
     spikes = np.load(out / "spike_times.npz")
     layers = [name for name in spikes.files if name != "steps_per_window"]
 
-    plot_pareto(trials, front, out / "pareto.png")
+    cost = run.get("efficiency") or "energy_uj"
+    plot_uar_vs_cost(trials, front, baselines, cost, out / "pareto.png")
+    reference = hypervolume_reference(baselines, cost)
+    done = trials.dropna(subset=["val_uar", f"val_{cost}"])
+    volume = hypervolume_2d(done["val_uar"], done[f"val_{cost}"], reference)
+    handcrafted = baselines[baselines["network"].str.startswith("hand-crafted")]
+    handcrafted_volume = hypervolume_2d(handcrafted["val_uar"], handcrafted[f"val_{cost}"], reference)
     plot_confusion(confusion.to_numpy(), list(confusion.columns), out / "confusion.png")
     lighting = {key[len("acc_"):]: value for key, value in metrics.items() if key.startswith("acc_")}
     plot_bars(lighting, "accuracy", "chosen network: accuracy per lighting", out / "lighting.png")
-    plot_bars(dict(zip(per_layer["name"], per_layer["synops"])), "SynOps per inference", "chosen network: SynOps per layer",
+    plot_bars(dict(zip(per_layer["name"], per_layer["synaptic_events"])), "SynOps per inference", "chosen network: SynOps per layer",
               out / "synops_per_layer.png", log=True)
     plot_spike_time_histograms([spikes[name] for name in layers], layers, int(spikes["steps_per_window"]), out / "spike_times.png")
 
     failed = int((trials["status"] == "failed").sum())
-    front_columns = [c for c in ("war", "uar", "synops", "energy_uj", "latency_steps", "params") if c in front.columns]
+    distinct = len(trials)
+    front_columns = [c for c in ("val_war", "val_uar", "val_synops", "val_energy_uj", "val_latency_steps", "params")
+                     if c in front.columns]
     lines = [
         "# TNAS-ER search report",
+        "",
+        "## Protocol",
+        "",
+        "SEE-style data ships training and testing subjects. Whole training subjects are held out as a validation "
+        f"split ({run.get('validation_fraction', 0.2):.0%} of them, picked by seed {run['seed']}). Every trial trains on the "
+        "remaining training subjects and is measured on the validation subjects; the search's objectives, the Pareto "
+        "front, the choice of the finalists and of the chosen network all use validation metrics (`val_` columns "
+        "of trials.csv, pareto.csv, finalists.csv). The test subjects are read only after the choice: the table "
+        "below (`test_` columns of comparison.csv), the chosen network's figures and the Lava check. The baselines "
+        "are trained like the finalists on the same data and measured the same way.",
         "",
         "## Summary (measured in this run, test split)",
         "",
@@ -117,17 +157,22 @@ def write_report(out: Path) -> Path:
         f"hardware profile; latency in time steps. Data: `{run['data']}`; {run['budget']} trials of {run['epochs']} epochs; finalists and "
         f"baselines trained for {run['final_epochs']} epochs.",
         "",
-        f"## Search: {len(trials)} trials ({failed} failed), {len(front)} on the Pareto front of "
-        f"(WAR, UAR{', ' + run['efficiency'] if run.get('efficiency') else ''})",
+        f"## Search: {distinct} distinct networks ({failed} failed), {len(front)} on the Pareto front of "
+        f"(WAR, UAR{', ' + run['efficiency'] if run.get('efficiency') else ''}) on validation",
         "",
-        "![Pareto front](pareto.png)",
+        "![validation UAR against cost](pareto.png)",
+        "",
+        f"Hypervolume of (validation UAR, {cost}) over every trial: **{volume:.4g}**, from the reference point "
+        f"(UAR 1/7, 2x the hand-crafted network's {cost} = {reference[1]:.4g}); the hand-crafted network alone, "
+        f"trained like the finalists, covers {handcrafted_volume:.4g}. Trials that collapse to one class fail with that reason (trials.csv).",
         "",
         _table(front[front_columns]),
         "",
         "Every trial with every metric: [trials.csv](trials.csv); the front: [pareto.csv](pareto.csv); "
-        "the retrained finalists: [finalists.csv](finalists.csv).",
+        "the retrained finalists: [finalists.csv](finalists.csv); the baselines on validation: "
+        "[baselines_validation.csv](baselines_validation.csv).",
         "",
-        "## Chosen network",
+        "## Chosen network (test split)",
         "",
         f"Architecture ([chosen/architecture.json](chosen/architecture.json)): modality {architecture['modality']}, "
         f"{architecture['frames']} frames per clip, {len(architecture['stages'])} conv stages "
@@ -150,6 +195,37 @@ def write_report(out: Path) -> Path:
         f"{lava['lava_synops']:.4g}.",
         "",
     ]
+    lines += fixed_point_section(out, metrics)
+    lines += skipped_section(out)
     path = out / "report.md"
     path.write_text("\n".join(lines))
     return path
+
+
+def fixed_point_section(out: Path, metrics: dict) -> list[str]:
+    """Float vs fixed-point test WAR/UAR of the chosen network and its Lava ``fixed_pt`` check (``fixed_point.json``)."""
+    if not (out / "fixed_point.json").is_file():
+        return []
+    fixed = json.loads((out / "fixed_point.json").read_text())
+    lava, bits = fixed["lava"], fixed["weight_bits"]
+    table = pd.DataFrame([{"weights": "float", "test_war": metrics["war"], "test_uar": metrics["uar"]},
+                          {"weights": f"{bits}-bit integer", "test_war": fixed["test_war"], "test_uar": fixed["test_uar"]}])
+    return ["## Fixed point", "",
+            f"The chosen network quantised after training (`tnas_plugin.ttfs.quantize`, {bits}-bit weights with a "
+            "power-of-two scale per layer, 24-bit saturating potentials, integer time steps):", "",
+            _table(table), "",
+            f"On Lava's fixed-point models (`fixed_pt`: PyDenseModelBitAcc, PyConvModelFixed and the TTFS models) it "
+            f"predicted the same class as the PyTorch integer model on {lava['agreement']:.0%} of {lava['samples']} test "
+            f"clips, max |integer readout difference| {lava['max_readout_difference']:.0f}, every spike step equal on "
+            f"{lava['spike_step_agreement']:.0%} of them.", ""]
+
+
+def skipped_section(out: Path) -> list[str]:
+    """The report's list of the sequences ``--skip-bad`` left out (``skipped.csv``); none: no section."""
+    if not (out / "skipped.csv").is_file():
+        return []
+    skipped = pd.read_csv(out / "skipped.csv", keep_default_na=False)
+    return ["## Skipped data (--skip-bad)", "",
+            f"The data check found {len(skipped)} problem(s); these sequences were left out of every split "
+            "([skipped.csv](skipped.csv)):", "",
+            *(f"- `{row.sequence or '(tree)'}`: `{row.path}`: {row.problem}" for row in skipped.itertuples()), ""]
