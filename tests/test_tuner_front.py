@@ -1,0 +1,89 @@
+"""``tnas-er front`` on NNI's records without starting NNI: an experiment folder's database written with
+NNI's own schema (nni_node/core/sqlDatabase.js), three objectives, swapped parameters, bad input."""
+import argparse
+import json
+import sqlite3
+
+import pandas as pd
+import pytest
+
+from tnas_plugin.jobs import front
+from tnas_plugin.jobs.cli import main as tnas_er
+
+SCHEMA = """
+create table TrialJobEvent (timestamp integer, trialJobId text, event text, data text, logPath text,
+                            sequenceId integer, message text);
+create table MetricData (timestamp integer, trialJobId text, parameterId text, type text, sequence integer, data text);
+"""
+
+
+def write_experiment(folder, results):
+    """``results``: (trial id, sequence, parameter id run, parameter id NNI records, params, metric or None)."""
+    (folder / "db").mkdir(parents=True)
+    connection = sqlite3.connect(folder / "db" / "nni.sqlite")
+    connection.executescript(SCHEMA)
+    by_id = {ran: params for _, _, ran, _, params, _ in results}
+    for time, (trial, sequence, ran, recorded, _, metric) in enumerate(results):
+        hyper = json.dumps({"parameter_id": recorded, "parameter_source": "algorithm",
+                            "parameters": by_id[recorded], "parameter_index": 0})
+        connection.execute("insert into TrialJobEvent values (?, ?, 'WAITING', ?, '', ?, null)", (time, trial, hyper, sequence))
+        connection.execute("insert into TrialJobEvent values (?, ?, ?, null, '', ?, null)",
+                           (time + 100, trial, "FAILED" if metric is None else "SUCCEEDED", sequence))
+        if metric is not None:  # NNI stores JSON text of the JSON text the trial reported
+            connection.execute("insert into MetricData values (?, ?, ?, 'FINAL', 0, ?)",
+                               (time + 50, trial, str(ran), json.dumps(json.dumps(metric))))
+    connection.commit()
+    connection.close()
+
+
+RESULTS = [
+    ("t0", 0, 0, 0, {"lr": 0.1, "kind": "a"}, {"default": 0.5, "acc": 0.50, "size": 10, "ms": 3.0}),
+    ("t1", 1, 1, 1, {"lr": 0.2, "kind": "b"}, None),  # failed
+    ("t2", 2, 2, 3, {"lr": 0.3, "kind": "c"}, {"default": 0.9, "acc": 0.90, "size": 40, "ms": 1.0}),  # swapped
+    ("t3", 3, 3, 2, {"lr": 0.4, "kind": "d"}, {"default": 0.7, "acc": 0.70, "size": 20, "ms": 2.0}),  # with t2
+    ("t4", 4, 4, 4, {"lr": 0.5, "kind": "e"}, {"default": 0.4, "acc": 0.40, "size": 30, "ms": 4.0}),  # dominated
+    ("t5", 5, 5, 5, {"lr": 0.6, "kind": "f"}, {"default": 0.6, "acc": 0.60}),  # no "size": left out
+]
+
+
+def test_front_from_an_experiment_folder(tmp_path, capsys):
+    write_experiment(tmp_path / "exp", RESULTS)
+    out = tmp_path / "out"
+    assert tnas_er(["front", "abc", "--objectives", "acc:max,size:min", "--experiment-dir", str(tmp_path / "exp"),
+                    "--out", str(out), "--reference-point", "0,50"]) == 0
+    printed = capsys.readouterr().out
+    assert "6 trials read from" in printed and "4 with every objective; Pareto front of 3" in printed
+    table = pd.read_csv(out / "front.csv")
+    assert list(table["trial"]) == [2, 3, 0] and list(table["acc"]) == [0.9, 0.7, 0.5]
+    # each result with the parameters its trial ran (the metric's parameter id), not NNI's swapped record
+    assert list(table["param:lr"]) == [0.3, 0.4, 0.1] and list(table["metric:ms"]) == [1.0, 2.0, 3.0]
+    curve = pd.read_csv(out / "hypervolume.csv")
+    # reference (acc 0, size 50): 0.5 * 40 = 20; (0.9, 40) adds 0.4 * 10; (0.7, 20) adds 0.2 * 20; t4 is dominated
+    assert list(curve["trial"]) == [0, 2, 3, 4] and curve["hypervolume"].tolist() == pytest.approx([20, 24, 28, 28])
+    assert (out / "front.png").stat().st_size > 0 and (out / "hypervolume.png").stat().st_size > 0
+
+
+def test_three_objectives_and_the_default_reference_point(tmp_path):
+    trials = [front.TrialRecord(i, f"t{i}", "SUCCEEDED", {"i": i}, {"a": a, "b": b, "c": c})
+              for i, (a, b, c) in enumerate([(1, 1, 1), (2, 0, 1), (0, 2, 1), (0, 0, 0), (1, 1, 0.5)])]
+    result = front.compute_front(trials, {"a": "max", "b": "max", "c": "min"})
+    assert sorted(t.sequence for t in result.front) == [1, 2, 3, 4]  # (1, 1, 1) loses to (1, 1, 0.5)
+    assert result.reference == pytest.approx([-0.2, -0.2, 1.1])  # worst, 10% of the range further out
+    written = front.write_outputs(result, tmp_path)
+    assert all(path.stat().st_size > 0 for path in written)
+
+
+def test_bad_input_is_one_line_not_a_traceback(tmp_path, capsys):
+    write_experiment(tmp_path / "exp", RESULTS)
+    assert tnas_er(["front", "abc", "--objectives", "nope:max", "--experiment-dir", str(tmp_path / "exp")]) == 1
+    assert "no trial has a final metric with every objective key ['nope']" in capsys.readouterr().err
+    assert tnas_er(["front", "abc", "--objectives", "acc:max", "--experiment-dir", str(tmp_path / "none")]) == 1
+    assert "no running manager answers for it and no database in" in capsys.readouterr().err
+    assert tnas_er(["front", "abc", "--objectives", "acc:max,size:min", "--experiment-dir", str(tmp_path / "exp"),
+                    "--reference-point", "1"]) == 1
+    assert "--reference-point has 1 value(s) for 2 objective(s)" in capsys.readouterr().err
+    for text in ("acc", "acc:up", "acc:max,acc:min", ""):
+        with pytest.raises(argparse.ArgumentTypeError):
+            front.parse_objectives(text)
+    with pytest.raises(SystemExit):
+        tnas_er(["front", "abc", "--objectives", "acc:best"])
