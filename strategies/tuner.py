@@ -24,7 +24,9 @@ Resume (``nnictl resume ID``): the tuner writes its state (:data:`CHECKPOINT_FIL
 core's ``state_dict``) to NNI's checkpoint directory after every proposal and result and reloads it on
 resume, so the search continues where it stopped. Candidates that were running when the experiment
 stopped are proposed again first (``ParetoEvolution.requeue_pending``); results NNI re-imports that
-the state already holds are ignored, others are added.
+the state already holds are ignored, others are added. NNI asks for new trials before it re-imports the
+old results, so a candidate whose trial finished just before the stop, but whose result the stopped
+tuner never received, may run once more; its first result counts, the second is ignored.
 """
 from __future__ import annotations
 
