@@ -255,11 +255,12 @@ def pareto_indices(points: list[list[float]]) -> list[int]:
 
 
 def default_reference(points: list[list[float]]) -> list[float]:
-    """Worst value per (minimised) objective moved outwards by 10% of its range (1 if the range is 0)."""
+    """Worst value per (minimised) objective moved outwards by 10% of its range (of its size if every
+    result has the same value; by 1 if that value is 0)."""
     reference = []
     for column in zip(*points):
         worst, spread = max(column), max(column) - min(column)
-        reference.append(worst + (0.1 * spread if spread > 0 else max(abs(worst) * 0.1, 1.0)))
+        reference.append(worst + 0.1 * (spread or abs(worst)) if spread or worst else 1.0)
     return reference
 
 
