@@ -200,3 +200,17 @@ def test_an_unusable_checkpoint_starts_a_fresh_search(checkpoint_dir, caplog):
         tuner.update_search_space(SPACE)
     assert "Checkpoint not used: the saved state belongs to a different search space" in caplog.text
     check_types_and_ranges(tuner.generate_parameters(0))
+
+
+def test_the_sklearn_example_config_and_space_are_valid():
+    from pathlib import Path
+
+    import yaml
+
+    example = Path(__file__).resolve().parents[1] / "examples" / "sklearn"
+    config = yaml.safe_load((example / "config.yml").read_text())
+    tuner = TNASEvolutionTuner(**config["tuner"]["classArgs"])
+    tuner.update_search_space(json.loads((example / config["searchSpaceFile"]).read_text()))
+    assert {gene.type for gene in tuner.core.genes} == {"randint", "uniform", "qloguniform", "loguniform", "choice"}
+    assert tuner.options.constraints == {"accuracy": [0.85, None]}
+    assert config["tuner"]["name"] == "TNASEvolution" and "trial.py" in config["trialCommand"]
