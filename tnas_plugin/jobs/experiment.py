@@ -20,21 +20,38 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from pathlib import Path
 from typing import Callable
 
 from nni.nas.experiment import NasExperiment
+from nni.runtime.tuner_command_channel import TunerCommandChannel
 
-from .results import write_atomic
+from .results import InputError, write_atomic
 from .trial_log import TrialMonitor
 
 _logger = logging.getLogger(__name__)
 
 STATE_FILE = "strategy-state.json"
+MANAGER_ROUND_S = 30.0  # longest wait for NNI's manager to act on a raised trial budget
 
 
-class ResumeError(RuntimeError):
-    """The saved state could not be loaded; it was left untouched."""
+class ResumeError(InputError):
+    """The saved state could not be loaded; it was left untouched (exit status 1 from the command line)."""
+
+
+class _ChannelSkippingImports(TunerCommandChannel):
+    """NNI's tuner command channel for NAS, skipping the commands it cannot decode (``ImportData``,
+    ``AddCustomizedTrialJob``: sent on resume, for tuners)."""
+
+    def receive(self):
+        while True:
+            try:
+                return super().receive()
+            except ValueError as unknown:
+                if not str(unknown).startswith("Unknown command type"):
+                    raise
+                _logger.info("Skipping NNI's command the NAS engine has no use for (%s).", unknown)
 
 
 class SearchExperiment(NasExperiment):
@@ -62,6 +79,23 @@ class SearchExperiment(NasExperiment):
         super().__init__(model_space, evaluator, strategy, config, id=id)
         self._state_file = None if state_file is None else Path(state_file)
         self._state_refused = False
+
+    def execution_engine_factory(self, config):
+        """NNI's engine, with a command channel that survives the ``ImportData`` command of a resume.
+
+        On resume NNI's manager sends the earlier trials' results as ``ImportData`` (and
+        ``AddCustomizedTrialJob``), which NNI 3.0's NAS command channel does not know: it raises in its
+        listening thread, which dies, and the resumed search ends at once without a trial. The
+        strategy's state holds those results already.
+        """
+        from nni.nas.execution import training_service
+
+        channel = training_service.TunerCommandChannel
+        training_service.TunerCommandChannel = _ChannelSkippingImports
+        try:
+            return super().execution_engine_factory(config)
+        finally:
+            training_service.TunerCommandChannel = channel
 
     @property
     def state_file(self) -> Path:
@@ -103,6 +137,11 @@ class SearchExperiment(NasExperiment):
             # cancelled included; the budget is the number of results, so the remaining trials are:
             remaining = max(0, self.config.max_trial_number - len(core.history()))
             self.update_max_trial_number(len(self.list_trial_jobs()) + remaining)
+            # A manager resumed at its old limit starts DONE and turns RUNNING at its next round (~5 s);
+            # the strategy must not look before, or it finds no budget and ends at once.
+            deadline = time.monotonic() + MANAGER_ROUND_S
+            while remaining and self.get_status() == "DONE" and time.monotonic() < deadline:
+                time.sleep(0.5)
 
 
 def run_to_completion(experiment, port: int, resume: bool = False, on_end: Callable[[], None] | None = None) -> bool:
@@ -112,10 +151,12 @@ def run_to_completion(experiment, port: int, resume: bool = False, on_end: Calla
     :class:`SearchExperiment` passes ``save_strategy_state``). Returns True once the search completed,
     False when it was stopped (NNI handles Ctrl-C/SIGTERM as a stop).
     """
+    directory = Path(experiment.config.canonical_copy().experiment_working_directory)
     if resume and not experiment.has_checkpoint():
         raise ResumeError(f"NNI has no record of experiment {experiment.id} on this machine "
                           "(~/nni-experiments/.experiment): it cannot be resumed here")
-    directory = Path(experiment.config.canonical_copy().experiment_working_directory)
+    if resume and not isinstance(experiment, SearchExperiment):
+        check_tuner_state(experiment, directory / experiment.id / "checkpoint")
     outcome, stopped_by_nni = None, False
     with TrialMonitor(directory / experiment.id / "db" / "nni.sqlite", on_end=on_end):
         try:
@@ -125,3 +166,27 @@ def run_to_completion(experiment, port: int, resume: bool = False, on_end: Calla
             if not stopped_by_nni:
                 experiment.stop()
     return outcome is True
+
+
+def check_tuner_state(experiment, checkpoint: Path) -> None:
+    """Before resuming an HPO experiment run by ``TNASEvolutionTuner``: its saved search state must load.
+
+    A tuner that cannot load its state starts afresh and saves that empty state over the good one, so
+    a state that does not fit (unreadable, another search space or options) stops the resume here,
+    before NNI starts, and stays as it was; a copy ``<state>.before-resume`` is kept as well.
+    """
+    from tnas_plugin.strategies.evolution_core import EvolutionOptions, ParetoEvolution
+    from tnas_plugin.strategies.tuner import CHECKPOINT_FILE
+
+    tuner = experiment.config.tuner
+    if tuner is None or not str(tuner.class_name or tuner.name or "").endswith(("TNASEvolutionTuner", "TNASEvolution")):
+        return
+    path = checkpoint / CHECKPOINT_FILE
+    try:
+        state = json.loads(path.read_text())
+        options = EvolutionOptions.from_dict({k: v for k, v in (tuner.class_args or {}).items() if k != "canonical"})
+        ParetoEvolution(experiment.config.search_space, options).load_state_dict(state)
+    except (OSError, ValueError, KeyError, TypeError) as error:
+        raise ResumeError(f"{path}: cannot continue the search ({type(error).__name__}: {error}); "
+                          "the saved state is left as it was") from None
+    write_atomic(path.with_name(path.name + ".before-resume"), json.dumps(state))
