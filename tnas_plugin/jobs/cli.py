@@ -50,7 +50,7 @@ def main(argv: list[str] | None = None) -> int:
     from tnas_plugin.checkpoint import CheckpointError
     from tnas_plugin.data import SEEDataError
 
-    from .results import InputError, UsageError
+    from .results import JobError, UsageError
     from .signals import Stopped, end_child_processes, exit_now, say, stop_on_signals
 
     name = f"tnas-er {args.command}"
@@ -60,7 +60,7 @@ def main(argv: list[str] | None = None) -> int:
         except UsageError as error:
             say(f"{name}: {error}", sys.stderr)
             return 2
-        except (InputError, SEEDataError, CheckpointError) as error:
+        except (JobError, SEEDataError, CheckpointError) as error:
             say(f"{name}: {error}", sys.stderr)
             return 1
         except Stopped:

@@ -130,7 +130,10 @@ def _report(args: argparse.Namespace) -> int:
 
     if not (args.results / "trials.csv").is_file():
         raise InputError(f"{args.results / 'trials.csv'}: missing; give a results folder written by tnas-er search")
-    print(f"report: {write_report(args.results)}")
+    try:
+        print(f"report: {write_report(args.results)}")
+    except FileNotFoundError as missing:
+        raise InputError(f"{missing.filename}: missing; give a results folder written by tnas-er search") from None
     return 0
 
 

@@ -23,7 +23,11 @@ class UsageError(Exception):
     """A command line that cannot be run as given (exit status 2)."""
 
 
-class InputError(Exception):
+class JobError(Exception):
+    """A job that cannot go on, said in one line (exit status 1), e.g. a search in which no trial succeeded."""
+
+
+class InputError(JobError):
     """A missing, unreadable or unwritable file or folder (exit status 1)."""
 
 

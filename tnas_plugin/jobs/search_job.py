@@ -42,7 +42,7 @@ from tnas_plugin.search_spaces.eye_space import EyeSpaceChoices
 from .baselines import HANDCRAFTED_TTFS, train_lif_baseline, twin_metrics
 from .experiment import SearchExperiment, run_to_completion
 from .report import write_report
-from .results import InputError, ResultsFolder, UsageError
+from .results import InputError, JobError, ResultsFolder, UsageError
 from .signals import Stopped, say, stop_requested
 from .trial_log import trial_columns
 from .tuner_search import announce, search_results, tuner_experiment
@@ -378,7 +378,7 @@ def _run(options: SearchOptions, folder: ResultsFolder, run: dict, resumed: bool
         history, front = run["history"], run["front"]
         say(f"the search finished before the stop ({len(history)} trials): going on with the finalists")
     if not front:
-        raise RuntimeError(f"no trial succeeded; see the reason column of {out / 'trials.csv'}")
+        raise JobError(f"no trial succeeded; see the reason column of {out / 'trials.csv'}")
     finalists, settings = retrain_finalists(options, space, front)
     pd.DataFrame([{**params, **{f"val_{key}": value for key, value in result.metrics.items()}}
                   for params, _, result in finalists]).to_csv(out / "finalists.csv", index=False)
