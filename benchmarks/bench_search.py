@@ -13,8 +13,8 @@ For each seed, on a synthetic SEE-like set with more subjects than the demo's (`
 2. Finalists: the Pareto front of (validation WAR, UAR, energy) of each strategy's trials, ``--finalists``
    members spread along it (:func:`tnas_plugin.jobs.search_job.spread_along_front`), retrained for
    ``--final-epochs`` and measured on the test split once, after the search.
-3. Baselines: the hand-crafted TTFS CNN trained exactly like the finalists, and its rate-coded LIF twin
-   (:func:`tnas_plugin.jobs.search_job.measure_baselines`).
+3. Baselines: the hand-crafted TTFS CNN trained exactly like the finalists, its ANN and rate twins and a
+   SEEN-style LIF CNN of its architecture (:func:`tnas_plugin.jobs.search_job.measure_baselines`).
 4. Hypervolume of (UAR, energy) with the reference point (UAR 1/7, 2x the hand-crafted network's energy):
    on validation over every trial, and on test over the retrained finalists.
 
@@ -107,16 +107,18 @@ _RECORDS: list[dict] = []
 def recorded_trial(model, **options) -> dict:
     """The search's trial body, recording the sample, its validation metrics (None: failed, with the reason)
     and its duration."""
+    from tnas_plugin.search_spaces import EyeSpaceChoices
     from tnas_plugin.strategies.evaluator import evaluate_candidate
 
+    params = EyeSpaceChoices(resolution=model.spec.resolution).sample_of(model.spec)  # canonical: the network
     start = time.monotonic()
     try:
         metrics = evaluate_candidate(model, **options)
     except Exception as error:
-        _RECORDS.append({"params": dict(model.sample or {}), "metrics": None, "reason": f"{type(error).__name__}: {error}",
+        _RECORDS.append({"params": params, "metrics": None, "reason": f"{type(error).__name__}: {error}",
                          "seconds": time.monotonic() - start})
         raise
-    _RECORDS.append({"params": dict(model.sample or {}), "metrics": metrics, "seconds": time.monotonic() - start})
+    _RECORDS.append({"params": params, "metrics": metrics, "seconds": time.monotonic() - start})
     return metrics
 
 
@@ -181,12 +183,18 @@ def strategy_run(args, name: str, seed: int) -> dict:
 
 
 def baselines_run(args, seed: int) -> dict:
+    """The job's baselines with the hand-crafted TTFS CNN in the chosen network's place (its ANN twin, rate twin
+    and a SEEN-style LIF CNN of its architecture); the hand-crafted network is the first row of each split."""
+    from tnas_plugin.candidate import build_ann
+    from tnas_plugin.jobs.baselines import HANDCRAFTED_TTFS
     from tnas_plugin.jobs.search_job import measure_baselines
-    from tnas_plugin.measurement import MeasurementSettings
+    from tnas_plugin.measurement import MeasurementSettings, measure_candidate
 
     options = search_options(args, seed)
     settings = MeasurementSettings.from_options(options.data, **options.evaluator_settings(final=True))
-    return measure_baselines(options, settings)
+    handcrafted = replace(HANDCRAFTED_TTFS, resolution=options.resolution)
+    trained = measure_candidate(handcrafted, build_ann(handcrafted), settings)
+    return measure_baselines(options, settings, handcrafted, trained.snn)
 
 
 def fidelity_run(args) -> list[dict]:
