@@ -74,6 +74,9 @@ class SteppedNetwork(nn.Module):
         self.blocks, self.steps, self.encode = nn.ModuleList(blocks), steps, encode
 
     def forward(self, x: torch.Tensor, counter: SteppedCounter | None = None) -> torch.Tensor:
+        for module in self.modules():
+            if isinstance(module, GatedMaxPool):
+                module.reset()
         membranes: list[torch.Tensor | None] = [None] * len(self.blocks)
         for h in self.encode(x):
             for k, block in enumerate(self.blocks):
@@ -94,6 +97,27 @@ class SteppedNetwork(nn.Module):
         return membranes[-1] / self.steps  # the readout integrates its current: its mean over the steps
 
 
+class GatedMaxPool(nn.Module):
+    """Max pooling of rate-coded spikes: each window passes the spikes of its input neuron that has fired most so far.
+
+    ORing the spikes of a window (plain max pooling of 0/1 maps) fires at nearly every step once several inputs
+    fire; gating by the running spike counts passes the maximum rate instead (Rueckauer et al. 2017, Sec. 2.2.3).
+    """
+
+    def __init__(self, kernel_size, stride, padding):
+        super().__init__()
+        self.kernel_size, self.stride, self.padding = kernel_size, stride, padding
+        self.counts: torch.Tensor | None = None
+
+    def reset(self) -> None:
+        self.counts = None
+
+    def forward(self, spikes: torch.Tensor) -> torch.Tensor:
+        self.counts = spikes if self.counts is None else self.counts + spikes
+        _, index = F.max_pool2d(self.counts, self.kernel_size, self.stride, self.padding, return_indices=True)
+        return spikes.flatten(2).gather(2, index.flatten(2)).view_as(index)
+
+
 def _kind(synapse: nn.Module) -> LayerKind:
     return LayerKind.CONV if isinstance(synapse, nn.Conv2d) else LayerKind.LINEAR
 
@@ -108,8 +132,9 @@ def rate_twin(snn, steps: int) -> SteppedNetwork:
 
     A TTFS layer maps values in [0, 1] to spike times; here the same weights map firing rates in [0, 1]
     (spikes per step) through IF neurons with threshold 1, which fire at rate ``clip(W' r + b', 0, 1)``
-    (Rueckauer et al. 2017). Max pooling ORs spikes; average pooling is a fixed-weight conv of IF neurons,
-    as in the TTFS network. The input is a Bernoulli spike train of the frames.
+    (Rueckauer et al. 2017). Max pooling passes the most active input's spikes (:class:`GatedMaxPool`);
+    average pooling is a fixed-weight conv of IF neurons, as in the TTFS network. The input is a
+    Bernoulli spike train of the frames.
     """
     blocks, pending = [], None
     for layer in snn.layers:
@@ -127,7 +152,7 @@ def rate_twin(snn, steps: int) -> SteppedNetwork:
             neuron = None if layer.kind == LayerKind.READOUT else _neuron(beta=1.0, threshold=1.0)
             pending = (synapse, None, neuron, [])
         elif layer.kind == LayerKind.MAXPOOL:
-            pending[3].append(nn.MaxPool2d(layer.kernel_size, layer.stride, layer.padding))
+            pending[3].append(GatedMaxPool(layer.kernel_size, layer.stride, layer.padding))
         else:
             pending[3].append(nn.Flatten())
     blocks.append(_Block(*pending))
