@@ -127,7 +127,8 @@ def run_experiment(tmp_path: Path, check_front: bool) -> bool:
         assert state["version"] == 2 and not state["requeued"]
         recorded = [genome for genome, _ in state["records"]]
         assert all(orphan in recorded for orphan in orphans)  # proposed again and run after the resume
-        assert sum(metrics is None for _, metrics in state["records"]) >= 1  # the failures are recorded
+        # (Failures are not counted here: a trial that failed just before the stop may end before the
+        # tuner hears of it; it is then an orphan, proposed again after the resume like the others.)
         if check_front:
             check_front_command(tmp_path, experiment_id, folder, port, env, statuses.count("SUCCEEDED"))
     finally:
