@@ -54,3 +54,16 @@ def test_bad_config_is_rejected_by_field_name():
         TrainConfig(mode="surrogate")
     with pytest.raises(ValueError, match="margin"):
         TrainConfig(margin=0.5)
+
+
+def test_direct_training_folds_batch_norm_with_the_data_statistics():
+    from tnas_plugin.trainer import batchnorm_statistics
+
+    torch.manual_seed(0)
+    ann = nn.Sequential(nn.Conv2d(2, 3, 3), nn.BatchNorm2d(3), nn.ReLU(), nn.Flatten(), nn.Linear(3 * 4 * 4, 2))
+    x = torch.rand(32, 2, 6, 6) * 5 + 2
+    batchnorm_statistics(ann, x)
+    conv = ann[0](x)
+    assert torch.allclose(ann[1].running_mean, conv.mean((0, 2, 3)), atol=1e-5)
+    assert torch.allclose(ann[1].running_var, conv.var((0, 2, 3)), rtol=1e-4)
+    assert ann[1].momentum == 0.1 and torch.equal(ann[1].weight.detach(), torch.ones(3))

@@ -227,6 +227,27 @@ def _finetune_epochs(snn: TTFSNetwork, loader: Iterable, epochs: int, lr: float,
     return history
 
 
+@torch.no_grad()
+def batchnorm_statistics(ann: nn.Module, inputs: torch.Tensor) -> None:
+    """Set every batch norm's running mean and variance to those of ``inputs`` (cumulative average, weights unchanged).
+
+    Direct TTFS training folds batch norm into the convolutions before its first step; with the statistics of
+    the data (instead of the initial 0 / 1) the folded layers start normalised, as a trained ReLU twin's would
+    (data-dependent initialisation, Ioffe & Szegedy 2015).
+    """
+    norms = [m for m in ann.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    if not norms:
+        return
+    momenta = [m.momentum for m in norms]
+    for norm in norms:
+        norm.reset_running_stats()
+        norm.momentum = None  # cumulative moving average over the passes below
+    ann.train()
+    ann(inputs)
+    for norm, momentum in zip(norms, momenta):
+        norm.momentum = momentum
+
+
 def train_ttfs(ann: nn.Module, loader: Iterable, steps_per_window: int | None, config: TrainConfig,
                callbacks: TrainCallbacks | None = None) -> TrainResult:
     """Train a TTFS network whose architecture is the ReLU network ``ann`` (``nn.Sequential``).
@@ -243,8 +264,10 @@ def train_ttfs(ann: nn.Module, loader: Iterable, steps_per_window: int | None, c
     history: list[dict] = []
     if config.mode == "ann":
         history += train_ann(ann, loader, config.epochs, config.lr, device, callbacks)
-    ann.eval()
     calibration = calibration_inputs(loader, config.calibration_batches).to(device)
+    if config.mode == "direct":
+        batchnorm_statistics(ann, calibration)  # fold batch norm with the data's statistics, not the initial 0 / 1
+    ann.eval()
     snn = ann_to_ttfs(ann, calibration, config.margin, config.percentile)
     if config.mode == "direct":
         history += finetune(snn, loader, config.epochs, config.lr, steps_per_window, "direct", config, callbacks)
