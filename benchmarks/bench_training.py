@@ -7,7 +7,7 @@ network in discrete time (the candidate's steps per window) on the test split (W
 
 - ANN-assisted: ``epochs - 1`` ReLU-twin epochs + 1 discrete TTFS fine-tuning epoch (``measure_candidate``,
   ``mode="ann"``).
-- Direct: ``measure_candidate(mode="direct")`` trained for ``multiples x epochs`` epochs in ONE run; the
+- Direct: ``measure_candidate(mode="direct")`` (batch norm folded with the data's statistics) trained for ``multiples x epochs`` epochs in ONE run; the
   trainer's ``on_epoch`` callback evaluates the TTFS network on the test split after each ``epochs`` epochs
   (its evaluation time is excluded from the clock), so the direct path's WAR/UAR at 1x (the equal budget),
   2x, 3x the budget come from one training run. The 1x point is exactly what a ``epochs``-epoch direct run
@@ -21,7 +21,7 @@ path's ``train_s`` there to the ANN path's ``train_s`` (for "not within 3x": a l
 
 Writes ``results/training_modes.csv`` (one row per candidate, seed and mode/checkpoint),
 ``training_modes_summary.csv`` (medians and IQR per mode/checkpoint), ``training_modes_catchup.csv`` (per
-candidate and seed) and ``training_modes.md``.
+candidate and seed) and ``training_modes.md``, each with the runs that collapsed (UAR exactly 1/7).
 
     python benchmarks/bench_training.py [--epochs 10 --candidates 4 --seeds 3 --multiples 3 --threads 1 --suffix '']
 """
@@ -162,22 +162,27 @@ def main() -> None:
     frame = pd.DataFrame(rows)
     catch = pd.DataFrame(catchup)
     args.out.mkdir(parents=True, exist_ok=True)
-    frame.to_csv(args.out / f"training_modes{args.suffix}.csv", index=False)
     catch.to_csv(args.out / f"training_modes_catchup{args.suffix}.csv", index=False)
     order = ["ann"] + [f"direct_{k}x" for k in range(1, args.multiples + 1)]
+    frame["collapsed"] = np.isclose(frame["uar"], 1 / 7)  # one class predicted for every clip: UAR exactly chance
+    frame.to_csv(args.out / f"training_modes{args.suffix}.csv", index=False)
     summary = frame.groupby("mode")[["epochs", "train_s", "war", "uar"]].agg(["median", iqr]).reindex(order)
     summary.columns = [f"{metric}_{stat}" for metric, stat in summary.columns]
     summary = summary.drop(columns="epochs_iqr")
+    summary["collapsed_runs"] = frame.groupby("mode")["collapsed"].sum().reindex(order)
     summary.to_csv(args.out / f"training_modes_summary{args.suffix}.csv")
 
     runs = len(catch)
     lines = [f"# ANN-assisted vs direct TTFS training ({args.candidates} candidates x {args.seeds} seeds, budget {args.epochs} epochs)",
              "", f"Machine: {describe()}. Total wall time {total:.0f} s. Data: {args.data} (built-in synthetic), "
              "resolution 32, 16 steps per window, 4 test start points per sequence.", "",
-             "| path | epochs | median train s (IQR) | median WAR (IQR) | median UAR (IQR) |", "|---|---:|---:|---:|---:|"]
+             f"Chance is 1/7 = {1 / 7:.4f}; a collapsed run predicts one class (UAR exactly 1/7).", "",
+             "| path | epochs | median train s (IQR) | median WAR (IQR) | median UAR (IQR) | collapsed runs |",
+             "|---|---:|---:|---:|---:|---:|"]
     for mode, r in summary.iterrows():
         lines.append(f"| {mode} | {r['epochs_median']:.0f} | {r['train_s_median']:.1f} ({r['train_s_iqr']:.1f}) | "
-                     f"{r['war_median']:.4f} ({r['war_iqr']:.4f}) | {r['uar_median']:.4f} ({r['uar_iqr']:.4f}) |")
+                     f"{r['war_median']:.4f} ({r['war_iqr']:.4f}) | {r['uar_median']:.4f} ({r['uar_iqr']:.4f}) | "
+                     f"{int(r['collapsed_runs'])}/{runs} |")
     speedup = summary.loc["direct_1x", "train_s_median"] / summary.loc["ann", "train_s_median"]
     lines += ["", f"Equal budget: the direct path's median training time is {speedup:.2f}x the ANN-assisted path's.", "",
               "Catch-up of the direct path to the ANN-assisted path's final value (per candidate and seed):", "",
