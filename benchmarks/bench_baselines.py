@@ -13,9 +13,9 @@ For each seed, on the default synthetic SEE tree (the demo's data) and with the 
    ``loihi`` (core-time latency) and ``cmos45nm`` profiles; the ANN twin is the TTFS network in
    continuous time (the clipped-ReLU ANN) and costs its MACs.
 
-``--ablation E`` also trains LIF variants for E epochs (seed 0) to show what kept the old LIF baseline
-at the loss of chance (``lif_ablation.csv``). ``--summarize`` merges the per-seed tables into
-``baselines.csv`` (median per network, collapsed runs counted) and ``baselines.png``.
+``--ablation E`` (default 12) also trains LIF variants for E epochs (seed 0) to show what kept the old LIF baseline
+at the loss of chance (``lif_ablation.csv``). The per-seed tables are merged into ``baselines.csv`` (median
+per network, collapsed runs counted) and ``baselines.png`` after the seeds run (or alone: ``--summarize``).
 
     python benchmarks/bench_baselines.py --seeds 0 1 2 [--epochs 50] [--data DIR] [--ablation 12] [--threads N]
     python benchmarks/bench_baselines.py --summarize
@@ -189,7 +189,7 @@ def main() -> None:
     parser.add_argument("--data", type=Path, default=Path("data/synthetic-see"))
     parser.add_argument("--seeds", type=int, nargs="*", default=[0, 1, 2])
     parser.add_argument("--epochs", type=int, default=50, help="epochs of every network (the demo's final epochs)")
-    parser.add_argument("--ablation", type=int, default=0, help="epochs of the LIF ablation (0: skip)")
+    parser.add_argument("--ablation", type=int, default=12, help="epochs of the LIF ablation (0: skip)")
     parser.add_argument("--summarize", action="store_true", help="merge the per-seed tables and plot")
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default), e.g. 1 per seed run in parallel")
     args = parser.parse_args()
@@ -204,6 +204,8 @@ def main() -> None:
     print(machine, flush=True)
     for seed in args.seeds:
         print(run_seed(data, seed, args.epochs, machine).drop(columns=["machine"]).to_string(), flush=True)
+    if args.seeds:
+        summarize()
     if args.ablation:
         ablation(data, args.ablation)
 
