@@ -18,6 +18,9 @@ The experiment keeps its ID, so NNI's web UI shows one experiment with every tri
 """
 from __future__ import annotations
 
+import contextlib
+import functools
+import importlib
 import json
 import logging
 import time
@@ -28,7 +31,7 @@ from nni.nas.experiment import NasExperiment
 from nni.runtime.tuner_command_channel import TunerCommandChannel
 
 from .results import InputError, write_atomic
-from .trial_log import TrialMonitor
+from .trial_log import TrialMonitor, read_trials
 
 _logger = logging.getLogger(__name__)
 
@@ -38,6 +41,26 @@ MANAGER_ROUND_S = 30.0  # longest wait for NNI's manager to act on a raised tria
 
 class ResumeError(InputError):
     """The saved state could not be loaded; it was left untouched (exit status 1 from the command line)."""
+
+
+MANAGER_START_S = 60  # NNI waits 3 s for its manager's REST server; a busy machine can take longer
+
+
+@contextlib.contextmanager
+def patient_manager_start():
+    """Let NNI wait up to ``MANAGER_START_S`` seconds for its manager to answer, instead of 3.
+
+    NNI 3.0's launcher polls the new manager's REST server 3 times, 1 s apart, then kills it and fails
+    ("Create experiment failed"), which a loaded machine (2 cores, trials running) hits.
+    """
+    from nni.experiment import launcher
+
+    check = launcher._check_rest_server
+    launcher._check_rest_server = functools.partial(check, retry=MANAGER_START_S)
+    try:
+        yield
+    finally:
+        launcher._check_rest_server = check
 
 
 class _ChannelSkippingImports(TunerCommandChannel):
@@ -96,6 +119,10 @@ class SearchExperiment(NasExperiment):
             return super().execution_engine_factory(config)
         finally:
             training_service.TunerCommandChannel = channel
+
+    def _start_nni_manager(self, *args, **kwargs):
+        with patient_manager_start():
+            return super()._start_nni_manager(*args, **kwargs)
 
     @property
     def state_file(self) -> Path:
@@ -156,9 +183,9 @@ def run_to_completion(experiment, port: int, resume: bool = False, on_end: Calla
         raise ResumeError(f"NNI has no record of experiment {experiment.id} on this machine "
                           "(~/nni-experiments/.experiment): it cannot be resumed here")
     if resume and not isinstance(experiment, SearchExperiment):
-        check_tuner_state(experiment, directory / experiment.id / "checkpoint")
+        prepare_tuner_state(experiment, directory)
     outcome, stopped_by_nni = None, False
-    with TrialMonitor(directory / experiment.id / "db" / "nni.sqlite", on_end=on_end):
+    with patient_manager_start(), TrialMonitor(directory / experiment.id / "db" / "nni.sqlite", on_end=on_end):
         try:
             outcome = (experiment.resume if resume else experiment.run)(port=port, wait_completion=True)
             stopped_by_nni = outcome is None  # NNI stops the experiment itself on KeyboardInterrupt
@@ -168,12 +195,17 @@ def run_to_completion(experiment, port: int, resume: bool = False, on_end: Calla
     return outcome is True
 
 
-def check_tuner_state(experiment, checkpoint: Path) -> None:
-    """Before resuming an HPO experiment run by ``TNASEvolutionTuner``: its saved search state must load.
+def prepare_tuner_state(experiment, directory: Path) -> None:
+    """Before resuming an HPO experiment run by ``TNASEvolutionTuner``: check its saved state, and leave
+    the trials NNI re-runs itself to NNI.
 
-    A tuner that cannot load its state starts afresh and saves that empty state over the good one, so
-    a state that does not fit (unreadable, another search space or options) stops the resume here,
-    before NNI starts, and stays as it was; a copy ``<state>.before-resume`` is kept as well.
+    * A tuner that cannot load its state starts afresh and saves that empty state over the good one, so
+      a state that does not fit (unreadable, another search space or options) stops the resume here,
+      before NNI starts, and stays as it was; a copy ``<state>.before-resume`` is kept as well.
+    * NNI's manager re-runs the trials that were running at the stop (same trial ID and parameters,
+      its ``addRecoveredTrialJob``), and the tuner proposes its orphaned candidates again
+      (``requeue_pending``): a candidate in both would run twice. Those NNI re-runs are taken out of the
+      tuner's pending list here; their results reach the tuner as any result does.
     """
     from tnas_plugin.strategies.evolution_core import EvolutionOptions, ParetoEvolution
     from tnas_plugin.strategies.tuner import CHECKPOINT_FILE
@@ -181,12 +213,28 @@ def check_tuner_state(experiment, checkpoint: Path) -> None:
     tuner = experiment.config.tuner
     if tuner is None or not str(tuner.class_name or tuner.name or "").endswith(("TNASEvolutionTuner", "TNASEvolution")):
         return
-    path = checkpoint / CHECKPOINT_FILE
+    path = directory / experiment.id / "checkpoint" / CHECKPOINT_FILE
+    arguments = dict(tuner.class_args or {})
+    canonical = arguments.pop("canonical", None)
     try:
         state = json.loads(path.read_text())
-        options = EvolutionOptions.from_dict({k: v for k, v in (tuner.class_args or {}).items() if k != "canonical"})
-        ParetoEvolution(experiment.config.search_space, options).load_state_dict(state)
-    except (OSError, ValueError, KeyError, TypeError) as error:
+        if canonical:
+            module, _, name = canonical.partition(":")
+            canonical = functools.partial(getattr(importlib.import_module(module), name),
+                                          search_space=experiment.config.search_space)
+        core = ParetoEvolution(experiment.config.search_space, EvolutionOptions.from_dict(arguments), canonical)
+        core.load_state_dict(state)
+    except (OSError, ValueError, KeyError, TypeError, ImportError, AttributeError) as error:
         raise ResumeError(f"{path}: cannot continue the search ({type(error).__name__}: {error}); "
                           "the saved state is left as it was") from None
     write_atomic(path.with_name(path.name + ".before-resume"), json.dumps(state))
+    rerun = set()
+    for trial in read_trials(directory / experiment.id / "db" / "nni.sqlite"):
+        if trial.status in ("WAITING", "RUNNING"):
+            with contextlib.suppress(ValueError):
+                rerun.add(tuple(core.encode(trial.params)))
+    if rerun:
+        for key in ("pending", "requeued"):
+            state[key] = [genome for genome in state.get(key, []) if tuple(genome) not in rerun]
+        write_atomic(path, json.dumps(state))
+        _logger.info("NNI re-runs %d trial(s) it had running; they are no longer pending in the tuner.", len(rerun))

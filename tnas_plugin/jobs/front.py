@@ -99,11 +99,20 @@ def _pair(trials: list[TrialRecord], by_parameter_id: dict[str, dict], reported:
     with its final metric. NNI 3.0's local training service sometimes hands two trials that start
     together each other's parameters; its records (and web UI) then pair each of them with the other's
     parameters, while the metric carries the id of the parameters the trial really ran (which is also
-    what a tuner is told)."""
+    what a tuner is told). A trial without a result whose recorded parameters another trial turned out
+    to have run gets that trial's recorded ones: the two were swapped."""
+    recorded = {trial.trial_id: trial.params for trial in trials}
+    freed = {}  # id() of parameters another trial ran -> the parameters that trial was recorded with
     for trial in trials:
         parameter_id = reported.get(trial.trial_id)
         if parameter_id is not None and parameter_id in by_parameter_id:
-            trial.params = by_parameter_id[parameter_id]
+            ran = by_parameter_id[parameter_id]
+            if ran is not trial.params:
+                freed[id(ran)] = trial.params
+            trial.params = ran
+    for trial in trials:
+        if trial.trial_id not in reported and id(recorded[trial.trial_id]) in freed:
+            trial.params = freed[id(recorded[trial.trial_id])]
 
 
 def trials_from_rest(port: int, timeout: float = 10.0) -> list[TrialRecord]:
