@@ -138,7 +138,7 @@ class EvolutionOptions:
         Distribution index of polynomial mutation for bounded numeric genes: larger = smaller steps. The
         default, 2, is wider than the NSGA-II paper's 20: on the ZDT benchmark
         (``benchmarks/bench_tuner_zdt.py``) 20 let this steady-state loop lose the ends of ZDT2's concave
-        front (median hypervolume at 1000 evaluations over 3 seeds: 95 with 20, 107 with 5, 113 with 2).
+        front (median hypervolume at 1000 evaluations over 3 seeds: 98 with 20, 107 with 5, 113 with 2).
     dedup_retries
         Redraws of an already-proposed child before falling back to random sampling (then giving up).
     seed
