@@ -1,0 +1,122 @@
+"""SIGINT, SIGTERM and SIGHUP stop ``tnas-er`` cleanly at any moment, and ``--resume`` continues (issue 14).
+
+Every stop must give exit status 128 + signal, no traceback, no process left behind (NNI's manager and
+trials, Lava's runtime), the finished trials kept in ``OUT.partial/trials.csv``. Each moment is reached by
+waiting for a line the job prints. Tiny data (tests/conftest.py); one run is stopped and resumed three
+times, so that each resume is checked too.
+"""
+import json
+import shutil
+import signal
+
+import pandas as pd
+import pytest
+import torch
+
+from job_helpers import STOP, Job
+from nni_helpers import free_port
+from tnas_plugin.candidate import CandidateSpec, StageSpec, build_ann
+from tnas_plugin.checkpoint import save_checkpoint
+from tnas_plugin.ttfs import ann_to_ttfs
+
+TINY = ["--epochs", "1", "--final-epochs", "1", "--resolution", "16", "--finalists", "1", "--quiet"]
+
+
+def search(data, out, *extra) -> Job:
+    return Job("search", "--data", data, "--out", out, "--port", free_port(), *TINY, *extra)
+
+
+def uncaught(output: str) -> list[str]:
+    """Tracebacks of exceptions that escaped the command (their first frame is the CLI module's top level);
+    the ones NNI logs while stopping (a manager caught half-started, say) are its own business."""
+    blocks = output.split("Traceback (most recent call last):")[1:]
+    heads = ["\n".join(block.splitlines()[:5]) for block in blocks]
+    return [head for head in heads if "tnas_plugin/jobs/cli.py" in head and "in <module>" in head]
+
+
+def assert_clean_stop(job: Job, code: int, sig: int) -> None:
+    assert code == 128 + sig, job.output[-3000:]
+    assert not uncaught(job.output), job.output[-3000:]
+    assert f"stopped by {signal.Signals(sig).name}" in job.output
+    assert not job.left_behind(), job.left_behind()
+
+
+@pytest.mark.parametrize("name", ["SIGINT", "SIGTERM", "SIGHUP"])
+def test_stop_while_nni_starts(tiny_see, tmp_path, name):
+    out = tmp_path / "r"
+    job = search(tiny_see, out, "--budget", "2")
+    job.wait_for(r"^starting NNI experiment")
+    assert_clean_stop(job, job.send(STOP[name]), STOP[name])
+    assert not out.exists() and (tmp_path / "r.partial" / "search-run.json").is_file()  # resumable, not published
+
+
+@pytest.mark.parametrize("name", ["SIGINT", pytest.param("SIGHUP", marks=pytest.mark.slow)])  # SIGTERM: below
+def test_stop_during_a_trial(tiny_see, tmp_path, name):
+    out = tmp_path / "r"
+    job = search(tiny_see, out, "--budget", "4")
+    job.wait_for(r"^trial \d+ \(\w+\) running")
+    assert_clean_stop(job, job.send(STOP[name]), STOP[name])
+    assert (tmp_path / "r.partial" / "trials.csv").is_file() and not out.exists()
+    assert f"--resume {out}" in job.output
+
+
+def test_sigterm_at_every_moment_and_resume_to_the_end(tiny_see, tmp_path):
+    """One run with a corrupt frame, left out by --skip-bad: stopped in a trial, while retraining and during
+    the Lava check, resumed after each stop, and finished."""
+    data = shutil.copytree(tiny_see, tmp_path / "see", ignore=shutil.ignore_patterns(".cache"))
+    bad = sorted((data / "frame").glob("*/*/00002.jpg"))[-1]
+    bad.write_bytes(b"\xff\xd8 truncated")
+    out, partial = tmp_path / "r", tmp_path / "r.partial"
+    # 1. during a trial, once one has finished
+    job = search(data, out, "--budget", "3", "--skip-bad", "--epochs", "3")  # 3 epochs: some network learns
+    experiment = job.wait_for(r"^starting NNI experiment (\w+)").group(1)
+    job.wait_for(r"^trial \d+ \(\w+\) (done|failed)")
+    assert_clean_stop(job, job.send(signal.SIGTERM), signal.SIGTERM)
+    kept = pd.read_csv(partial / "trials.csv")
+    assert len(kept) >= 1 and set(kept["status"]) <= {"done", "failed"}
+    assert all(isinstance(why, str) and why for why in kept.loc[kept["status"] == "failed", "reason"])  # one line
+
+    # a resume that cannot load the saved search state stops before NNI starts and leaves the state as it was
+    state = partial / "nni" / experiment / "checkpoint" / "tnas_evolution_state.json"
+    saved = state.read_bytes()
+    state.write_text('{"version": 2}')
+    job = Job("search", "--resume", out, "--port", free_port())
+    assert job.wait() == 1 and "cannot continue the search" in job.output and "Traceback" not in job.output
+    assert state.read_text() == '{"version": 2}'
+    state.write_bytes(saved)
+
+    # 2. resume: the same NNI experiment, the finished trials kept; stopped while retraining the finalist
+    job = Job("search", "--resume", out, "--port", free_port())
+    assert job.wait_for(r"^resuming NNI experiment (\w+)").group(1) == experiment
+    job.wait_for(r"^finalist 0:")
+    assert_clean_stop(job, job.send(signal.SIGTERM), signal.SIGTERM)
+    trials = pd.read_csv(partial / "trials.csv")
+    assert len(trials) == 3 and set(kept["nni_trial"].dropna()) <= set(trials["nni_trial"].dropna())
+    assert json.loads((partial / "search-run.json").read_text())["search_complete"]
+
+    # 3. resume: the search is not run again; stopped during the Lava check
+    job = Job("search", "--resume", out, "--port", free_port())
+    job.wait_for(r"^the search finished before the stop")
+    job.wait_for(r"^checking the chosen network on Lava")
+    assert_clean_stop(job, job.send(signal.SIGTERM), signal.SIGTERM)
+    assert not out.exists()
+
+    # 4. resume to the end: the results move from r.partial to r
+    job = Job("search", "--resume", out, "--port", free_port())
+    assert job.wait() == 0, job.output[-3000:]
+    assert not partial.exists() and (out / "report.md").is_file() and (out / "chosen" / "model.pt").is_file()
+    assert pd.read_csv(out / "trials.csv")["nni_trial"].tolist() == trials["nni_trial"].tolist()
+    assert not uncaught(job.output), job.output[-3000:]
+    skipped = (out / "report.md").read_text().split("## Skipped data (--skip-bad)")[1]
+    assert bad.parent.name in skipped and "corrupt JPEG" in skipped
+
+
+def test_sigterm_during_export_lava_leaves_no_lava_process(tiny_see, tmp_path):
+    spec = CandidateSpec(modality="event", frames=2, steps_per_window=4, resolution=16,
+                         stages=(StageSpec(4, 3, "max"),), classifier_width=8, num_classes=7)
+    torch.manual_seed(0)
+    snn = ann_to_ttfs(build_ann(spec).eval(), torch.rand(8, spec.in_channels, 16, 16))
+    checkpoint = save_checkpoint(tmp_path / "model.pt", spec, snn)
+    job = Job("export-lava", checkpoint, "--data", tiny_see, "--samples", "40", "--samples-per-run", "1")
+    job.wait_for(r"^Lava process graph")
+    assert_clean_stop(job, job.send(signal.SIGTERM), signal.SIGTERM)
