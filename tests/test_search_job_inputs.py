@@ -51,6 +51,10 @@ def _first_frame(root, folder):
     (["export-lava", "m.pt", "--data", "d", "--samples-per-run", "0"], "--samples-per-run: must be an integer in [1, 1000]"),
     (["train", "a.json", "--epochs", "0"], "--epochs: must be an integer in [1, 10000]"),
     (["evaluate", "m.pt", "--eval-starts", "0"], "--eval-starts: must be an integer in [1, 1000]"),
+    (["data", "synth", "--out", "x", "--subjects", "0"], "--subjects: must be an integer in [2, 10000], got 0"),
+    (["data", "synth", "--out", "x", "--workers", "0"], "--workers: must be an integer in [1, 256], got 0"),
+    (["data", "synth", "--out", "x", "--size", "0x0"], "--size: size must be HxW with both at least 1"),
+    (["data", "check", "x", "--size", "16"], "--size: size must be HxW"),
 ])
 def test_option_out_of_range_is_a_usage_error_naming_the_range(capsys, argv, words):
     code, _, err = run(capsys, *argv)

@@ -7,6 +7,8 @@ import sys
 from collections import Counter
 from pathlib import Path
 
+from tnas_plugin.cli_args import int_range
+
 from .dataset import MODALITIES
 from .errors import SEEDataError
 from .preflight import check_tree
@@ -19,12 +21,14 @@ def parse_size(text: str) -> tuple[int, int]:
         height, width = (int(v) for v in text.lower().split("x"))
     except ValueError:
         raise argparse.ArgumentTypeError(f"size must be HxW, e.g. 64x64, got {text!r}") from None
+    if min(height, width) < 1:
+        raise argparse.ArgumentTypeError(f"size must be HxW with both at least 1, got {text!r}")
     return height, width
 
 
 def run_synth(args: argparse.Namespace) -> int:
-    config = SynthConfig(subjects=args.subjects, seed=args.seed, size=args.size)
     try:
+        config = SynthConfig(subjects=args.subjects, seed=args.seed, size=args.size)
         summary = synthesize(args.out, config, progress=True, workers=args.workers)
     except (FileExistsError, ValueError) as exc:
         print(f"tnas-er data synth: {exc}", file=sys.stderr)
@@ -69,11 +73,11 @@ def register(subparsers) -> None:
     synth = actions.add_parser("synth", help="write a synthetic SEE-like data set (event + intensity JPEGs, emotion.json)")
     defaults = SynthConfig()
     synth.add_argument("--out", type=Path, required=True, help="output folder (must not already hold a SEE tree)")
-    synth.add_argument("--subjects", type=int, default=defaults.subjects, help="number of subjects (default %(default)s)")
-    synth.add_argument("--seed", type=int, default=defaults.seed, help="random seed (default %(default)s)")
+    synth.add_argument("--subjects", type=int_range(2, 10_000), default=defaults.subjects, help="number of subjects (default %(default)s)")
+    synth.add_argument("--seed", type=int_range(0, 2**32 - 1), default=defaults.seed, help="random seed (default %(default)s)")
     synth.add_argument("--size", type=parse_size, default=defaults.size, metavar="HxW",
                        help="frame size (default %dx%d)" % defaults.size)
-    synth.add_argument("--workers", type=int, default=min(4, os.cpu_count() or 1),
+    synth.add_argument("--workers", type=int_range(1, 256), default=min(4, os.cpu_count() or 1),
                        help="processes rendering in parallel (default %(default)s; the output does not depend on it)")
     synth.set_defaults(func=run_synth)
 
