@@ -131,7 +131,3 @@ def candidate_dataset(spec: CandidateSpec, data_root, split: str, *, skip: int =
                       validation_fraction=validation_fraction, validation_seed=validation_seed,
                       transform=transform, cache_dir=cache_dir, on_error=on_error)
 
-
-def candidate_datasets(spec: CandidateSpec, data_root, **options) -> tuple[SEEDataset, SEEDataset, SEEDataset]:
-    """``(training, validation, testing)``: :func:`candidate_dataset` of each split, same ``options``."""
-    return tuple(candidate_dataset(spec, data_root, split, **options) for split in ("training", "validation", "testing"))
