@@ -13,6 +13,7 @@ import torch
 from torch import nn
 
 from tnas_plugin.candidate import CandidateSpec, StageSpec, build_ann
+from tnas_plugin.hardware import count_ttfs
 from tnas_plugin.hardware.lava_export import compare_with_torch, export_lava, run_lava
 from tnas_plugin.measurement import MeasurementSettings, measure_candidate
 from tnas_plugin.ttfs import ann_to_ttfs, quantize
@@ -82,6 +83,9 @@ def test_lava_fixed_point_equals_the_integer_model_bit_for_bit(fixed_run):
     name, qnet, frames, steps, lava = fixed_run
     run = assert_bit_exact(qnet, frames, steps, lava)
     assert len(np.unique(run.logits.numpy(), axis=0)) > 1
+    counted = count_ttfs(qnet, frames, steps)  # the operation counter reads the integer network as Lava ran it
+    assert lava["synops"] == pytest.approx(counted.synaptic_events, rel=1e-12)
+    assert lava["updates_active"] == pytest.approx([layer.updates_active for layer in counted.layers], rel=1e-12)
     if name.startswith("saturating"):
         limit = 1 << (qnet.potential_bits - 1)
         hidden = qnet.layers[0]
@@ -107,4 +111,3 @@ def test_a_trained_search_space_network_runs_bit_exact_on_lava(tiny_see):
     qnet = quantize(result.snn, 8, steps_per_window=spec.steps_per_window)
     lava = run_lava(qnet, frames, spec.steps_per_window, samples_per_run=6, fixed_point=True)
     assert_bit_exact(qnet, frames, spec.steps_per_window, lava)
-
