@@ -104,6 +104,8 @@ def test_potentials_saturate_at_the_declared_width_instead_of_wrapping():
         quantize(snn, 8, steps_per_window=S, potential_bits=40)
     with pytest.raises(ValueError, match="weight_bits"):
         quantize(snn, 9, steps_per_window=S)
+    with pytest.raises(ValueError, match="does not fit in potential_bits = 8"):
+        quantize(snn, 8, steps_per_window=200, potential_bits=8)
 
 
 def test_fake_quantize_computes_what_the_integer_model_computes_with_straight_through_gradients():

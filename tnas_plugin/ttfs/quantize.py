@@ -297,6 +297,8 @@ def quantize(snn: TTFSNetwork, weight_bits: int = 8, *, steps_per_window: int, p
     steps = _check_steps(steps_per_window)
     if steps is None:
         raise ValueError("quantize needs an integer steps_per_window: fixed point is discrete time")
+    if steps >= 1 << (potential_bits - 1):
+        raise ValueError(f"the threshold S R >= steps_per_window = {steps} does not fit in potential_bits = {potential_bits}")
     return QuantizedTTFSNetwork(snn, weight_bits, steps, potential_bits).eval()
 
 
