@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 import time
 from pathlib import Path
 
@@ -15,7 +16,9 @@ import torch
 
 from tnas_plugin.candidate import candidate_dataset
 from tnas_plugin.checkpoint import CheckpointError, load_checkpoint
+from tnas_plugin.cli_args import int_range, positive_float
 from tnas_plugin.data import SEEDataError
+from tnas_plugin.data.cli import add_cache_dir
 
 from .energy import estimate_energy
 from .profiles import ProfileError, available_profiles, load_profile
@@ -26,7 +29,7 @@ from .synops import count_ttfs
 def load_inputs(args: argparse.Namespace):
     """``(snn, frames, steps_per_window)`` for the checkpoint and the first ``--samples`` test clips."""
     spec, snn, _ = load_checkpoint(args.checkpoint)
-    test = candidate_dataset(spec, args.data, "testing", eval_starts=1, seed=args.seed)
+    test = candidate_dataset(spec, args.data, "testing", eval_starts=1, seed=args.seed, cache_dir=args.cache_dir)
     frames = torch.stack([test[i][0] for i in range(min(args.samples, len(test)))])
     return snn, frames, args.steps_per_window or spec.steps_per_window
 
@@ -48,8 +51,7 @@ def run_synops(args: argparse.Namespace) -> int:
         profile = load_profile(args.profile)
         snn, frames, steps = load_inputs(args)
     except (CheckpointError, ProfileError, SEEDataError) as error:
-        print(f"tnas-er synops: {error}")
-        return 2
+        return _bad_input("synops", error)
     if args.latency_model not in (None, *profile.latency_models):
         print(f"tnas-er synops: profile {profile.name!r} supports the latency models {list(profile.latency_models)}, "
               f"not {args.latency_model!r}")
@@ -74,8 +76,7 @@ def run_export_lava(args: argparse.Namespace) -> int:
     try:
         snn, frames, steps = load_inputs(args)
     except (CheckpointError, SEEDataError) as error:
-        print(f"tnas-er export-lava: {error}")
-        return 2
+        return _bad_input("export-lava", error)
     snn = snn.double()  # Lava's floating-point models compute in float64: compare like with like
     graph = export_lava(snn, steps, frames, samples_per_run=args.samples_per_run)
     print(f"Lava process graph ({graph.period} steps per sample period, {graph.samples_per_run} samples side by side):")
@@ -94,12 +95,20 @@ def run_export_lava(args: argparse.Namespace) -> int:
     return 0 if agree == len(frames) and error <= 1e-6 else 1
 
 
+def _bad_input(command: str, error: Exception) -> int:
+    """A missing or bad checkpoint, profile or data file: one line naming it, exit status 1."""
+    print(f"tnas-er {command}: {error}", file=sys.stderr)
+    return 1
+
+
 def _common(parser: argparse.ArgumentParser, samples: int) -> None:
     parser.add_argument("checkpoint", type=Path, help="checkpoint file written by the trainer (tnas-er-ttfs/1)")
     parser.add_argument("--data", type=Path, required=True, help="SEE tree whose test split supplies the input clips")
-    parser.add_argument("--samples", type=int, default=samples, help="number of test clips (default %(default)s)")
-    parser.add_argument("--steps-per-window", type=int, default=None, help="time steps per window (default: the checkpoint's)")
-    parser.add_argument("--seed", type=int, default=0, help="data seed (default %(default)s)")
+    parser.add_argument("--samples", type=int_range(1, 100_000), default=samples, help="number of test clips (default %(default)s)")
+    parser.add_argument("--steps-per-window", type=int_range(1, 4096), default=None,
+                        help="time steps per window (default: the checkpoint's)")
+    parser.add_argument("--seed", type=int_range(0, 2**32 - 1), default=0, help="data seed (default %(default)s)")
+    add_cache_dir(parser)
 
 
 def register(subparsers) -> None:
@@ -109,11 +118,11 @@ def register(subparsers) -> None:
                         help=f"hardware profile: {', '.join(available_profiles())} or a YAML path (default %(default)s)")
     synops.add_argument("--latency-model", choices=("fixed_step", "core_time"), default=None,
                         help="latency model (default: the profile's; core_time needs per-operation times)")
-    synops.add_argument("--step-ms", type=float, default=None, help="time-step duration of the fixed_step model in ms (default: the profile's)")
+    synops.add_argument("--step-ms", type=positive_float, default=None, help="time-step duration of the fixed_step model in ms (default: the profile's)")
     synops.add_argument("--json", action="store_true", help="print the report as JSON")
     synops.set_defaults(func=run_synops)
 
     export = subparsers.add_parser("export-lava", help="run a checkpoint as a Lava process graph and check it against PyTorch")
     _common(export, samples=50)
-    export.add_argument("--samples-per-run", type=int, default=10, help="samples simulated side by side (default %(default)s)")
+    export.add_argument("--samples-per-run", type=int_range(1, 1000), default=10, help="samples simulated side by side (default %(default)s)")
     export.set_defaults(func=run_export_lava)

@@ -49,9 +49,9 @@ def test_synops_json_and_profile_errors(checkpoint, tiny_see, tmp_path, capsys):
     assert "fixed_step" in capsys.readouterr().out
     bad = tmp_path / "bad.yaml"
     bad.write_text("name: x\n")
-    assert tnas_er("synops", checkpoint, "--data", tiny_see, "--profile", bad) == 2
-    assert "bad.yaml" in capsys.readouterr().out
-    assert tnas_er("synops", tmp_path / "missing.pt", "--data", tiny_see) == 2
+    assert tnas_er("synops", checkpoint, "--data", tiny_see, "--profile", bad) == 1  # a bad file: exit 1, named
+    assert "bad.yaml" in capsys.readouterr().err
+    assert tnas_er("synops", tmp_path / "missing.pt", "--data", tiny_see) == 1
 
 
 def test_export_lava_reports_full_agreement(checkpoint, tiny_see, capsys):
