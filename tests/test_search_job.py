@@ -1,10 +1,7 @@
-"""``tnas-er search`` end to end on tiny data: every result file, and a clean stop on SIGTERM."""
+"""``tnas-er search`` end to end on tiny data: every result file (stops and resumes: test_search_job_signals.py)."""
 import json
-import signal
 import subprocess
 import sys
-import time
-import urllib.request
 
 import pandas as pd
 import pytest
@@ -45,39 +42,9 @@ def test_tiny_search_writes_every_result(tiny_see, tmp_path):
         assert f"({name})" in report
 
 
-def _succeeded_trials(port: int) -> int:
-    try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/v1/nni/trial-jobs", timeout=5) as response:
-            return sum(job["status"] == "SUCCEEDED" for job in json.load(response))
-    except (OSError, ValueError):  # the manager is not up yet, or answered before its REST API was ready
-        return 0
-
-
-def test_sigterm_stops_the_manager_and_keeps_finished_trials(tiny_see, tmp_path):
-    out, port = tmp_path / "results", free_port()
-    with no_orphan_managers() as before:
-        search = subprocess.Popen(_search(tiny_see, out, port, "--budget", "20", "--epochs", "1", "--resolution", "16", "--quiet"),
-                                  stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-        try:
-            deadline = time.monotonic() + 300
-            while _succeeded_trials(port) < 1:
-                if search.poll() is not None or time.monotonic() > deadline:
-                    search.kill()
-                    pytest.fail("no trial finished before the search ended:\n" + search.communicate()[0][-3000:])
-                time.sleep(1)
-            search.send_signal(signal.SIGTERM)
-            output, _ = search.communicate(timeout=120)
-        finally:
-            search.kill()
-        assert search.returncode == 130, output[-3000:]
-        assert wait_for_no_new_managers(before), "the NNI manager outlived the search:\n" + output[-3000:]
-    trials = pd.read_csv(out / "trials.csv")
-    assert 1 <= (trials["status"] == "done").sum() < 20
-    assert trials["war"].notna().any()
-
-
 @pytest.mark.parametrize("args, message", [(["--data", "/nonexistent/see"], "emotion.json")])
 def test_search_names_a_missing_data_tree(args, message, tmp_path):
-    done = subprocess.run([sys.executable, "-m", "tnas_plugin.jobs.cli", "search", "--out", str(tmp_path), *args],
+    done = subprocess.run([sys.executable, "-m", "tnas_plugin.jobs.cli", "search", "--out", str(tmp_path),
+                           "--port", str(free_port()), *args],
                           capture_output=True, text=True, timeout=120)
-    assert done.returncode != 0 and message in done.stdout + done.stderr
+    assert done.returncode == 1 and message in done.stderr and "Traceback" not in done.stderr
