@@ -161,3 +161,22 @@ def test_read_only_data_trains_with_the_cache_in_the_user_cache_folder(see_copy,
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
     assert (tmp_path / "model.pt").is_file() and not (see_copy / ".cache").exists()
     assert list((user_cache / "tnas-er" / "frames").glob("see-*/event/16x16/*.npy"))
+
+
+def test_a_second_run_with_overwrite_replaces_the_first_whole(tmp_path):
+    """What `make demo` does twice: each run is written aside and moved in complete; nothing else is left."""
+    from tnas_plugin.jobs.results import ResultsFolder, UsageError
+
+    out = tmp_path / "demo"
+    first = ResultsFolder.create(out)
+    (first.work / "report.md").write_text("first\n")
+    (first.work / "only-in-first.csv").write_text("x\n")
+    first.publish()
+    with pytest.raises(UsageError, match="--overwrite"):
+        ResultsFolder.create(out)
+    second = ResultsFolder.create(out, overwrite=True)
+    assert (out / "report.md").read_text() == "first\n"  # untouched while the second run is written
+    (second.work / "report.md").write_text("second\n")
+    second.publish()
+    assert sorted(p.name for p in out.iterdir()) == ["report.md"] and (out / "report.md").read_text() == "second\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["demo"]
