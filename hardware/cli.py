@@ -77,8 +77,14 @@ def run_export_lava(args: argparse.Namespace) -> int:
         snn, frames, steps = load_inputs(args)
     except (CheckpointError, SEEDataError) as error:
         return _bad_input("export-lava", error)
-    snn = snn.double()  # Lava's floating-point models compute in float64: compare like with like
-    graph = export_lava(snn, steps, frames, samples_per_run=args.samples_per_run)
+    if args.fixed_point:
+        try:
+            snn = fixed_point_network(args, snn, steps)
+        except (CheckpointError, ValueError) as error:
+            return _bad_input("export-lava", error)
+    else:
+        snn = snn.double()  # Lava's floating-point models compute in float64: compare like with like
+    graph = export_lava(snn, steps, frames, samples_per_run=args.samples_per_run, fixed_point=args.fixed_point)
     print(f"Lava process graph ({graph.period} steps per sample period, {graph.samples_per_run} samples side by side):")
     print("\n".join(f"  {line}" for line in graph.wiring))
     start = time.perf_counter()
@@ -89,10 +95,30 @@ def run_export_lava(args: argparse.Namespace) -> int:
     counted = count_ttfs(snn, frames, steps).synaptic_events
     print(f"{len(frames)} samples in {graph.num_steps} Lava steps, {seconds:.1f} s "
           f"({len(frames) / seconds:.2f} samples/s, compile included)")
-    print(f"predictions agree with the PyTorch discrete model on {agree}/{len(frames)} samples; "
-          f"max |readout difference| {error:.2e}")
+    model = "PyTorch integer" if args.fixed_point else "PyTorch discrete"
+    print(f"predictions agree with the {model} model on {agree}/{len(frames)} samples; "
+          f"max |readout difference| {error:.2e}; every spike step equal on "
+          f"{round(comparison['spike_step_agreement'] * len(frames))}/{len(frames)} samples")
     print(f"SynOps per inference from Lava's spikes {lava['synops']:.1f}; counter {counted:.1f}")
-    return 0 if agree == len(frames) and error <= 1e-6 else 1
+    exact = error == 0 and comparison["spike_step_agreement"] == 1 if args.fixed_point else error <= 1e-6
+    return 0 if agree == len(frames) and exact else 1
+
+
+def fixed_point_network(args: argparse.Namespace, snn, steps: int):
+    """The checkpoint's saved integer network, or ``snn`` quantised to ``--weight-bits`` (default 8) for ``steps``."""
+    from tnas_plugin.checkpoint import load_quantized_checkpoint
+    from tnas_plugin.ttfs import quantize
+
+    try:
+        _, qnet, _ = load_quantized_checkpoint(args.checkpoint)
+    except CheckpointError as error:
+        if "no quantised network" not in str(error):
+            raise
+        return quantize(snn, args.weight_bits or 8, steps_per_window=steps)
+    if qnet.steps_per_window != steps or args.weight_bits not in (None, qnet.weight_bits):
+        raise ValueError(f"{args.checkpoint}: its saved integer network has {qnet.weight_bits}-bit weights for "
+                         f"{qnet.steps_per_window} steps per window; leave --weight-bits/--steps-per-window out")
+    return qnet
 
 
 def _bad_input(command: str, error: Exception) -> int:
@@ -125,4 +151,9 @@ def register(subparsers) -> None:
     export = subparsers.add_parser("export-lava", help="run a checkpoint as a Lava process graph and check it against PyTorch")
     _common(export, samples=50)
     export.add_argument("--samples-per-run", type=int_range(1, 1000), default=10, help="samples simulated side by side (default %(default)s)")
+    export.add_argument("--fixed-point", action="store_true",
+                        help="run the integer network on Lava's fixed_pt models (the checkpoint's saved one, or the network "
+                             "quantised to --weight-bits) and require bit-exact agreement")
+    export.add_argument("--weight-bits", type=int_range(2, 8), default=None,
+                        help="weight bits when quantising for --fixed-point (default: the saved integer network's, else 8)")
     export.set_defaults(func=run_export_lava)
