@@ -180,8 +180,10 @@ def run_to_completion(experiment, port: int, resume: bool = False, on_end: Calla
     """
     directory = Path(experiment.config.canonical_copy().experiment_working_directory)
     if resume and not experiment.has_checkpoint():
-        raise ResumeError(f"NNI has no record of experiment {experiment.id} on this machine "
-                          "(~/nni-experiments/.experiment): it cannot be resumed here")
+        if (directory / experiment.id / "db" / "nni.sqlite").is_file():
+            raise ResumeError(f"NNI has no record of experiment {experiment.id} on this machine "
+                              "(~/nni-experiments/.experiment): it cannot be resumed here")
+        resume = False  # stopped before NNI's manager recorded anything: start it now, under the same ID
     if resume and not isinstance(experiment, SearchExperiment):
         prepare_tuner_state(experiment, directory)
     outcome, stopped_by_nni = None, False
