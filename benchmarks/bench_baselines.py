@@ -156,7 +156,7 @@ def _without_linear_norm(model: SEENStyleLIF) -> SEENStyleLIF:
 
 def summarize() -> None:
     runs = pd.concat([pd.read_csv(path) for path in sorted(RESULTS.glob("baselines_seed*.csv"))])
-    runs["kind"] = runs["network"].str.split(" ").str[0:2].str.join(" ")
+    runs["kind"] = runs["network"].str.split(" \\(").str[0]
     numeric = [c for c in runs.columns if runs[c].dtype.kind in "fi" and c not in ("seed",)]
     summary = runs.groupby("kind", sort=False)[numeric].median()
     summary["runs"] = runs.groupby("kind", sort=False).size()

@@ -1,7 +1,7 @@
 """Lava simulation of a trained TTFS network: throughput, agreement with PyTorch, and the operation counts Lava executed.
 
-A searched-size candidate (event clips of 2 frames at 32x32, conv stages 8 and 16 channels with max-pool,
-classifier 64, S = 16) is trained with the project's pipeline (``measure_candidate``: ReLU twin, TTFS
+The hand-crafted TTFS CNN of the demo (event and intensity clips of 4 frames at 32x32, conv stages 8 and 16
+channels with max-pool, classifier 64, S = 16) is trained with the project's pipeline (``measure_candidate``: ReLU twin, TTFS
 conversion, discrete fine-tuning) for ``--epochs`` (the demo's 50) on the default synthetic SEE tree; its
 test WAR/UAR are printed next to chance (1/7), flagged *collapsed* at UAR exactly 1/7. Then
 ``--lava-samples`` test clips are streamed through one compiled Lava graph (``Loihi2SimCfg``, CPU) with 1
@@ -25,14 +25,14 @@ from pathlib import Path
 import torch
 
 from machine import describe  # benchmarks/machine.py
-from tnas_plugin.candidate import CandidateSpec, StageSpec, build_ann
+from tnas_plugin.candidate import build_ann
 from tnas_plugin.data import SynthConfig, synthesize
 from tnas_plugin.hardware import count_ttfs, export_lava
+from tnas_plugin.jobs.baselines import HANDCRAFTED_TTFS
 from tnas_plugin.measurement import MeasurementSettings, evaluate_network, measure_candidate
 
 RESULTS = Path(__file__).parent / "results"
-SPEC = CandidateSpec(modality="event", frames=2, steps_per_window=16, resolution=32,
-                     stages=(StageSpec(8, 3, "max"), StageSpec(16, 3, "max")), classifier_width=64, num_classes=7)
+SPEC = HANDCRAFTED_TTFS  # the demo's hand-crafted CNN: event and intensity frames, 4 per clip, 32x32
 
 
 def write_csv(path: Path, rows: list[dict]) -> None:
@@ -97,7 +97,7 @@ def main() -> None:
     for row in throughput:
         row.update(test_war=f"{tested['war']:.3f}", test_uar=f"{tested['uar']:.3f}", chance=f"{1 / 7:.3f}",
                    collapsed=collapsed, epochs=args.epochs)
-    print(f"\nmachine: {machine}\n\nLava simulation ({SPEC.resolution}x{SPEC.resolution} event clips, stages 8-16, "
+    print(f"\nmachine: {machine}\n\nLava simulation ({SPEC.resolution}x{SPEC.resolution} clips, stages 8-16, "
           f"classifier 64, S={steps}):")
     print_table(throughput)
     RESULTS.mkdir(exist_ok=True)
