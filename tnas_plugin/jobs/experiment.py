@@ -1,4 +1,10 @@
-"""``SearchExperiment``: an NNI ``NasExperiment`` that can be stopped at any moment and resumed.
+"""Running NNI experiments that can be stopped at any moment and resumed (docs/ARCHITECTURE.md, "Reliability").
+
+:func:`run_to_completion` runs or resumes any NNI experiment for ``tnas-er search`` (the HPO-style
+search with ``TNASEvolutionTuner``, or ``--engine nas``): one line per trial event, NNI's manager
+stopped on every path, and, before a tuner resume, :func:`prepare_tuner_state`.
+
+``SearchExperiment`` is an NNI ``NasExperiment`` that resumes.
 
 NNI 3.0 keeps a NAS experiment's strategy state in ``checkpoint/state.ckpt.torch`` (``torch.save``),
 written only when the experiment starts and stops. Resuming it fails on torch >= 2.6, whose
@@ -7,12 +13,13 @@ saves the freshly initialised, empty strategy state over the good one. Here inst
 
 * the strategy's ``state_dict()`` (plain JSON for :class:`~tnas_plugin.strategies.TNASEvolution`) is
   written to ``state_file`` atomically, when the experiment starts and stops and whenever
-  :meth:`save_strategy_state` is called (``tnas-er search`` calls it after every trial);
+  :meth:`save_strategy_state` is called (``tnas-er search --engine nas`` calls it after every trial);
 * :meth:`resume` reloads it through the strategy's ``load_state_dict``, which proposes again first the
   candidates whose trials were running at the stop (``ParetoEvolution.requeue_pending``, the mechanism
   the nnictl tuner uses too); ``config.max_trial_number`` stays the number of results the search
   collects, although NNI counts the trials the stop cancelled against it;
-* once loading has failed, nothing is saved any more: a failed resume never overwrites saved state.
+* once loading has failed, nothing is saved any more: a failed resume never overwrites saved state;
+* the resumed manager's ``ImportData`` commands, which NNI 3.0's NAS channel cannot decode, are skipped.
 
 The experiment keeps its ID, so NNI's web UI shows one experiment with every trial.
 """
