@@ -13,7 +13,11 @@
 5. The results directory: tables (CSV/JSON) written here, then plots and ``report.md`` by
    :func:`tnas_plugin.jobs.report.write_report`.
 
-SIGINT/SIGTERM during the search stop NNI's manager and keep the finished trials in ``trials.csv``.
+Before any work: the results folder (:mod:`.results`), the port and every sequence of the data
+(:func:`preflight`). The run is written into ``<out>.partial`` and moved to ``<out>`` when complete; SIGINT,
+SIGTERM or SIGHUP stop it at any moment with the finished trials in ``<out>.partial/trials.csv``, and
+``run_search(..., resume_from=out)`` (``tnas-er search --resume``) continues it (docs/ARCHITECTURE.md,
+"Reliability").
 """
 from __future__ import annotations
 
