@@ -9,10 +9,11 @@ import numpy as np
 import pytest
 import torch
 from torch import nn
+from torch.nn.utils import parametrize
 
 from tnas_plugin.candidate import CandidateSpec, StageSpec, build_ann
 from tnas_plugin.checkpoint import CheckpointError, load_checkpoint, load_quantized_checkpoint, save_checkpoint
-from tnas_plugin.trainer import TrainConfig, train_ttfs
+from tnas_plugin.trainer import TrainCallbacks, TrainConfig, train_ttfs
 from tnas_plugin.ttfs import QuantizedTTFSNetwork, ann_to_ttfs, fake_quantize, quantize
 
 S = 8
@@ -124,7 +125,7 @@ def test_fake_quantize_computes_what_the_integer_model_computes_with_straight_th
     assert not any("parametrizations" in key for key in snn.state_dict())
 
 
-def test_quantisation_aware_training_keeps_the_eight_bit_network_accurate():
+def test_quantisation_aware_fine_tuning_trains_through_the_rounding_and_yields_an_accurate_four_bit_network():
     generator = torch.Generator().manual_seed(0)
     labels = torch.randint(0, 3, (384,), generator=generator)
     centres = torch.rand(3, 12, generator=generator)
@@ -133,7 +134,12 @@ def test_quantisation_aware_training_keeps_the_eight_bit_network_accurate():
                                          generator=generator)
     torch.manual_seed(0)
     config = TrainConfig(epochs=4, finetune_epochs=2, lr=1e-2, seed=0, weight_bits=4)
-    result = train_ttfs(nn.Sequential(nn.Linear(12, 16), nn.ReLU(), nn.Linear(16, 3)), loader, S, config)
+    rounded = []  # per fine-tuning epoch: does the network compute with the fixed-point weights?
+    callbacks = TrainCallbacks(on_epoch=lambda entry, network: rounded.append(
+        (entry["stage"], any(parametrize.is_parametrized(module, "weight") for module in network.modules()))))
+    result = train_ttfs(nn.Sequential(nn.Linear(12, 16), nn.ReLU(), nn.Linear(16, 3)), loader, S, config, callbacks)
+    assert rounded == [("ann", False)] * 4 + [("finetune", True)] * 2
+    assert not any(parametrize.is_parametrized(layer) for layer in result.snn.synaptic_layers())
     qnet = quantize(result.snn, 4, steps_per_window=S)
     accuracy = (qnet(inputs).argmax(1) == labels).float().mean()
     assert accuracy >= 0.9
