@@ -35,7 +35,9 @@ def test_tiny_search_writes_every_result(tiny_see, tmp_path):
     trials = pd.read_csv(out / "trials.csv")
     assert len(trials) == 2 and {"war", "uar", "synops", "energy_uj"} <= set(trials.columns)
     comparison = pd.read_csv(out / "comparison.csv")
-    assert len(comparison) == 3 and comparison["war"].between(0, 1).all()
+    assert len(comparison) == 5 and comparison["test_war"].between(0, 1).all()
+    for baseline in ("ANN twin", "rate twin (IF", "LIF BPTT"):  # the chosen network's twins and the LIF baseline
+        assert comparison["network"].str.startswith(baseline).any(), baseline
     assert json.loads((out / "lava.json").read_text())["agreement"] == 1.0
     report = (out / "report.md").read_text()
     for name in PLOTS + ["trials.csv", "pareto.csv"]:
