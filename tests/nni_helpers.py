@@ -6,6 +6,8 @@ import socket
 import subprocess
 import time
 
+import psutil
+
 
 def free_port() -> int:
     with socket.socket() as sock:
@@ -14,8 +16,20 @@ def free_port() -> int:
 
 
 def manager_pids() -> set[int]:
+    """NNI managers this test may own: started under this process, or orphaned (their starter died).
+
+    Managers of other processes (tests run side by side, a user's experiment) are never counted or killed.
+    """
     out = subprocess.run(["pgrep", "-f", "nni_node/main.js"], capture_output=True, text=True)
-    return {int(pid) for pid in out.stdout.split()}
+    mine = {child.pid for child in psutil.Process().children(recursive=True)}
+    pids = set()
+    for pid in map(int, out.stdout.split()):
+        try:
+            if pid in mine or psutil.Process(pid).ppid() == 1:
+                pids.add(pid)
+        except psutil.Error:
+            pass
+    return pids
 
 
 @contextlib.contextmanager
