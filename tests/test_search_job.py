@@ -9,7 +9,7 @@ from PIL import Image
 
 from nni_helpers import free_port, no_orphan_managers, wait_for_no_new_managers
 
-TINY = ["--budget", "2", "--epochs", "1", "--final-epochs", "1", "--resolution", "16", "--finalists", "1", "--quiet"]
+TINY = ["--budget", "2", "--epochs", "3", "--final-epochs", "1", "--resolution", "16", "--finalists", "1", "--quiet"]
 PLOTS = ["pareto.png", "confusion.png", "lighting.png", "synops_per_layer.png", "spike_times.png"]
 TABLES = ["trials.csv", "pareto.csv", "finalists.csv", "comparison.csv", "confusion.csv", "synops_per_layer.csv",
           "lava.json", "run.json", "report.md", "chosen/model.pt", "chosen/architecture.json", "chosen/metrics.json"]
@@ -33,7 +33,7 @@ def test_tiny_search_writes_every_result(tiny_see, tmp_path):
             image.verify()
             assert image.format == "PNG" and min(image.size) > 100
     trials = pd.read_csv(out / "trials.csv")
-    assert len(trials) == 2 and {"war", "uar", "synops", "energy_uj"} <= set(trials.columns)
+    assert len(trials) == 2 and {"val_war", "val_uar", "val_synops", "val_energy_uj"} <= set(trials.columns)
     comparison = pd.read_csv(out / "comparison.csv")
     assert len(comparison) == 5 and comparison["test_war"].between(0, 1).all()
     for baseline in ("ANN twin", "rate twin (IF", "LIF BPTT"):  # the chosen network's twins and the LIF baseline
