@@ -19,7 +19,7 @@ from tnas_plugin.candidate import CandidateSpec, StageSpec, build_ann
 from tnas_plugin.checkpoint import save_checkpoint
 from tnas_plugin.ttfs import ann_to_ttfs
 
-TINY = ["--epochs", "1", "--final-epochs", "1", "--resolution", "16", "--finalists", "1", "--quiet"]
+TINY = ["--epochs", "3", "--final-epochs", "1", "--resolution", "16", "--finalists", "1", "--quiet"]
 
 
 def search(data, out, *extra) -> Job:
