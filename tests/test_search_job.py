@@ -12,7 +12,7 @@ from nni_helpers import free_port, no_orphan_managers, wait_for_no_new_managers
 TINY = ["--budget", "2", "--epochs", "3", "--final-epochs", "1", "--resolution", "16", "--finalists", "1", "--quiet"]
 PLOTS = ["pareto.png", "confusion.png", "lighting.png", "synops_per_layer.png", "spike_times.png"]
 TABLES = ["trials.csv", "pareto.csv", "finalists.csv", "comparison.csv", "confusion.csv", "synops_per_layer.csv",
-          "lava.json", "run.json", "report.md", "chosen/model.pt", "chosen/architecture.json", "chosen/metrics.json"]
+          "lava.json", "fixed_point.json", "run.json", "report.md", "chosen/model.pt", "chosen/architecture.json", "chosen/metrics.json"]
 
 
 def _search(data, out, port, *extra):
@@ -39,9 +39,14 @@ def test_tiny_search_writes_every_result(tiny_see, tmp_path):
     for baseline in ("ANN twin", "rate twin (IF", "LIF BPTT"):  # the chosen network's twins and the LIF baseline
         assert comparison["network"].str.startswith(baseline).any(), baseline
     assert json.loads((out / "lava.json").read_text())["agreement"] == 1.0
+    fixed = json.loads((out / "fixed_point.json").read_text())  # the 8-bit integer twin, bit-exact on Lava fixed_pt
+    assert fixed["weight_bits"] == 8 and 0 <= fixed["test_uar"] <= 1
+    assert fixed["lava"]["agreement"] == fixed["lava"]["spike_step_agreement"] == 1.0
+    assert fixed["lava"]["max_readout_difference"] == 0
     report = (out / "report.md").read_text()
     for name in PLOTS + ["trials.csv", "pareto.csv"]:
         assert f"({name})" in report
+    assert "## Fixed point" in report and "8-bit integer" in report
 
 
 @pytest.mark.parametrize("args, message", [(["--data", "/nonexistent/see"], "emotion.json")])
