@@ -63,6 +63,20 @@ def estimate_energy(report: CostReport, profile: HardwareProfile | str, latency_
     Returns a dict: ``profile``, ``network``, the counted terms, ``synop_energy_pj``,
     ``update_energy_pj``, ``mac_energy_pj``, ``energy_pj``, ``latency_steps``, ``latency_ms`` and
     ``latency_model`` (which model produced ``latency_ms``; ``None`` for the ANN twin, which has no steps).
+
+    Example
+    -------
+    >>> import torch
+    >>> from torch import nn
+    >>> from tnas_plugin.hardware import count_ttfs
+    >>> from tnas_plugin.ttfs import ann_to_ttfs
+    >>> ann = nn.Sequential(nn.Flatten(), nn.Linear(64, 32), nn.ReLU(), nn.Linear(32, 7)).eval()
+    >>> snn = ann_to_ttfs(ann, torch.rand(16, 1, 8, 8))
+    >>> report = count_ttfs(snn, torch.rand(8, 1, 8, 8), steps_per_window=16)
+    >>> energy = estimate_energy(report, "loihi", latency_model="fixed_step")
+    >>> energy["latency_steps"] == report.time_steps
+    True
+    >>> ann_energy = estimate_energy(report.ann_twin(), "cmos45nm")  # MACs x e_mac, no latency
     """
     if not isinstance(report, CostReport):
         raise TypeError(f"estimate_energy reads a CostReport, got {type(report).__name__}")

@@ -300,6 +300,32 @@ def run_lava(snn, inputs: torch.Tensor, steps_per_window: int, samples_per_run: 
     potentials), ``spike_counts`` (Lava's spikes per neuron per entry of ``snn.run``), ``synops``
     and ``synops_per_layer`` (SynOps per sample from Lava's spikes), ``spike_steps``, ``num_steps`` and
     ``period``. ``fixed_point=True`` runs a quantised network on the ``fixed_pt`` models (see :func:`export_lava`).
+
+    Parameters
+    ----------
+    snn
+        The TTFS network to run: a :class:`~tnas_plugin.ttfs.TTFSNetwork` (use ``snn.double()``: Lava's
+        floating-point models compute in float64) or, with ``fixed_point=True``, a
+        :class:`~tnas_plugin.ttfs.QuantizedTTFSNetwork`.
+    inputs
+        Input frames ``(N, ...)`` with values in [0, 1].
+    steps_per_window
+        Time steps per TTFS window of the discrete model.
+    samples_per_run
+        Samples simulated side by side in the graph (stacked along the channel/feature axis); the
+        ``inputs`` stream through it back to back in groups of this size.
+    fixed_point
+        Run the integer network on Lava's ``fixed_pt`` models instead of the floating-point ones.
+
+    Example
+    -------
+    >>> from torch import nn
+    >>> from tnas_plugin.ttfs import ann_to_ttfs
+    >>> ann = nn.Sequential(nn.Flatten(), nn.Linear(64, 32), nn.ReLU(), nn.Linear(32, 7)).eval()
+    >>> snn = ann_to_ttfs(ann, torch.rand(16, 1, 8, 8)).double()
+    >>> lava = run_lava(snn, torch.rand(4, 1, 8, 8), steps_per_window=16)  # doctest: +SKIP
+    >>> lava["predictions"].shape  # doctest: +SKIP
+    (4,)
     """
     return export_lava(snn, steps_per_window, inputs, samples_per_run, fixed_point).run()
 
@@ -311,6 +337,29 @@ def compare_with_torch(snn, inputs: torch.Tensor, steps_per_window: int, lava: d
     ``spike_step_agreement`` (fraction of samples whose every spike step, input included, is equal).
     Compare like with like: Lava's floating-point models compute in float64, so pass ``snn.double()``;
     a quantised network's readouts are integers and agree exactly (difference 0).
+
+    Parameters
+    ----------
+    snn
+        The network Lava ran (the same object passed to :func:`run_lava`), run here by PyTorch.
+    inputs
+        The input frames Lava ran on, in the same order.
+    steps_per_window
+        Time steps per TTFS window; the one Lava ran with.
+    lava
+        The result dict of :func:`run_lava` or :meth:`LavaTTFSGraph.run` (its ``predictions``,
+        ``readouts`` and ``spike_steps`` are read).
+
+    Example
+    -------
+    >>> from torch import nn
+    >>> from tnas_plugin.ttfs import ann_to_ttfs
+    >>> ann = nn.Sequential(nn.Flatten(), nn.Linear(64, 32), nn.ReLU(), nn.Linear(32, 7)).eval()
+    >>> snn = ann_to_ttfs(ann, torch.rand(16, 1, 8, 8)).double()
+    >>> inputs = torch.rand(4, 1, 8, 8)
+    >>> lava = run_lava(snn, inputs, steps_per_window=16)  # doctest: +SKIP
+    >>> compare_with_torch(snn, inputs, 16, lava)["agreement"]  # doctest: +SKIP
+    1.0
     """
     with torch.no_grad():
         run = snn.run(inputs, steps_per_window)

@@ -87,6 +87,19 @@ def load_profile(name_or_path: str | Path) -> HardwareProfile:
     Raises :class:`ProfileError` naming the file and the offending field when the file is missing,
     is not a YAML mapping, lacks a field, has a non-numeric/negative number, an unknown
     ``latency_model``, only some of the timing fields of ``core_time``, or a number without a source.
+
+    Parameters
+    ----------
+    name_or_path
+        The name of a built-in profile (one of :func:`available_profiles`, e.g. ``"cmos45nm"`` or
+        ``"loihi"``), or the path of a profile YAML file (``.yaml``/``.yml``, or any existing file).
+
+    Example
+    -------
+    >>> profile = load_profile("loihi")
+    >>> profile.name in available_profiles()
+    True
+    >>> own = load_profile("my_chip.yaml")  # doctest: +SKIP
     """
     path = _resolve(name_or_path)
     try:

@@ -83,6 +83,27 @@ def count_ttfs(snn, inputs: torch.Tensor, steps_per_window: int, batch_size: int
     ``inputs`` are frames in [0, 1]. Each weighted layer of ``snn.layers`` gives one
     :class:`~tnas_plugin.hardware.cost.LayerCost` (name ``"<index>:<kind>"``); ``time_steps`` is the
     latency ``snn.latency_steps(S)``, so inactive updates are ``neurons x time_steps - active``.
+
+    Parameters
+    ----------
+    snn
+        The TTFS network (:class:`~tnas_plugin.ttfs.TTFSNetwork`) whose operations are counted.
+    inputs
+        Input frames ``(N, ...)`` with values in [0, 1]; at least one sample. Figures are averages over them.
+    steps_per_window
+        ``S``, the time steps per TTFS window of the discrete model (a positive integer).
+    batch_size
+        Samples run through ``snn`` at once (memory only; the counts do not depend on it).
+
+    Example
+    -------
+    >>> from torch import nn
+    >>> from tnas_plugin.ttfs import ann_to_ttfs
+    >>> ann = nn.Sequential(nn.Flatten(), nn.Linear(64, 32), nn.ReLU(), nn.Linear(32, 7)).eval()
+    >>> snn = ann_to_ttfs(ann, torch.rand(16, 1, 8, 8))
+    >>> report = count_ttfs(snn, torch.rand(8, 1, 8, 8), steps_per_window=16)
+    >>> report.time_steps == snn.latency_steps(16)
+    True
     """
     if not len(inputs):
         raise ValueError("count_ttfs needs at least one input sample")

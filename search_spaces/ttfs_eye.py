@@ -29,6 +29,38 @@ class TTFSEyeSpace(ModelSpace, label_prefix=None):
     :class:`~tnas_plugin.search_spaces.eye_space.EyeSpaceChoices`. The module's forward takes clips
     ``(N, frames, channels, H, W)`` and returns logits; its ``spec`` (:class:`CandidateSpec`) and ``ann``
     (``nn.Sequential``) are what the trainer uses.
+
+    Parameters
+    ----------
+    resolution
+        Side of the square input frames (at least ``2 ** max(stage_choices)``: each stage may halve it).
+    num_classes
+        Outputs of the readout (7 emotions).
+    stage_choices
+        Choices of the number of conv stages (label ``stages``).
+    channel_choices
+        Choices of each stage's output channels (``stage{i}_channels``).
+    kernel_choices
+        Choices of each stage's kernel size (``stage{i}_kernel``).
+    pool_choices
+        Choices of each stage's pooling, within ``"max"``, ``"avg"`` and ``"none"`` (``stage{i}_pool``).
+    width_choices
+        Choices of the hidden Linear layer's width (``classifier_width``).
+    modality_choices
+        Choices of the input modality, within ``"event"``, ``"frame"`` and ``"both"`` (``modality``).
+    frame_choices
+        Choices of the frames per clip (``frames``).
+    steps_choices
+        Choices of the steps per TTFS window (``steps_per_window``).
+
+    Example
+    -------
+    >>> space = TTFSEyeSpace(resolution=32, stage_choices=(1, 2), steps_choices=(8, 16))
+    >>> sorted(export_hpo_space(space))[:3]
+    ['classifier_width', 'frames', 'modality']
+    >>> candidate = space.random()
+    >>> candidate.spec.steps_per_window in (8, 16)
+    True
     """
 
     def __init__(

@@ -84,6 +84,44 @@ class TNASEvolution(Strategy):
     space rejects (its constraints) likewise. ``state_dict()`` is plain JSON; a strategy built with the
     same arguments, initialised on the same space and given it by ``load_state_dict()`` continues the
     same search.
+
+    Parameters
+    ----------
+    objectives
+        Metric keys to optimise and their direction, ``"max"`` or ``"min"`` (default: WAR and UAR, both
+        maximised), e.g. ``{"war": "max", "uar": "max", "energy_uj": "min"}``.
+    budgets
+        Hard upper bounds on metric keys, e.g. ``{"synops": 1e6}``; a candidate over a budget is
+        constraint-dominated.
+    constraints
+        Two-sided bounds on metric keys, ``{"params": [None, 1e5]}`` (``None`` leaves a side open);
+        a candidate outside is constraint-dominated.
+    population_size
+        Survivors kept for breeding; the first ``population_size`` proposals are random.
+    mutation_prob
+        Per-gene probability of mutation (``None``: 1 / number of genes).
+    crossover_prob
+        Probability that a child is a crossover of two parents rather than a copy of one.
+    crossover_eta
+        Distribution index of SBX for numeric genes (larger: children closer to their parents).
+    mutation_eta
+        Distribution index of polynomial mutation for bounded numeric genes (larger: smaller steps).
+    dedup_retries
+        Redraws of an already-proposed child before falling back to random sampling (then giving up).
+    seed
+        Seed of the search's random generator (``None``: from the OS).
+    initial_population
+        Parameter dicts proposed first, before any random sample (e.g. known good architectures).
+
+    Example
+    -------
+    >>> strategy = TNASEvolution(objectives={"war": "max", "uar": "max", "energy_uj": "min"},
+    ...                          population_size=10, seed=0)
+    >>> from nni.nas.experiment import NasExperiment
+    >>> from tnas_plugin.search_spaces import TTFSEyeSpace
+    >>> from tnas_plugin.strategies import TNASEvaluator
+    >>> experiment = NasExperiment(TTFSEyeSpace(), TNASEvaluator("data/synthetic-see"), strategy)  # doctest: +SKIP
+    >>> experiment.run()  # doctest: +SKIP
     """
 
     def __init__(self, **options: Any):

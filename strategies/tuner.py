@@ -87,6 +87,57 @@ class TNASEvolutionTuner(Tuner):
     sample that builds the same model (for the TTFS eye space
     ``"tnas_plugin.search_spaces.eye_space:canonical_sample"``); the tuner then never proposes one model
     twice. A trial that fails or ends without a final result is recorded as failed and never proposed again.
+
+    Parameters
+    ----------
+    canonical
+        ``"module:function"`` naming ``function(sample, search_space) -> sample`` (see above); ``None``:
+        no de-duplication of samples that build the same model.
+    objectives
+        Metric keys to optimise and their direction, ``"max"`` or ``"min"`` (default: WAR and UAR, both
+        maximised), e.g. ``{"war": "max", "uar": "max", "energy_uj": "min"}``.
+    budgets
+        Hard upper bounds on metric keys, e.g. ``{"synops": 1e6}``; a candidate over a budget is
+        constraint-dominated.
+    constraints
+        Two-sided bounds on metric keys, ``{"params": [None, 1e5]}`` (``None`` leaves a side open);
+        a candidate outside is constraint-dominated.
+    population_size
+        Survivors kept for breeding; the first ``population_size`` proposals are random.
+    mutation_prob
+        Per-gene probability of mutation (``None``: 1 / number of genes).
+    crossover_prob
+        Probability that a child is a crossover of two parents rather than a copy of one.
+    crossover_eta
+        Distribution index of SBX for numeric genes (larger: children closer to their parents).
+    mutation_eta
+        Distribution index of polynomial mutation for bounded numeric genes (larger: smaller steps).
+    dedup_retries
+        Redraws of an already-proposed child before falling back to random sampling (then giving up).
+    seed
+        Seed of the search's random generator (``None``: from the OS).
+    initial_population
+        Parameter dicts proposed first, before any random sample (e.g. known good architectures).
+
+    Example
+    -------
+    In an nnictl experiment configuration (``examples/see_search.yml``)::
+
+        tuner:
+          codeDirectory: ..
+          className: tnas_plugin.strategies.TNASEvolutionTuner
+          classArgs:
+            objectives: {war: max, uar: max, energy_uj: min}
+            canonical: tnas_plugin.search_spaces.eye_space:canonical_sample
+            population_size: 10
+            seed: 0
+
+    or directly:
+
+    >>> tuner = TNASEvolutionTuner(canonical="tnas_plugin.search_spaces.eye_space:canonical_sample",
+    ...                            objectives={"war": "max", "uar": "max"}, population_size=10, seed=0)
+    >>> from tnas_plugin.search_spaces import EyeSpaceChoices
+    >>> tuner.update_search_space(EyeSpaceChoices().hpo_space())  # doctest: +SKIP
     """
 
     def __init__(self, canonical: str | None = None, **options: Any):

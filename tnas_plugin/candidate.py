@@ -46,7 +46,36 @@ class StageSpec:
 
 @dataclass(frozen=True)
 class CandidateSpec:
-    """Everything a trial needs to know about one candidate (JSON-friendly, validated on construction)."""
+    """Everything a trial needs to know about one candidate (JSON-friendly, validated on construction).
+
+    Parameters
+    ----------
+    modality
+        Input modality, one of ``MODALITIES`` (``"event"``, ``"frame"`` or ``"both"``).
+    frames
+        Frames per clip, stacked as input channels (1 to 64).
+    steps_per_window
+        Time resolution: steps per TTFS window of the discrete model (1 to 4096).
+    resolution
+        Side of the square input frames (1 to ``MAX_RESOLUTION``; halved by each pooling stage, so at
+        least ``2 ** pooling stages``).
+    stages
+        The conv stages (:class:`StageSpec`: ``channels``, ``kernel``, ``pool``), in order.
+    classifier_width
+        Width of the hidden Linear+ReLU layer (1 to ``MAX_WIDTH``).
+    num_classes
+        Outputs of the Linear readout (1 to 1000).
+
+    Example
+    -------
+    >>> spec = CandidateSpec(modality="event", frames=2, steps_per_window=16, resolution=32,
+    ...                      stages=(StageSpec(channels=8, kernel=3, pool="max"),),
+    ...                      classifier_width=32, num_classes=7)
+    >>> spec.in_channels
+    4
+    >>> CandidateSpec.from_dict(spec.to_dict()) == spec
+    True
+    """
 
     modality: str
     frames: int
@@ -89,7 +118,25 @@ def _check_size(name: str, value, largest: int) -> None:
 
 
 def build_ann(spec: CandidateSpec) -> nn.Sequential:
-    """The ReLU network of a candidate, as an ``nn.Sequential`` of TTFS-convertible layers."""
+    """The ReLU network of a candidate, as an ``nn.Sequential`` of TTFS-convertible layers.
+
+    Per stage ``Conv2d`` (padding ``kernel // 2``, no bias) -> ``BatchNorm2d`` -> ``ReLU`` -> optional
+    ``MaxPool2d(2)``/``AvgPool2d(2)``, then ``Flatten`` -> ``Linear`` -> ``ReLU`` -> ``Linear`` readout.
+
+    Parameters
+    ----------
+    spec
+        The candidate's architecture (:class:`CandidateSpec`).
+
+    Example
+    -------
+    >>> spec = CandidateSpec(modality="event", frames=2, steps_per_window=16, resolution=32,
+    ...                      stages=(StageSpec(channels=8, kernel=3, pool="max"),),
+    ...                      classifier_width=32, num_classes=7)
+    >>> ann = build_ann(spec)
+    >>> ann(torch.rand(2, spec.in_channels, 32, 32)).shape
+    torch.Size([2, 7])
+    """
     layers: list[nn.Module] = []
     channels, size = spec.in_channels, spec.resolution
     for stage in spec.stages:

@@ -24,7 +24,35 @@ class CheckpointError(ValueError):
 
 def save_checkpoint(path: str | Path, spec: CandidateSpec, snn: TTFSNetwork, metrics: dict | None = None,
                     quantized: QuantizedTTFSNetwork | None = None) -> Path:
-    """Write ``spec``, the TTFS network ``snn``, ``metrics`` and, when given, the integer twin ``quantized`` of ``snn``."""
+    """Write ``spec``, the TTFS network ``snn``, ``metrics`` and, when given, the integer twin ``quantized`` of ``snn``.
+
+    Parameters
+    ----------
+    path
+        The file to write (its parent folders are created); returned as a ``Path``.
+    spec
+        The candidate's architecture (:class:`~tnas_plugin.candidate.CandidateSpec`), from which
+        :func:`load_checkpoint` rebuilds the network.
+    snn
+        The trained TTFS network of ``spec`` (its weights and window scales are saved).
+    metrics
+        JSON-friendly measurements to keep with it (``None``: an empty dict).
+    quantized
+        The fixed-point twin of ``snn`` (:func:`tnas_plugin.ttfs.quantize`), read back by
+        :func:`load_quantized_checkpoint`.
+
+    Example
+    -------
+    >>> import tempfile
+    >>> from tnas_plugin.candidate import CandidateSpec, StageSpec, build_ann
+    >>> spec = CandidateSpec(modality="event", frames=2, steps_per_window=16, resolution=32,
+    ...                      stages=(StageSpec(channels=8, kernel=3, pool="max"),),
+    ...                      classifier_width=32, num_classes=7)
+    >>> snn = ann_to_ttfs(build_ann(spec).eval(), torch.rand(8, spec.in_channels, 32, 32))
+    >>> path = save_checkpoint(f"{tempfile.mkdtemp()}/best.pt", spec, snn, {"war": 0.8})
+    >>> load_checkpoint(path)[2]
+    {'war': 0.8}
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     data = {"format": FORMAT, "spec": spec.to_dict(), "state_dict": snn.state_dict(), "metrics": metrics or {}}
@@ -35,7 +63,21 @@ def save_checkpoint(path: str | Path, spec: CandidateSpec, snn: TTFSNetwork, met
 
 
 def load_checkpoint(path: str | Path) -> tuple[CandidateSpec, TTFSNetwork, dict]:
-    """``(spec, snn, metrics)`` from a file written by :func:`save_checkpoint` (the network in eval mode)."""
+    """``(spec, snn, metrics)`` from a file written by :func:`save_checkpoint` (the network in eval mode).
+
+    Raises :class:`CheckpointError` when the file is missing, not a TNAS-ER checkpoint, or inconsistent.
+
+    Parameters
+    ----------
+    path
+        A checkpoint file written by :func:`save_checkpoint`.
+
+    Example
+    -------
+    >>> spec, snn, metrics = load_checkpoint("results/best.pt")  # doctest: +SKIP
+    >>> x = torch.rand(1, spec.in_channels, spec.resolution, spec.resolution)  # doctest: +SKIP
+    >>> logits = snn(x, spec.steps_per_window)  # doctest: +SKIP
+    """
     spec, snn, data = _load(Path(path))
     return spec, snn, data.get("metrics", {})
 

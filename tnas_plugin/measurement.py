@@ -208,6 +208,16 @@ def measure_candidate(spec: CandidateSpec, ann: torch.nn.Sequential, settings: M
         Data, training and cost settings.
     callbacks
         Per-epoch and per-stage hooks of the trainer (progress bars, intermediate results).
+
+    Example
+    -------
+    >>> from tnas_plugin.candidate import StageSpec, build_ann
+    >>> spec = CandidateSpec(modality="event", frames=2, steps_per_window=16, resolution=32,
+    ...                      stages=(StageSpec(channels=8, kernel=3, pool="max"),),
+    ...                      classifier_width=32, num_classes=7)
+    >>> settings = MeasurementSettings.from_options("data/synthetic-see", epochs=2)
+    >>> result = measure_candidate(spec, build_ann(spec), settings)  # doctest: +SKIP
+    >>> sorted(result.validation.metrics)  # doctest: +SKIP
     """
     train = settings.dataset(spec, "training")
     generator = torch.Generator().manual_seed(settings.train.seed)

@@ -254,6 +254,32 @@ def train_ttfs(ann: nn.Module, loader: Iterable, steps_per_window: int | None, c
 
     ``loader`` yields ``(inputs, labels)`` with inputs in [0, 1] shaped as ``ann`` expects. ``callbacks``
     (:class:`TrainCallbacks`) see each stage's network and each epoch's history entry.
+
+    With ``config.mode="ann"`` the ReLU twin is trained, mapped by :func:`~tnas_plugin.ttfs.ann_to_ttfs`
+    (windows calibrated on training batches) and fine-tuned in discrete time; with ``"direct"`` the mapped
+    network is trained as a TTFS network from the random initialisation.
+
+    Parameters
+    ----------
+    ann
+        The ReLU network (an ``nn.Sequential`` :func:`~tnas_plugin.ttfs.ann_to_ttfs` accepts); its
+        parameters are reset from ``config.seed`` before training.
+    loader
+        Training batches ``(inputs, labels)``, inputs in [0, 1].
+    steps_per_window
+        Steps per TTFS window of the TTFS stage (discrete time), or ``None`` for continuous time.
+    config
+        How to train (:class:`TrainConfig`: epochs, learning rates, calibration, mode, seed, device).
+    callbacks
+        Optional per-epoch and per-stage hooks.
+
+    Example
+    -------
+    >>> from torch import nn
+    >>> ann = nn.Sequential(nn.Flatten(), nn.Linear(64, 32), nn.ReLU(), nn.Linear(32, 7))
+    >>> loader = [(torch.rand(8, 1, 8, 8), torch.randint(0, 7, (8,))) for _ in range(4)]
+    >>> result = train_ttfs(ann, loader, 16, TrainConfig(epochs=1, device="cpu"))
+    >>> logits = result.snn(torch.rand(2, 1, 8, 8), 16)
     """
     seed_everything(config.seed)
     for module in ann.modules():  # the initial weights depend on the seed only, not on how ann was built

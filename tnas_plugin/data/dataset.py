@@ -87,6 +87,48 @@ class SEEDataset(Dataset):
     those subject IDs. Decoded frames are cached under
     ``cache_dir`` (default ``<root>/.cache``, or a user cache folder when the data folder is read-only). ``on_error="raise"`` raises the first ``SEEDataError``;
     ``"skip"`` drops bad sequences and lists the errors in ``skipped``.
+
+    Parameters
+    ----------
+    root
+        The SEE-layout tree to read (the real data set or one written by :func:`tnas_plugin.data.synthesize`).
+    split
+        ``"training"``, ``"validation"`` or ``"testing"``.
+    modality
+        ``"event"``, ``"frame"`` (intensity) or ``"both"``.
+    size
+        ``(H, W)`` the frames are resized to; ``None`` keeps the stored resolution.
+    clip_length
+        Frames per clip, ``T``.
+    skip
+        Ex-Sy protocol: frames skipped between two frames of a clip.
+    sampling
+        ``"random"`` or ``"fixed"`` start points; ``None`` picks by ``split`` (see above).
+    eval_starts
+        Items (fixed start points) per sequence with ``sampling="fixed"``.
+    seed
+        Seed of the start points.
+    subjects
+        Subject IDs to keep; ``None`` keeps every subject of the split.
+    validation_fraction, validation_seed
+        Share of the training subjects held out for validation and the seed that picks them.
+    event_format
+        ``"polarity"`` (ON/OFF channels) or ``"grey"`` (the stored level) for event frames.
+    transform
+        Applied to each clip before it is returned (e.g. stacking frames as channels).
+    cache_dir
+        Folder of the decoded-frame cache (see above for the default).
+    on_error
+        ``"raise"`` or ``"skip"`` on a bad sequence.
+    progress
+        Show a tqdm bar while the sequences are indexed and loaded.
+
+    Example
+    -------
+    >>> train = SEEDataset("data/synthetic-see", "training", "event", size=(32, 32))  # doctest: +SKIP
+    >>> clip, label = train[0]  # doctest: +SKIP
+    >>> clip.shape  # doctest: +SKIP
+    torch.Size([4, 2, 32, 32])
     """
 
     def __init__(self, root: str | Path, split: str = "training", modality: str = "event", *,

@@ -38,6 +38,34 @@ class SynthConfig:
 
     ``variation`` scales how much subjects differ (face and expression style), ``jitter`` the
     per-sequence variation of each action unit, ``noise`` the APS sensor noise.
+
+    Parameters
+    ----------
+    subjects
+        Number of subjects (at least 2: training and testing are split by subject).
+    seed
+        Seed of every random draw; a seed gives identical bytes.
+    size
+        ``(H, W)`` of the frames (at least 8 x 8).
+    sequences_per_subject
+        Sequences per subject, spread over the emotions in SEE's class proportions.
+    frames
+        ``(shortest, longest)`` number of frames of a sequence; each length is drawn in between.
+    test_fraction
+        Share of the subjects put in the testing split (at least one, never all).
+    variation
+        How much subjects differ (face and expression style).
+    jitter
+        Per-sequence variation of each action unit.
+    noise
+        Scale of the APS sensor noise.
+
+    Example
+    -------
+    >>> config = SynthConfig(subjects=4, sequences_per_subject=7, size=(32, 32), seed=1)
+    >>> config.frames
+    (18, 30)
+    >>> summary = synthesize("data/tiny-see", config)  # doctest: +SKIP
     """
 
     subjects: int = 24

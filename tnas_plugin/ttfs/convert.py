@@ -93,6 +93,20 @@ def ann_to_ttfs(ann: nn.Sequential, calibration: torch.Tensor, margin: float = 1
     trades that exactness for finer discrete steps, see :meth:`TTFSNetwork.calibrate`).
     Raises ``ValueError`` naming the index and type of any layer outside this grammar.
 
+    Parameters
+    ----------
+    ann
+        The ReLU network, an ``nn.Sequential`` in the grammar above (``TypeError`` otherwise); put it in
+        eval mode so that batch norm uses its running statistics.
+    calibration
+        Input frames ``(N, ...)`` with values in [0, 1] on which the windows ``c_n`` are sized.
+    margin
+        Factor on the calibrated activation: ``c_n = margin * max`` (``margin >= 1`` keeps the
+        calibration inputs unclipped).
+    percentile
+        Percentile of the positive activations used instead of their maximum; ``100`` is the maximum
+        (exact on the calibration inputs), lower values trade that exactness for finer discrete steps.
+
     Example
     -------
     >>> ann = nn.Sequential(nn.Flatten(), nn.Linear(64, 32), nn.ReLU(), nn.Linear(32, 7)).eval()

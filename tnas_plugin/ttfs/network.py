@@ -88,6 +88,26 @@ class TTFSNetwork(nn.Module):
     ``snn(x)`` returns the logits, ``snn.run(x)`` also the spikes; ``steps_per_window=None`` is
     continuous time, an integer ``S`` the discrete model of a step simulator (``dt = 1/S``). Inputs are
     frames in [0, 1], moved to the network's device and dtype.
+
+    Parameters
+    ----------
+    layers
+        The TTFS layers in order (conv, linear, max-pool, flatten layers of :mod:`tnas_plugin.ttfs`);
+        the last one must be a :class:`ReadoutLayer`, else ``ValueError``.
+    input_shape
+        Shape of one input sample (e.g. ``(C, H, W)``), kept as ``snn.input_shape``; ``None`` if unknown.
+
+    Example
+    -------
+    >>> from torch import nn
+    >>> from tnas_plugin.ttfs import ann_to_ttfs
+    >>> ann = nn.Sequential(nn.Flatten(), nn.Linear(64, 32), nn.ReLU(), nn.Linear(32, 7)).eval()
+    >>> snn = ann_to_ttfs(ann, torch.rand(16, 1, 8, 8))   # usually built by ann_to_ttfs
+    >>> snn(torch.rand(4, 1, 8, 8)).shape                  # continuous time
+    torch.Size([4, 7])
+    >>> run = snn.run(torch.rand(4, 1, 8, 8), 16)          # discrete time: logits and spikes
+    >>> snn.latency_steps(16) == snn.num_windows * 16
+    True
     """
 
     def __init__(self, layers: list[nn.Module], input_shape: tuple[int, ...] | None = None):
