@@ -87,31 +87,11 @@ class TNASEvolution(Strategy):
 
     Parameters
     ----------
-    objectives
-        Metric keys to optimise and their direction, ``"max"`` or ``"min"`` (default: WAR and UAR, both
-        maximised), e.g. ``{"war": "max", "uar": "max", "energy_uj": "min"}``.
-    budgets
-        Hard upper bounds on metric keys, e.g. ``{"synops": 1e6}``; a candidate over a budget is
-        constraint-dominated.
-    constraints
-        Two-sided bounds on metric keys, ``{"params": [None, 1e5]}`` (``None`` leaves a side open);
-        a candidate outside is constraint-dominated.
-    population_size
-        Survivors kept for breeding; the first ``population_size`` proposals are random.
-    mutation_prob
-        Per-gene probability of mutation (``None``: 1 / number of genes).
-    crossover_prob
-        Probability that a child is a crossover of two parents rather than a copy of one.
-    crossover_eta
-        Distribution index of SBX for numeric genes (larger: children closer to their parents).
-    mutation_eta
-        Distribution index of polynomial mutation for bounded numeric genes (larger: smaller steps).
-    dedup_retries
-        Redraws of an already-proposed child before falling back to random sampling (then giving up).
-    seed
-        Seed of the search's random generator (``None``: from the OS).
-    initial_population
-        Parameter dicts proposed first, before any random sample (e.g. known good architectures).
+    **options
+        The search's options, keyword-only: the fields of :class:`.evolution_core.EvolutionOptions`
+        (``objectives``, ``budgets``, ``constraints``, ``population_size``, ``mutation_prob``,
+        ``crossover_prob``, ``crossover_eta``, ``mutation_eta``, ``dedup_retries``, ``seed``,
+        ``initial_population``), documented there and validated at construction.
 
     Example
     -------
