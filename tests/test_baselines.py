@@ -6,10 +6,11 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader
 
-from tnas_plugin.candidate import CandidateSpec, StageSpec, candidate_dataset
+from tnas_plugin.candidate import CandidateSpec, StageSpec, build_ann, candidate_dataset
 from tnas_plugin.data import SynthConfig, synthesize
+from tnas_plugin.measurement import MeasurementSettings
 from tnas_plugin.jobs.baselines import (SEENStyleLIF, cost_columns, evaluate_stepped, rate_twin, smallest_rate_steps,
-                                        train_stepped)
+                                        train_stepped, twin_metrics)
 from tnas_plugin.ttfs import ann_to_ttfs
 
 IN, HIDDEN, CLASSES = 12, 10, 3
@@ -114,3 +115,20 @@ def test_seen_style_lif_learns_on_synthetic_see(small_see):
     assert history[-1]["loss"] < np.log(7) - 0.5  # the old baseline stayed at ln 7
     assert (y_true == y_pred).mean() >= 3 / 7
     assert report.spikes > 0 and report.time_steps == 2
+
+
+def test_twin_metrics_price_each_twin_and_can_leave_the_rate_twin_out(small_see):
+    """The job's table lists the ANN twin, the rate twin and the LIF baseline; the benchmark, whose test split is
+    too large for a 256-step rate code, leaves the rate twin out."""
+
+    spec = CandidateSpec(modality="event", frames=2, steps_per_window=8, resolution=16,
+                         stages=(StageSpec(4, 3, "max"),), classifier_width=16, num_classes=7)
+    settings = MeasurementSettings.from_options(small_see, epochs=1, synops_samples=8, device="cpu")
+    inputs = torch.stack([candidate_dataset(spec, small_see, "training")[i][0] for i in range(8)])
+    snn = ann_to_ttfs(build_ann(spec).eval(), inputs)
+    lif = SEENStyleLIF(spec)
+    with_rate = twin_metrics(spec, snn, lif, settings, "validation", rate_steps=8)
+    without_rate = twin_metrics(spec, snn, lif, settings, "validation", rate_steps=None)
+    assert [name for name, _ in with_rate] == ["ANN twin (clipped ReLU)", "rate twin (IF, T=8)", f"LIF BPTT (SEEN-style, T={lif.steps})"]
+    assert [name for name, _ in without_rate] == ["ANN twin (clipped ReLU)", f"LIF BPTT (SEEN-style, T={lif.steps})"]
+    assert all(metrics["energy_uj"] > 0 and 0 <= metrics["uar"] <= 1 for _, metrics in with_rate)

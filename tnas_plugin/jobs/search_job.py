@@ -43,7 +43,7 @@ from tnas_plugin.trainer import epoch_progress
 
 from tnas_plugin.search_spaces.eye_space import EyeSpaceChoices
 
-from .baselines import HANDCRAFTED_TTFS, train_lif_baseline, twin_metrics
+from .baselines import HANDCRAFTED_TTFS, RATE_TWIN_STEPS, train_lif_baseline, twin_metrics
 from .experiment import SearchExperiment, run_to_completion
 from .report import write_report
 from .results import InputError, JobError, ResultsFolder, UsageError
@@ -235,11 +235,13 @@ def _summary_row(name: str, metrics: dict, prefix: str = "test_") -> dict:
     return {"network": name, "params": metrics.get("params"), **{prefix + key: metrics.get(key) for key in keys}}
 
 
-def measure_baselines(options: SearchOptions, settings, spec: CandidateSpec, snn) -> dict[str, list[dict]]:
+def measure_baselines(options: SearchOptions, settings, spec: CandidateSpec, snn,
+                      rate_steps: int | None = RATE_TWIN_STEPS) -> dict[str, list[dict]]:
     """The hand-crafted TTFS CNN, trained like the finalists; and for the chosen network (``spec``, ``snn``) its
-    ANN twin, its rate twin and a SEEN-style LIF CNN of its architecture trained with BPTT for the same epochs on
-    the same data (:mod:`tnas_plugin.jobs.baselines`). Each is measured on the validation split (for the search's
-    plot and hypervolume) and on the test split (the final table): ``{"validation": rows, "testing": rows}``."""
+    ANN twin, its rate twin (``rate_steps`` steps; ``None``: left out) and a SEEN-style LIF CNN of its
+    architecture trained with BPTT for the same epochs on the same data (:mod:`tnas_plugin.jobs.baselines`).
+    Each is measured on the validation split (for the search's plot and hypervolume) and on the test split (the
+    final table): ``{"validation": rows, "testing": rows}``."""
     handcrafted = replace(HANDCRAFTED_TTFS, resolution=options.resolution)
     with epoch_progress(settings.train, "hand-crafted TTFS baseline") as callbacks:
         ttfs = measure_candidate(handcrafted, build_ann(handcrafted), settings, callbacks)
@@ -250,7 +252,8 @@ def measure_baselines(options: SearchOptions, settings, spec: CandidateSpec, snn
         evaluation = ttfs.validation if split == "validation" else evaluate_network(handcrafted, ttfs.snn, settings, split, ttfs.params)
         print(f"measuring the chosen network's ANN twin, rate twin and the LIF baseline on the {split} split", flush=True)
         rows[split] = [_summary_row("hand-crafted TTFS CNN", evaluation.metrics, prefix),
-                       *[_summary_row(name, metrics, prefix) for name, metrics in twin_metrics(spec, snn, lif, settings, split)]]
+                       *[_summary_row(name, metrics, prefix)
+                         for name, metrics in twin_metrics(spec, snn, lif, settings, split, rate_steps)]]
     return rows
 
 
