@@ -27,9 +27,11 @@ stopped are proposed again first (``ParetoEvolution.requeue_pending``); results 
 the state already holds are ignored, others are added. NNI asks for new trials before it re-imports the
 old results, so a candidate whose trial finished just before the stop, but whose result the stopped
 tuner never received, may run once more; its first result counts, the second is ignored. NNI 3.0 also
-restarts, by itself, the trials still ``RUNNING`` in its records at the resume, but its dispatcher hands
-neither their results nor their ends to the tuner (it ignores recovered trials): the tuner proposes those
-candidates again, so NNI's records (web UI, ``tnas-er front``) may list such a candidate twice.
+restarts, by itself, the trials still ``RUNNING`` in its records at the resume; its dispatcher hands their
+results to the tuner as imported data but drops their ends. After a plain ``nnictl resume`` the tuner
+proposes those candidates again, so NNI's records (web UI, ``tnas-er front``) may list one twice;
+``tnas-er search --resume`` takes them out of the saved pending list first
+(``tnas_plugin.jobs.experiment.prepare_tuner_state``).
 """
 from __future__ import annotations
 

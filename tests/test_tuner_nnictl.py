@@ -176,7 +176,7 @@ def check_front_command(tmp_path, experiment_id, folder, port, env, succeeded):
     dominated = [m for m in results if any(o["accuracy"] >= m["accuracy"] and o["n_nodes"] <= m["n_nodes"]
                                            and (o["accuracy"], o["n_nodes"]) != (m["accuracy"], m["n_nodes"]) for o in results)]
     expected = sorted({(m["accuracy"], m["n_nodes"]) for m in results if m not in dominated})
-    # distinct points: NNI restarts the trials still RUNNING at the resume without telling the tuner, which
+    # distinct points: after a plain nnictl resume, NNI restarts the trials still RUNNING and the tuner
     # proposes them again, so NNI's records may hold one candidate twice (see strategies/tuner.py)
     assert sorted(set(zip(after_front["accuracy"], after_front["n_nodes"]))) == expected
     assert {"param:n_estimators", "param:criterion", "metric:fit_seconds"} <= set(after_front.columns)
