@@ -175,9 +175,12 @@ def retrain(options, params: dict) -> dict:
     return {"validation": result.metrics, "testing": test.metrics, "test_sequences": len(settings.dataset(spec, "testing").sequences)}
 
 
-def cached(path: Path, compute):
+def cached(path: Path, compute, may_compute: bool = True):
+    """``path``'s JSON, else ``compute()``'s value saved there; ``None`` if it is missing and not ``may_compute``."""
     if path.is_file():
         return json.loads(path.read_text())
+    if not may_compute:
+        return None
     value = compute()
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(value, indent=1, default=float))
@@ -210,7 +213,7 @@ def baselines_run(args, seed: int) -> dict:
     settings = MeasurementSettings.from_options(options.data, **options.evaluator_settings(final=True))
     handcrafted = replace(HANDCRAFTED_TTFS, resolution=options.resolution)
     trained = measure_candidate(handcrafted, build_ann(handcrafted), settings)
-    return measure_baselines(options, settings, handcrafted, trained.snn, rate_steps=None)
+    return measure_baselines(options, settings, handcrafted, trained.snn, rate_steps=None, handcrafted_result=trained)
 
 
 def fidelity_run(args) -> list[dict]:
@@ -340,14 +343,16 @@ def main(argv=None) -> int:
     strategies = [s for s in args.strategies.split(",") if s]
     runs, baselines = [], {}
     for seed in range(args.seeds):
-        if seed not in args.compute_seeds and not (args.cache / f"baselines-seed{seed}.json").is_file():
+        computable = seed in args.compute_seeds
+        baseline = cached(args.cache / f"baselines-seed{seed}.json", lambda: baselines_run(args, seed), computable)
+        if baseline is None:
             continue
-        baselines[seed] = cached(args.cache / f"baselines-seed{seed}.json", lambda: baselines_run(args, seed))
+        baselines[seed] = baseline
         for name in strategies:
-            if seed not in args.compute_seeds and not (args.cache / f"{name}-seed{seed}.json").is_file():
-                continue
-            runs.append(cached(args.cache / f"{name}-seed{seed}.json", lambda: strategy_run(args, name, seed)))
-            print(f"seed {seed} {name}: {len(runs[-1]['records'])} trials", flush=True)
+            run = cached(args.cache / f"{name}-seed{seed}.json", lambda: strategy_run(args, name, seed), computable)
+            if run is not None:
+                runs.append(run)
+                print(f"seed {seed} {name}: {len(run['records'])} trials", flush=True)
     if not runs:
         (args.out / "bench_search.md").write_text("\n".join(["# bench_search", "", f"Machine: {machine.describe()}", "",
                                                               f"Data: {args.data}", "", *fidelity_lines]))

@@ -36,7 +36,7 @@ from tnas_plugin.checkpoint import save_checkpoint
 from tnas_plugin.data import EMOTIONS, SynthConfig, synthesize
 from tnas_plugin.data.cli import print_problems
 from tnas_plugin.data.preflight import check_tree
-from tnas_plugin.measurement import Evaluation, MeasurementSettings, evaluate_network, measure_candidate
+from tnas_plugin.measurement import CandidateResult, Evaluation, MeasurementSettings, evaluate_network, measure_candidate
 from tnas_plugin.metrics import confusion
 from tnas_plugin.search_spaces import TTFSEyeSpace
 from tnas_plugin.trainer import epoch_progress
@@ -236,21 +236,25 @@ def _summary_row(name: str, metrics: dict, prefix: str = "test_") -> dict:
 
 
 def measure_baselines(options: SearchOptions, settings, spec: CandidateSpec, snn,
-                      rate_steps: int | None = RATE_TWIN_STEPS) -> dict[str, list[dict]]:
-    """The hand-crafted TTFS CNN, trained like the finalists; and for the chosen network (``spec``, ``snn``) its
-    ANN twin, its rate twin (``rate_steps`` steps; ``None``: left out) and a SEEN-style LIF CNN of its
-    architecture trained with BPTT for the same epochs on the same data (:mod:`tnas_plugin.jobs.baselines`).
-    Each is measured on the validation split (for the search's plot and hypervolume) and on the test split (the
-    final table): ``{"validation": rows, "testing": rows}``."""
+                      rate_steps: int | None = RATE_TWIN_STEPS,
+                      handcrafted_result: CandidateResult | None = None) -> dict[str, list[dict]]:
+    """The hand-crafted TTFS CNN, trained like the finalists (``handcrafted_result``: already trained so);
+    and for the chosen network (``spec``, ``snn``) its ANN twin, its rate twin (``rate_steps`` steps;
+    ``None``: left out) and a SEEN-style LIF CNN of its architecture trained with BPTT for the same epochs on
+    the same data (:mod:`tnas_plugin.jobs.baselines`). Each is measured on the validation split (for the
+    search's plot and hypervolume) and on the test split (the final table): ``{"validation": rows, "testing": rows}``."""
     handcrafted = replace(HANDCRAFTED_TTFS, resolution=options.resolution)
-    with epoch_progress(settings.train, "hand-crafted TTFS baseline") as callbacks:
-        ttfs = measure_candidate(handcrafted, build_ann(handcrafted), settings, callbacks)
+    ttfs = handcrafted_result
+    if ttfs is None:
+        with epoch_progress(settings.train, "hand-crafted TTFS baseline") as callbacks:
+            ttfs = measure_candidate(handcrafted, build_ann(handcrafted), settings, callbacks)
     with epoch_progress(settings.train, "LIF baseline (BPTT)") as callbacks:
         lif = train_lif_baseline(spec, settings, callbacks)
     rows = {}
     for split, prefix in (("validation", "val_"), ("testing", "test_")):
         evaluation = ttfs.validation if split == "validation" else evaluate_network(handcrafted, ttfs.snn, settings, split, ttfs.params)
-        print(f"measuring the chosen network's ANN twin, rate twin and the LIF baseline on the {split} split", flush=True)
+        twins = "ANN twin, rate twin" if rate_steps is not None else "ANN twin"
+        print(f"measuring the chosen network's {twins} and the LIF baseline on the {split} split", flush=True)
         rows[split] = [_summary_row("hand-crafted TTFS CNN", evaluation.metrics, prefix),
                        *[_summary_row(name, metrics, prefix)
                          for name, metrics in twin_metrics(spec, snn, lif, settings, split, rate_steps)]]
