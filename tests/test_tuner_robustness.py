@@ -214,3 +214,57 @@ def test_the_sklearn_example_config_and_space_are_valid():
     assert {gene.type for gene in tuner.core.genes} == {"randint", "uniform", "qloguniform", "loguniform", "choice"}
     assert tuner.options.constraints == {"accuracy": [0.85, None]}
     assert config["tuner"]["name"] == "TNASEvolution" and "trial.py" in config["trialCommand"]
+
+
+def _nni_events(database, rows):
+    """Append NNI 3.0 ``TrialJobEvent`` rows ``(trial id, event, parameter id or None, parameters)``."""
+    import sqlite3
+
+    database.parent.mkdir(parents=True, exist_ok=True)
+    connection = sqlite3.connect(database)
+    connection.execute("CREATE TABLE IF NOT EXISTS TrialJobEvent (timestamp integer, trialJobId text, event text, "
+                       "data text, logPath text, sequenceId integer, message text, environmentId text)")
+    (clock,) = connection.execute("SELECT COUNT(*) FROM TrialJobEvent").fetchone()
+    for trial_id, event, parameter_id, params in rows:
+        clock += 1
+        data = None if parameter_id is None else json.dumps(
+            {"parameter_id": parameter_id, "parameter_source": "algorithm", "parameters": params, "parameter_index": 0})
+        connection.execute("INSERT INTO TrialJobEvent VALUES (?, ?, ?, ?, '', 0, '', '')", (clock, trial_id, event, data))
+    connection.commit()
+    connection.close()
+
+
+def test_resume_leaves_the_trials_nni_restarts_to_nni(tmp_path, monkeypatch, caplog):
+    """``nnictl resume`` restarts the trials still WAITING/RUNNING in NNI's records (their results come back as
+    imported data, their ends are dropped): the tuner proposes only the other orphans again, so no candidate
+    runs twice, and a restarted trial that ends without a result is read from NNI's records as failed."""
+    experiment = tmp_path / "experiment"
+    (experiment / "checkpoint").mkdir(parents=True)  # NNI creates it before the tuner starts
+    monkeypatch.setenv("NNI_CHECKPOINT_DIRECTORY", str(experiment / "checkpoint"))
+    database = experiment / "db" / "nni.sqlite"
+    options = {"objectives": {"accuracy": "max", "latency": "min"}, "seed": 5, "population_size": 6}
+    tuner = TNASEvolutionTuner(**options)
+    tuner.update_search_space(SPACE)
+    for pid in range(4):
+        params = tuner.generate_parameters(pid)
+        tuner.receive_trial_result(pid, params, metrics(params))
+    orphans = [tuner.generate_parameters(pid) for pid in (4, 5, 6)]
+    _nni_events(database, [("running", "RUNNING", 4, orphans[0]), ("killed", "RUNNING", 5, orphans[1]),
+                           ("killed", "USER_CANCELED", None, None), ("queued", "WAITING", 6, orphans[2])])
+
+    resumed = TNASEvolutionTuner(**options)
+    with caplog.at_level(logging.INFO):
+        resumed.load_checkpoint()
+        resumed.update_search_space(SPACE)
+    assert "NNI runs again the 2 trial(s) still running when the search stopped" in caplog.text
+    assert "Proposing first the 1 candidate(s) pending when the search stopped" in caplog.text
+    assert resumed.generate_parameters(7) == orphans[1]
+    resumed.import_data([{"parameter": orphans[0], "value": metrics(orphans[0])}])  # NNI: a restarted trial's result
+    _nni_events(database, [("running", "SUCCEEDED", None, None), ("queued", "RUNNING", None, None),
+                           ("queued", "FAILED", None, None)])
+    proposed = [resumed.generate_parameters(pid) for pid in range(8, 20)]
+    assert not any(orphan in proposed for orphan in orphans)
+    results = {json.dumps(entry["params"], sort_keys=True): entry["metrics"] for entry in resumed.core.history()}
+    assert results[json.dumps(orphans[0], sort_keys=True)] == metrics(orphans[0])
+    assert results[json.dumps(orphans[2], sort_keys=True)] is None  # ended without a result: failed
+    assert "Restarted trial queued" in caplog.text
