@@ -28,12 +28,11 @@ Pure Python, no NNI imports.
 """
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
 import math
 import random
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, fields
 from numbers import Real
 from typing import Any
@@ -521,9 +520,8 @@ class ParetoEvolution:
         if record.metrics is not None:
             self._admit(len(self._records) - 1)
 
-    def requeue_pending(self, still_running: Iterable[Mapping[str, Any]] = ()) -> list[dict[str, Any]]:
-        """Put every unanswered ask back in front of the queue, except those in ``still_running`` (trials
-        the platform itself runs again, whose results will arrive); return the parameters put back.
+    def requeue_pending(self) -> list[dict[str, Any]]:
+        """Put every unanswered ask back in front of the queue; return their parameters.
 
         This is the resume mechanism for orphaned candidates. Call it when the asks still pending will
         never be answered: typically right after :meth:`load_state_dict` in a new process, because
@@ -534,20 +532,9 @@ class ParetoEvolution:
         takes it out of the queue. Both NNI adapters call this on resume (the nnictl tuner after
         reloading its checkpoint, the NAS strategy in ``load_state_dict``).
         """
-        running = set()
-        for params in still_running:
-            with contextlib.suppress(ValueError):  # not of this space: nothing of it is pending
-                running.add(self.encode(params))
-        self._requeued.extend(genome for genome in self._pending if genome not in running)
-        self._pending = [genome for genome in self._pending if genome in running]
+        self._requeued.extend(self._pending)
+        self._pending = []
         return [self.decode(genome) for genome in self._requeued]
-
-    def has_result(self, params: Mapping[str, Any]) -> bool:
-        """Whether ``params`` already has a recorded result (``False`` for parameters outside the space)."""
-        try:
-            return self.encode(params) in self._index
-        except ValueError:
-            return False
 
     def pareto_front(self) -> list[dict[str, Any]]:
         """Non-dominated evaluated candidates within every budget and constraint, best first by the

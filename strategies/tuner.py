@@ -23,13 +23,15 @@ trial end is skipped.
 Resume (``nnictl resume ID``): the tuner writes its state (:data:`CHECKPOINT_FILE`, plain JSON, the
 core's ``state_dict``) to NNI's checkpoint directory after every proposal and result and reloads it on
 resume, so the search continues where it stopped. Candidates that were running when the experiment
-stopped are proposed again first (``ParetoEvolution.requeue_pending``), except the trials NNI restarts
-itself (those still ``WAITING``/``RUNNING`` in its ``db/nni.sqlite``): their results reach the tuner as
-imported data, and, since NNI's dispatcher drops their ends, a restarted trial that ends without a result is
-read from NNI's records and recorded as failed. Results NNI re-imports that
+stopped are proposed again first (``ParetoEvolution.requeue_pending``); results NNI re-imports that
 the state already holds are ignored, others are added. NNI asks for new trials before it re-imports the
 old results, so a candidate whose trial finished just before the stop, but whose result the stopped
-tuner never received, may run once more; its first result counts, the second is ignored.
+tuner never received, may run once more; its first result counts, the second is ignored. NNI 3.0 also
+restarts, by itself, the trials still ``RUNNING`` in its records at the resume; its dispatcher hands their
+results to the tuner as imported data but drops their ends. After a plain ``nnictl resume`` the tuner
+proposes those candidates again, so NNI's records (web UI, ``tnas-er front``) may list one twice;
+``tnas-er search --resume`` takes them out of the saved pending list first
+(``tnas_plugin.jobs.experiment.prepare_tuner_state``).
 """
 from __future__ import annotations
 
@@ -38,7 +40,6 @@ import importlib
 import json
 import logging
 import os
-import sqlite3
 import tempfile
 import threading
 from pathlib import Path
@@ -53,34 +54,6 @@ from .evolution_core import EvolutionOptions, ParetoEvolution, SearchExhausted
 _logger = logging.getLogger(__name__)
 
 CHECKPOINT_FILE = "tnas_evolution_state.json"
-_RESTARTED = ("WAITING", "RUNNING", "ADD_RESUMED")  # NNI's addRecoveredTrialJob restarts WAITING/RUNNING trials
-_ENDED_WITHOUT_RESULT = ("FAILED", "USER_CANCELED", "SYS_CANCELED", "EARLY_STOPPED")
-
-
-def trial_events(database: Path) -> dict[str, tuple[str, dict]]:
-    """Trial job ID -> (its last event, the parameters it was started with) from NNI's ``db/nni.sqlite``
-    (read-only); ``{}`` if it is missing or unreadable."""
-    if not database.is_file():
-        return {}
-    try:
-        connection = sqlite3.connect(f"file:{database}?mode=ro", uri=True)
-        try:
-            rows = connection.execute("SELECT trialJobId, event, data FROM TrialJobEvent ORDER BY timestamp").fetchall()
-        finally:
-            connection.close()
-    except sqlite3.Error as error:
-        _logger.warning("Cannot read NNI's trial records in %s: %s", database, error)
-        return {}
-    events: dict[str, tuple[str, dict]] = {}
-    for trial_id, event, data in rows:
-        params = events.get(trial_id, ("", {}))[1]
-        if data and not params:
-            try:
-                params = dict(json.loads(data)["parameters"])
-            except (ValueError, KeyError, TypeError):
-                params = {}
-        events[trial_id] = (event, params)
-    return events
 
 
 def _guarded(on_error: str):
@@ -160,7 +133,6 @@ class TNASEvolutionTuner(Tuner):
         self._lock = threading.RLock()
         self._running: dict[int, dict] = {}  # parameter id -> parameters, until a result or the trial's end
         self._checkpoint: dict | None = None
-        self._restarted: dict[str, dict] = {}  # trial job ID -> parameters: trials NNI restarted on resume
 
     @_guarded("skip")
     def update_search_space(self, search_space: dict) -> None:
@@ -182,10 +154,7 @@ class TNASEvolutionTuner(Tuner):
             try:
                 core.load_state_dict(self._checkpoint)
                 _logger.info("Resumed the search from the checkpoint (%d results).", len(core.history()))
-                requeued = core.requeue_pending(still_running=self._restarted.values())
-                if self._restarted:
-                    _logger.info("NNI runs again the %d trial(s) still running when the search stopped: %s",
-                                 len(self._restarted), list(self._restarted.values()))
+                requeued = core.requeue_pending()
                 if requeued:
                     _logger.info("Proposing first the %d candidate(s) pending when the search stopped: %s",
                                  len(requeued), requeued)
@@ -197,7 +166,6 @@ class TNASEvolutionTuner(Tuner):
 
     @_guarded("stop")
     def generate_parameters(self, parameter_id: int, **kwargs: Any) -> dict:
-        self._settle_restarted()
         try:
             params = self._require_core().ask()
         except SearchExhausted as exhausted:
@@ -208,14 +176,12 @@ class TNASEvolutionTuner(Tuner):
 
     @_guarded("skip")
     def receive_trial_result(self, parameter_id: int, parameters: dict, value: Any, **kwargs: Any) -> None:
-        self._settle_restarted()
         self._running.pop(parameter_id, None)
         self._tell(self._require_core(), parameters, value)
         self.save_checkpoint()
 
     @_guarded("skip")
     def trial_end(self, parameter_id: int, success: bool, **kwargs: Any) -> None:
-        self._settle_restarted()
         params = self._running.pop(parameter_id, None)
         if params is not None:  # ended without a final result (a late result still counts)
             _logger.warning("Trial of %s ended (success=%s) without a final result: recorded as failed.", params, success)
@@ -240,27 +206,6 @@ class TNASEvolutionTuner(Tuner):
         path = self._checkpoint_file()
         if path is not None and path.is_file():
             self._checkpoint = json.loads(path.read_text())
-            self._restarted = {trial_id: params for trial_id, (event, params) in trial_events(self._database()).items()
-                               if event in _RESTARTED and params}
-
-    def _database(self) -> Path:
-        return Path(self.get_checkpoint_path()).parent / "db" / "nni.sqlite"
-
-    def _settle_restarted(self) -> None:
-        """Record as failed the restarted trials that ended without a result: NNI's dispatcher drops their
-        ends (their results reach :meth:`import_data`), so their end is read from NNI's records."""
-        if not self._restarted or self.core is None:
-            return
-        for trial_id, (event, _) in trial_events(self._database()).items():
-            params = self._restarted.get(trial_id)
-            if params is None or event in _RESTARTED:
-                continue
-            del self._restarted[trial_id]
-            if event in _ENDED_WITHOUT_RESULT and not self.core.has_result(params):
-                _logger.warning("Restarted trial %s of %s ended %s without a final result: recorded as failed.",
-                                trial_id, params, event)
-                self._tell(self.core, params, None)
-                self.save_checkpoint()
 
     @_guarded("skip")
     def save_checkpoint(self) -> None:

@@ -118,10 +118,7 @@ def run_experiment(tmp_path: Path, check_front: bool) -> bool:
         log = dispatcher_log.read_text()
         assert status == "DONE", log[-3000:]
         assert "Traceback" not in log and "ERROR" not in log, log[-3000:]
-        # each orphan is either proposed again or left to NNI, which restarts the trials still RUNNING in its records
-        requeued = re.search(r"Proposing first the (\d+) candidate\(s\) pending", log)
-        restarted = re.search(r"NNI runs again the (\d+) trial\(s\) still running", log)
-        assert sum(int(m.group(1)) for m in (requeued, restarted) if m) == len(orphans), log[-3000:]
+        assert f"Proposing first the {len(orphans)} candidate(s) pending when the search stopped" in log
 
         statuses = [job["status"] for job in rest(port, "trial-jobs")]
         assert len(statuses) == TRIALS and statuses.count("FAILED") >= 1, statuses
@@ -178,8 +175,10 @@ def check_front_command(tmp_path, experiment_id, folder, port, env, succeeded):
     results = [metrics for _, metrics in state["records"] if metrics]
     dominated = [m for m in results if any(o["accuracy"] >= m["accuracy"] and o["n_nodes"] <= m["n_nodes"]
                                            and (o["accuracy"], o["n_nodes"]) != (m["accuracy"], m["n_nodes"]) for o in results)]
-    expected = sorted((m["accuracy"], m["n_nodes"]) for m in results if m not in dominated)
-    assert sorted(zip(after_front["accuracy"], after_front["n_nodes"])) == expected
+    expected = sorted({(m["accuracy"], m["n_nodes"]) for m in results if m not in dominated})
+    # distinct points: after a plain nnictl resume, NNI restarts the trials still RUNNING and the tuner
+    # proposes them again, so NNI's records may hold one candidate twice (see strategies/tuner.py)
+    assert sorted(set(zip(after_front["accuracy"], after_front["n_nodes"]))) == expected
     assert {"param:n_estimators", "param:criterion", "metric:fit_seconds"} <= set(after_front.columns)
     # each result is paired with the parameters it was computed with, as the tuner was told (NNI's own
     # trial records pair two trials started together with each other's parameters now and then)

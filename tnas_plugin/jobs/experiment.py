@@ -38,7 +38,7 @@ from nni.nas.experiment import NasExperiment
 from nni.runtime.tuner_command_channel import TunerCommandChannel
 
 from .results import InputError, write_atomic
-from .trial_log import TrialMonitor
+from .trial_log import TrialMonitor, read_trials
 
 _logger = logging.getLogger(__name__)
 
@@ -205,12 +205,16 @@ def run_to_completion(experiment, port: int, resume: bool = False, on_end: Calla
 
 
 def prepare_tuner_state(experiment, directory: Path) -> None:
-    """Before resuming an HPO experiment run by ``TNASEvolutionTuner``: check its saved state.
+    """Before resuming an HPO experiment run by ``TNASEvolutionTuner``: check its saved state, and leave
+    the trials NNI re-runs itself to NNI.
 
-    A tuner that cannot load its state starts afresh and saves that empty state over the good one, so a
-    state that does not fit (unreadable, another search space or options) stops the resume here, before
-    NNI starts, and stays as it was; a copy ``<state>.before-resume`` is kept as well. (The trials NNI
-    re-runs itself are the tuner's own business: :mod:`tnas_plugin.strategies.tuner`.)
+    * A tuner that cannot load its state starts afresh and saves that empty state over the good one, so
+      a state that does not fit (unreadable, another search space or options) stops the resume here,
+      before NNI starts, and stays as it was; a copy ``<state>.before-resume`` is kept as well.
+    * NNI's manager re-runs the trials that were running at the stop (same trial ID and parameters,
+      its ``addRecoveredTrialJob``), and the tuner proposes its orphaned candidates again
+      (``requeue_pending``): a candidate in both would run twice. Those NNI re-runs are taken out of the
+      tuner's pending list here; their results reach the tuner as any result does.
     """
     from tnas_plugin.strategies.evolution_core import EvolutionOptions, ParetoEvolution
     from tnas_plugin.strategies.tuner import CHECKPOINT_FILE
@@ -233,3 +237,13 @@ def prepare_tuner_state(experiment, directory: Path) -> None:
         raise ResumeError(f"{path}: cannot continue the search ({type(error).__name__}: {error}); "
                           "the saved state is left as it was") from None
     write_atomic(path.with_name(path.name + ".before-resume"), json.dumps(state))
+    rerun = set()
+    for trial in read_trials(directory / experiment.id / "db" / "nni.sqlite"):
+        if trial.status in ("WAITING", "RUNNING"):
+            with contextlib.suppress(ValueError):
+                rerun.add(tuple(core.encode(trial.params)))
+    if rerun:
+        for key in ("pending", "requeued"):
+            state[key] = [genome for genome in state.get(key, []) if tuple(genome) not in rerun]
+        write_atomic(path, json.dumps(state))
+        _logger.info("NNI re-runs %d trial(s) it had running; they are no longer pending in the tuner.", len(rerun))
