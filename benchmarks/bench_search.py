@@ -11,7 +11,8 @@ For each seed, on a synthetic SEE-like set with more subjects than the demo's (`
    canonical form); Random and RegularizedEvolution (Real et al., AAAI 2019) are NNI's, with their default
    de-duplication and the same population size, maximising the trial's ``default`` (mean of WAR and UAR).
 2. Finalists: the Pareto front of (validation WAR, UAR, energy) of each strategy's trials, ``--finalists``
-   members spread along it (:func:`tnas_plugin.jobs.search_job.spread_along_front`), retrained for
+   members picked from it as ``tnas-er search`` does (:func:`tnas_plugin.jobs.search_job.pick_finalists`:
+   the most accurate, then the most accurate within the hand-crafted network's energy, half of it, a quarter), retrained for
    ``--final-epochs`` and measured on the test split once, after the search.
 3. Baselines: the hand-crafted TTFS CNN trained exactly like the finalists, its ANN twin (not its rate twin) and a
    SEEN-style LIF CNN of its architecture (:func:`tnas_plugin.jobs.search_job.measure_baselines`).
@@ -188,13 +189,13 @@ def cached(path: Path, compute, may_compute: bool = True):
 
 
 def strategy_run(args, name: str, seed: int) -> dict:
-    from tnas_plugin.jobs.search_job import spread_along_front
+    from tnas_plugin.jobs.search_job import finalist_budget, pick_finalists
 
     options = search_options(args, seed)
     start = time.monotonic()
     records = run_search(name, options, args.search_seconds)
     front = pareto_front(records, options.objectives())
-    finalists = spread_along_front(front, options.finalists, options.efficiency)
+    finalists = pick_finalists(front, options.finalists, options.efficiency, finalist_budget(options, records))
     retrained = [{"params": entry["params"], **retrain(options, entry["params"])} for entry in finalists]
     return {"strategy": name, "seed": seed, "records": records, "front": front, "finalists": retrained,
             "seconds": time.monotonic() - start}

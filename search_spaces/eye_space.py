@@ -31,7 +31,7 @@ class EyeSpaceChoices:
     stage_choices: tuple = (1, 2, 3)
     channel_choices: tuple = (4, 8, 16)
     kernel_choices: tuple = (3, 5)
-    pool_choices: tuple = ("max", "avg", "none")
+    pool_choices: tuple = ("max", "avg", "stride", "none")
     width_choices: tuple = (16, 32, 64)
     modality_choices: tuple = ("event", "frame", "both")
     frame_choices: tuple = (2, 4)
@@ -47,7 +47,7 @@ class EyeSpaceChoices:
             raise ValueError(f"resolution {self.resolution} is too small for {max(self.stage_choices)} pooling stages")
         unknown = set(self.pool_choices) - {pool.value for pool in Pool}
         if unknown or set(self.modality_choices) - set(MODALITIES):
-            raise ValueError(f"pool_choices must be within max/avg/none and modality_choices within {list(MODALITIES)}")
+            raise ValueError(f"pool_choices must be within max/avg/stride/none and modality_choices within {list(MODALITIES)}")
 
     def labels(self) -> dict[str, tuple]:
         """Every label and its choices, in the order the model space declares them."""

@@ -163,3 +163,21 @@ def test_default_objectives_include_energy_and_the_handcrafted_network_is_seeded
     assert SearchOptions(efficiency=EFFICIENCY["synops"]).objectives()["synops"] == "min"
     (seeded,) = options.initial_population()
     assert TTFSEyeSpace(resolution=options.resolution).freeze(seeded).spec == HANDCRAFTED_TTFS
+
+
+def test_finalists_are_the_most_accurate_then_the_best_at_each_halving_of_the_handcrafted_cost():
+    from tnas_plugin.jobs.search_job import SearchOptions, finalist_budget, pick_finalists
+
+    def entry(name, uar, energy, params=None):
+        return {"name": name, "params": params or {"name": name}, "metrics": {"uar": uar, "war": uar, "energy_uj": energy}}
+
+    options = SearchOptions()
+    handcrafted = entry("handcrafted", 0.70, 60.0, options.initial_population()[0])
+    front = [entry("wide", 0.72, 300.0), handcrafted, entry("strided", 0.68, 28.0), entry("tiny", 0.30, 6.0),
+             entry("narrow", 0.50, 14.0), entry("deep", 0.69, 130.0)]
+    budget = finalist_budget(options, [*front, {"params": {"name": "failed"}, "metrics": None}])
+    assert budget == 60.0
+    picked = [e["name"] for e in pick_finalists(front, 4, "energy_uj", budget)]
+    assert picked == ["wide", "handcrafted", "strided", "narrow"]  # <= 60, <= 30, <= 15 µJ
+    assert [e["name"] for e in pick_finalists(front, 3, None)] == ["wide", "handcrafted", "deep"]
+    assert finalist_budget(SearchOptions(efficiency=None), front) is None

@@ -35,7 +35,7 @@ def test_random_samples_build_convert_and_run(space):
         run = snn.run(clips.flatten(1, 2), steps_per_window=spec.steps_per_window)
         assert run.logits.shape == (len(clips), 7)
         assert torch.allclose(snn(clips.flatten(1, 2)), ann_logits, atol=1e-4)  # continuous time = the ANN
-    assert seen_pools == {"max", "avg", "none"}
+    assert seen_pools == {"max", "avg", "stride", "none"}
 
 
 def test_export_then_rebuild_gives_the_same_architecture(space):

@@ -25,10 +25,14 @@ MAX_WIDTH = 4096
 
 
 class Pool(str, Enum):
-    """Pooling after a conv stage (``"max"``, ``"avg"`` or ``"none"`` in JSON)."""
+    """How a conv stage halves the resolution (``"max"``, ``"avg"``, ``"stride"`` or ``"none"`` in JSON):
+    2x2 max or average pooling after the conv, a stride-2 conv instead of pooling (Springenberg et al.,
+    "Striving for simplicity: the all convolutional net", ICLR workshop 2015: a quarter of the conv's
+    neurons and synaptic events), or not at all."""
 
     MAX = "max"
     AVG = "avg"
+    STRIDE = "stride"
     NONE = "none"
 
 
@@ -36,7 +40,7 @@ class Pool(str, Enum):
 class StageSpec:
     channels: int
     kernel: int
-    pool: str  # a Pool value: "max" | "avg" | "none"
+    pool: str  # a Pool value: "max" | "avg" | "stride" | "none"
 
     def __post_init__(self):
         _check_size("channels", self.channels, MAX_WIDTH)
@@ -120,8 +124,8 @@ def _check_size(name: str, value, largest: int) -> None:
 def build_ann(spec: CandidateSpec) -> nn.Sequential:
     """The ReLU network of a candidate, as an ``nn.Sequential`` of TTFS-convertible layers.
 
-    Per stage ``Conv2d`` (padding ``kernel // 2``, no bias) -> ``BatchNorm2d`` -> ``ReLU`` -> optional
-    ``MaxPool2d(2)``/``AvgPool2d(2)``, then ``Flatten`` -> ``Linear`` -> ``ReLU`` -> ``Linear`` readout.
+    Per stage ``Conv2d`` (padding ``kernel // 2``, no bias; stride 2 for ``pool="stride"``) ->
+    ``BatchNorm2d`` -> ``ReLU`` -> optional ``MaxPool2d(2)``/``AvgPool2d(2)``, then ``Flatten`` -> ``Linear`` -> ``ReLU`` -> ``Linear`` readout.
 
     Parameters
     ----------
@@ -140,12 +144,14 @@ def build_ann(spec: CandidateSpec) -> nn.Sequential:
     layers: list[nn.Module] = []
     channels, size = spec.in_channels, spec.resolution
     for stage in spec.stages:
+        stride = 2 if stage.pool == Pool.STRIDE.value else 1
         layers += [
-            nn.Conv2d(channels, stage.channels, stage.kernel, padding=stage.kernel // 2, bias=False),
+            nn.Conv2d(channels, stage.channels, stage.kernel, stride, padding=stage.kernel // 2, bias=False),
             nn.BatchNorm2d(stage.channels),
             nn.ReLU(),
         ]
-        if stage.pool != Pool.NONE.value:
+        size = (size + 2 * (stage.kernel // 2) - stage.kernel) // stride + 1
+        if stage.pool in (Pool.MAX.value, Pool.AVG.value):
             layers.append(nn.MaxPool2d(2) if stage.pool == Pool.MAX.value else nn.AvgPool2d(2))
             size //= 2
         channels = stage.channels

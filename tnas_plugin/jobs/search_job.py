@@ -4,8 +4,8 @@
 2. Search: ``NasExperiment(TTFSEyeSpace, TNASEvaluator, TNASEvolution)`` on NNI's local training service,
    monitored in NNI's web UI; objectives WAR and UAR (maximised), optionally an efficiency metric (minimised).
    NNI's manager listens on ``SearchOptions.listen`` only (127.0.0.1 unless ``--listen`` says otherwise).
-3. Finalists: the most accurate Pareto-front candidates retrained in-process and their TTFS networks
-   evaluated; the one with the best fitness is chosen, saved (checkpoint + architecture JSON) and run
+3. Finalists: Pareto-front candidates (:func:`pick_finalists`: the most accurate, then the best at each
+   halving of the hand-crafted network's cost) retrained in-process and their TTFS networks evaluated; the one with the best fitness is chosen, saved (checkpoint + architecture JSON) and run
    on Lava's CPU simulator to check that it predicts exactly as the PyTorch discrete model.
 4. Baselines measured in the same run, on the same data, for the same epochs: a hand-crafted TTFS CNN, and
    for the chosen network its ANN twin, its rate twin (IF neurons) and a SEEN-style LIF CNN of its
@@ -70,7 +70,7 @@ class SearchOptions:
     final_epochs: int = 50  # finalists and baselines
     resolution: int = 32
     population: int = 16
-    finalists: int = 4  # Pareto-front candidates retrained at the end, spread along the front
+    finalists: int = 4  # Pareto-front candidates retrained at the end (pick_finalists)
     efficiency: str | None = "energy_uj"  # third objective (minimised) next to WAR and UAR; None: WAR and UAR only
     concurrency: int = 2  # trials side by side, one torch thread each
     engine: str = "tuner"  # "tuner": HPO-style experiment, Lightning-free trials; "nas": NasExperiment
@@ -173,26 +173,37 @@ def _rows(records: list[dict]) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def spread_along_front(front: list[dict], count: int, cost: str | None) -> list[dict]:
-    """``count`` front members: the most accurate (validation UAR) and the others evenly spaced in ``cost``
-    (cheapest included); without a cost, the ``count`` most accurate."""
+def pick_finalists(front: list[dict], count: int, cost: str | None, budget: float | None = None) -> list[dict]:
+    """``count`` front members to retrain: the most accurate (validation UAR), then the most accurate one
+    not yet picked whose ``cost`` is within ``budget``, then within ``budget / 2``, ``budget / 4``, ...
+    (``budget``: default the front's largest cost): the best network at each halving of the cost, instead
+    of the front's cheapest extremes. Without a cost, or once no member fits, the most accurate fill in."""
     by_uar = sorted(front, key=lambda entry: -entry["metrics"]["uar"])
     if cost is None or len(front) <= count:
         return by_uar[:count]
-    by_cost = sorted(front, key=lambda entry: entry["metrics"][cost])
-    picked = [by_uar[0]]
-    for entry in [by_cost[round(i)] for i in np.linspace(0, len(by_cost) - 1, count)] + by_uar:
-        if len(picked) < count and entry not in picked:
-            picked.append(entry)
+    picked, limit = [by_uar[0]], budget or max(entry["metrics"][cost] for entry in front)
+    while len(picked) < count:
+        fits = [entry for entry in by_uar if entry not in picked and entry["metrics"][cost] <= limit]
+        picked.append((fits or [entry for entry in by_uar if entry not in picked])[0])
+        limit /= 2
     return picked
 
 
-def retrain_finalists(options: SearchOptions, space: TTFSEyeSpace, front: list[dict]):
-    """Retrain ``finalists`` front members (:func:`spread_along_front`) for ``final_epochs``, measured on
+def finalist_budget(options: SearchOptions, history: list[dict]) -> float | None:
+    """The seeded hand-crafted network's trial cost (:func:`pick_finalists`'s ``budget``), or ``None`` when
+    the search has no efficiency objective or that trial failed."""
+    seeded = options.initial_population()[0]
+    costs = [record["metrics"][options.efficiency] for record in history
+             if options.efficiency and record["metrics"] and record["params"] == seeded]
+    return costs[0] if costs else None
+
+
+def retrain_finalists(options: SearchOptions, space: TTFSEyeSpace, front: list[dict], budget: float | None = None):
+    """Retrain ``finalists`` front members (:func:`pick_finalists`) for ``final_epochs``, measured on
     validation; best validation fitness first (the choice)."""
     settings = MeasurementSettings.from_options(options.data, **options.evaluator_settings(final=True))
     finalists = []
-    for number, entry in enumerate(spread_along_front(front, options.finalists, options.efficiency)):
+    for number, entry in enumerate(pick_finalists(front, options.finalists, options.efficiency, budget)):
         candidate = space.freeze(entry["params"])
         print(f"finalist {number}: {candidate.spec}", flush=True)
         with epoch_progress(settings.train, f"finalist {number}") as callbacks:
@@ -390,7 +401,7 @@ def _run(options: SearchOptions, folder: ResultsFolder, run: dict, resumed: bool
         say(f"the search finished before the stop ({len(history)} trials): going on with the finalists")
     if not front:
         raise JobError(f"no trial succeeded; see the reason column of {out / 'trials.csv'}")
-    finalists, settings = retrain_finalists(options, space, front)
+    finalists, settings = retrain_finalists(options, space, front, finalist_budget(options, history))
     pd.DataFrame([{**params, **{f"val_{key}": value for key, value in result.metrics.items()}}
                   for params, _, result in finalists]).to_csv(out / "finalists.csv", index=False)
     _, spec, result = finalists[0]  # chosen on validation; the test split is read from here on
