@@ -5,8 +5,9 @@
    monitored in NNI's web UI; objectives WAR and UAR (maximised), optionally an efficiency metric (minimised).
    NNI's manager listens on ``SearchOptions.listen`` only (127.0.0.1 unless ``--listen`` says otherwise).
 3. Finalists: Pareto-front candidates (:func:`pick_finalists`: the most accurate, then the best at each
-   halving of the hand-crafted network's cost) retrained in-process and their TTFS networks evaluated; the one with the best fitness is chosen, saved (checkpoint + architecture JSON) and run
-   on Lava's CPU simulator to check that it predicts exactly as the PyTorch discrete model.
+   halving of the hand-crafted network's cost) retrained in-process and their TTFS networks evaluated;
+   the one with the best fitness is chosen, saved (checkpoint + architecture JSON) and run on Lava's CPU
+   simulator to check that it predicts exactly as the PyTorch discrete model.
 4. Baselines measured in the same run, on the same data, for the same epochs: a hand-crafted TTFS CNN, and
    for the chosen network its ANN twin, its rate twin (IF neurons) and a SEEN-style LIF CNN of its
    architecture trained with BPTT (:mod:`tnas_plugin.jobs.baselines`).
