@@ -12,8 +12,8 @@ For each seed, on a synthetic SEE-like set with more subjects than the demo's (`
    de-duplication and the same population size, maximising the trial's ``default`` (mean of WAR and UAR).
 2. Finalists: the Pareto front of (validation WAR, UAR, energy) of each strategy's trials, ``--finalists``
    members picked from it as ``tnas-er search`` does (:func:`tnas_plugin.jobs.search_job.pick_finalists`:
-   the most accurate, then the most accurate within the hand-crafted network's energy, half of it, a quarter), retrained for
-   ``--final-epochs`` and measured on the test split once, after the search.
+   the most accurate, then the most accurate within the hand-crafted network's energy, half of it, a
+   quarter), retrained for ``--final-epochs`` and measured on the test split once, after the search.
 3. Baselines: the hand-crafted TTFS CNN trained exactly like the finalists, its ANN twin (not its rate twin) and a
    SEEN-style LIF CNN of its architecture (:func:`tnas_plugin.jobs.search_job.measure_baselines`).
 4. Hypervolume of (UAR, energy) with the reference point (UAR 1/7, 2x the hand-crafted network's energy):

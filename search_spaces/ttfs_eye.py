@@ -63,18 +63,18 @@ class TTFSEyeSpace(ModelSpace, label_prefix=None):
     True
     """
 
-    def __init__(
+    def __init__(  # defaults: EyeSpaceChoices's, so the two never drift apart
         self,
-        resolution: int = 32,
-        num_classes: int = 7,
-        stage_choices=(1, 2, 3),
-        channel_choices=(4, 8, 16),
-        kernel_choices=(3, 5),
-        pool_choices=("max", "avg", "stride", "none"),
-        width_choices=(16, 32, 64),
-        modality_choices=("event", "frame", "both"),
-        frame_choices=(2, 4),
-        steps_choices=(8, 16, 32),
+        resolution: int = EyeSpaceChoices.resolution,
+        num_classes: int = EyeSpaceChoices.num_classes,
+        stage_choices=EyeSpaceChoices.stage_choices,
+        channel_choices=EyeSpaceChoices.channel_choices,
+        kernel_choices=EyeSpaceChoices.kernel_choices,
+        pool_choices=EyeSpaceChoices.pool_choices,
+        width_choices=EyeSpaceChoices.width_choices,
+        modality_choices=EyeSpaceChoices.modality_choices,
+        frame_choices=EyeSpaceChoices.frame_choices,
+        steps_choices=EyeSpaceChoices.steps_choices,
     ):
         super().__init__()
         self.choices = EyeSpaceChoices(resolution, num_classes, stage_choices, channel_choices, kernel_choices,

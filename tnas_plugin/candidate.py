@@ -125,7 +125,8 @@ def build_ann(spec: CandidateSpec) -> nn.Sequential:
     """The ReLU network of a candidate, as an ``nn.Sequential`` of TTFS-convertible layers.
 
     Per stage ``Conv2d`` (padding ``kernel // 2``, no bias; stride 2 for ``pool="stride"``) ->
-    ``BatchNorm2d`` -> ``ReLU`` -> optional ``MaxPool2d(2)``/``AvgPool2d(2)``, then ``Flatten`` -> ``Linear`` -> ``ReLU`` -> ``Linear`` readout.
+    ``BatchNorm2d`` -> ``ReLU`` -> optional ``MaxPool2d(2)``/``AvgPool2d(2)``, then ``Flatten`` ->
+    ``Linear`` -> ``ReLU`` -> ``Linear`` readout.
 
     Parameters
     ----------

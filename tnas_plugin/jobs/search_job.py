@@ -262,10 +262,9 @@ def measure_baselines(options: SearchOptions, settings, spec: CandidateSpec, snn
             ttfs = measure_candidate(handcrafted, build_ann(handcrafted), settings, callbacks)
     with epoch_progress(settings.train, "LIF baseline (BPTT)") as callbacks:
         lif = train_lif_baseline(spec, settings, callbacks)
-    rows = {}
+    rows, twins = {}, ("ANN twin, rate twin" if rate_steps is not None else "ANN twin")
     for split, prefix in (("validation", "val_"), ("testing", "test_")):
         evaluation = ttfs.validation if split == "validation" else evaluate_network(handcrafted, ttfs.snn, settings, split, ttfs.params)
-        twins = "ANN twin, rate twin" if rate_steps is not None else "ANN twin"
         print(f"measuring the chosen network's {twins} and the LIF baseline on the {split} split", flush=True)
         rows[split] = [_summary_row("hand-crafted TTFS CNN", evaluation.metrics, prefix),
                        *[_summary_row(name, metrics, prefix)
