@@ -90,6 +90,19 @@ class EyeSpaceChoices:
                              f"{spec.resolution}-pixel, {spec.num_classes}-class ones")
         return sample
 
+    def neighbours(self, sample: Mapping[str, Any]) -> list[dict]:
+        """The canonical samples one change away from ``sample`` that build other networks: each label set to
+        each of its other choices, in label order (a label beyond the sample's depth changes nothing and gives none)."""
+        space = self.hpo_space()
+        start = canonical_sample(sample, space)
+        found: list[dict] = []
+        for label, values in self.labels().items():
+            for value in values:
+                neighbour = canonical_sample({**start, label: value}, space)
+                if neighbour != start and neighbour not in found:
+                    found.append(neighbour)
+        return found
+
 
 def canonical_sample(sample: Mapping[str, Any], search_space: Mapping[str, Mapping]) -> dict:
     """``sample`` with the labels of stages beyond its depth (``stages``) set to their first choice in

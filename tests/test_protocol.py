@@ -100,6 +100,22 @@ def test_canonical_sample_resets_only_inert_labels():
     assert space.canonical_sample(deep) == deep
 
 
+def test_neighbours_are_every_other_network_one_change_away():
+    from tnas_plugin.search_spaces import EyeSpaceChoices, canonical_sample
+
+    choices = EyeSpaceChoices(**SMALL_SPACE)
+    shallow = {"modality": "event", "frames": 2, "steps_per_window": 8, "stages": 1, "classifier_width": 16,
+               "stage0_channels": 8, "stage0_kernel": 5, "stage0_pool": "max",
+               "stage1_channels": 8, "stage1_kernel": 5, "stage1_pool": "max"}
+    neighbours = choices.neighbours(shallow)
+    networks = [choices.spec(sample) for sample in neighbours]
+    assert len(set(networks)) == len(networks) and choices.spec(shallow) not in networks
+    start = canonical_sample(shallow, choices.hpo_space())
+    changed = [{label for label in start if sample[label] != start[label]} for sample in neighbours]
+    assert changed == [{"stages"}, {"stage0_channels"}, {"stage0_kernel"}]  # stage 1's labels alone are inert
+    assert len(neighbours) == sum(len(values) - 1 for label, values in choices.labels().items() if not label.startswith("stage1_"))
+
+
 def test_tuner_never_proposes_one_network_twice():
     import nni
 
@@ -155,14 +171,15 @@ def test_default_objectives_include_energy_and_the_handcrafted_network_is_seeded
     from tnas_plugin.jobs.baselines import HANDCRAFTED_TTFS
     from tnas_plugin.jobs.commands import EFFICIENCY
     from tnas_plugin.jobs.search_job import SearchOptions
-    from tnas_plugin.search_spaces import TTFSEyeSpace
+    from tnas_plugin.search_spaces import EyeSpaceChoices, TTFSEyeSpace
 
     options = SearchOptions()
     assert options.objectives() == {"war": "max", "uar": "max", "energy_uj": "min"}
     assert SearchOptions(efficiency=EFFICIENCY["none"]).objectives() == {"war": "max", "uar": "max"}
     assert SearchOptions(efficiency=EFFICIENCY["synops"]).objectives()["synops"] == "min"
-    (seeded,) = options.initial_population()
+    seeded, *neighbours = options.initial_population()
     assert TTFSEyeSpace(resolution=options.resolution).freeze(seeded).spec == HANDCRAFTED_TTFS
+    assert neighbours == EyeSpaceChoices(resolution=options.resolution).neighbours(seeded)
 
 
 def test_finalists_are_the_most_accurate_then_the_best_at_each_halving_of_the_handcrafted_cost():

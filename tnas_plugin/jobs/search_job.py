@@ -84,9 +84,11 @@ class SearchOptions:
         return {"war": "max", "uar": "max", **({self.efficiency: "min"} if self.efficiency else {})}
 
     def initial_population(self) -> list[dict]:
-        """The hand-crafted TTFS CNN as a sample of the space: the search starts from it."""
+        """The hand-crafted TTFS CNN as a sample of the space, then its one-change neighbours
+        (:meth:`EyeSpaceChoices.neighbours`): the search starts around it."""
         choices = EyeSpaceChoices(resolution=self.resolution)
-        return [choices.sample_of(replace(HANDCRAFTED_TTFS, resolution=self.resolution))]
+        handcrafted = choices.sample_of(replace(HANDCRAFTED_TTFS, resolution=self.resolution))
+        return [handcrafted, *choices.neighbours(handcrafted)]
 
     def evaluator_settings(self, final: bool = False) -> dict:
         """Measurement options of a trial, or with ``final`` of a finalist or baseline (more epochs, more clips counted)."""

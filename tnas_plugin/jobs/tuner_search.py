@@ -5,10 +5,10 @@ unpickles NNI's evaluator, which loads PyTorch Lightning — seconds of start-up
 low-fidelity training. Here the experiment is the one ``nnictl create --config examples/see_search.yml``
 runs, started from Python: the search space exported from :class:`~tnas_plugin.search_spaces.TTFSEyeSpace`,
 :class:`~tnas_plugin.strategies.TNASEvolutionTuner` (de-duplicating on the canonical form of a sample,
-the hand-crafted network seeded into the initial population), and the Lightning-free trial entry
-``python -m tnas_plugin.strategies.trial`` — ``trial_concurrency`` trials side by side, one torch thread
-each. NNI's web UI shows every trial with its metric dict while it runs. The tuner keeps its own state in
-NNI's checkpoint folder, so a stopped search resumes where it stopped.
+the hand-crafted network and its one-change neighbours seeded into the initial population), and the
+Lightning-free trial entry ``python -m tnas_plugin.strategies.trial`` — ``trial_concurrency`` trials side
+by side, one torch thread each. NNI's web UI shows every trial with its metric dict while it runs. The
+tuner keeps its own state in NNI's checkpoint folder, so a stopped search resumes where it stopped.
 
 The history and the Pareto front are read back from NNI's database (every trial's parameters and final
 metrics) and ranked with the same NSGA-II core the tuner runs.
