@@ -103,7 +103,7 @@ def test_sigterm_at_every_moment_and_resume_to_the_end(tiny_see, tmp_path):
 
     # 4. resume to the end: the results move from r.partial to r
     job = Job("search", "--resume", out, "--port", free_port())
-    assert job.wait() == 0, job.output[-3000:]
+    assert job.wait(timeout=600) == 0, job.output[-3000:]  # the whole finish: finalist, Lava, every baseline
     assert not partial.exists() and (out / "report.md").is_file() and (out / "chosen" / "model.pt").is_file()
     assert pd.read_csv(out / "trials.csv")["nni_trial"].tolist() == trials["nni_trial"].tolist()
     assert not uncaught(job.output), job.output[-3000:]
