@@ -95,13 +95,9 @@ class EyeSpaceChoices:
         each of its other choices, in label order (a label beyond the sample's depth changes nothing and gives none)."""
         space = self.hpo_space()
         start = canonical_sample(sample, space)
-        found: list[dict] = []
-        for label, values in self.labels().items():
-            for value in values:
-                neighbour = canonical_sample({**start, label: value}, space)
-                if neighbour != start and neighbour not in found:
-                    found.append(neighbour)
-        return found
+        neighbours = (canonical_sample({**start, label: value}, space)
+                      for label, values in self.labels().items() for value in values)
+        return [neighbour for neighbour in neighbours if neighbour != start]  # one label each: never two alike
 
 
 def canonical_sample(sample: Mapping[str, Any], search_space: Mapping[str, Mapping]) -> dict:

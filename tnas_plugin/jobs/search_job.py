@@ -83,12 +83,15 @@ class SearchOptions:
     def objectives(self) -> dict:
         return {"war": "max", "uar": "max", **({self.efficiency: "min"} if self.efficiency else {})}
 
+    def handcrafted_sample(self) -> dict:
+        """The hand-crafted TTFS CNN as a sample of the space."""
+        return EyeSpaceChoices(resolution=self.resolution).sample_of(replace(HANDCRAFTED_TTFS, resolution=self.resolution))
+
     def initial_population(self) -> list[dict]:
-        """The hand-crafted TTFS CNN as a sample of the space, then its one-change neighbours
-        (:meth:`EyeSpaceChoices.neighbours`): the search starts around it."""
-        choices = EyeSpaceChoices(resolution=self.resolution)
-        handcrafted = choices.sample_of(replace(HANDCRAFTED_TTFS, resolution=self.resolution))
-        return [handcrafted, *choices.neighbours(handcrafted)]
+        """The hand-crafted TTFS CNN, then its one-change neighbours (:meth:`EyeSpaceChoices.neighbours`):
+        the search starts around it."""
+        handcrafted = self.handcrafted_sample()
+        return [handcrafted, *EyeSpaceChoices(resolution=self.resolution).neighbours(handcrafted)]
 
     def evaluator_settings(self, final: bool = False) -> dict:
         """Measurement options of a trial, or with ``final`` of a finalist or baseline (more epochs, more clips counted)."""
@@ -195,7 +198,7 @@ def pick_finalists(front: list[dict], count: int, cost: str | None, budget: floa
 def finalist_budget(options: SearchOptions, history: list[dict]) -> float | None:
     """The seeded hand-crafted network's trial cost (:func:`pick_finalists`'s ``budget``), or ``None`` when
     the search has no efficiency objective or that trial failed."""
-    seeded = options.initial_population()[0]
+    seeded = options.handcrafted_sample()
     costs = [record["metrics"][options.efficiency] for record in history
              if options.efficiency and record["metrics"] and record["params"] == seeded]
     return costs[0] if costs else None
