@@ -174,8 +174,8 @@ def register(subparsers) -> None:
                         help="input resolution in pixels (default 32; at least 8 for three pooling stages)")
     search.add_argument("--population", type=int_range(2, 10_000), help="evolution population size (default 16)")
     search.add_argument("--finalists", type=int_range(1, 100),
-                        help="Pareto candidates retrained at the end: the most accurate, then the best within "
-                             "the hand-crafted network's cost, half of it, a quarter, ... (default 4)")
+                        help="trials retrained at the end, promoted in turn as the most accurate overall, within "
+                             "the hand-crafted network's cost, half of it and a quarter of it (default 8)")
     search.add_argument("--efficiency", choices=tuple(EFFICIENCY),
                         help="cost minimised next to WAR and UAR: energy on the hardware profile (default), SynOps, "
                              "latency in steps, parameters, or none (WAR and UAR only)")

@@ -4,10 +4,11 @@
 2. Search: ``NasExperiment(TTFSEyeSpace, TNASEvaluator, TNASEvolution)`` on NNI's local training service,
    monitored in NNI's web UI; objectives WAR and UAR (maximised), optionally an efficiency metric (minimised).
    NNI's manager listens on ``SearchOptions.listen`` only (127.0.0.1 unless ``--listen`` says otherwise).
-3. Finalists: Pareto-front candidates (:func:`pick_finalists`: the most accurate, then the best at each
-   halving of the hand-crafted network's cost) retrained in-process and their TTFS networks evaluated;
-   the one with the best fitness is chosen, saved (checkpoint + architecture JSON) and run on Lava's CPU
-   simulator to check that it predicts exactly as the PyTorch discrete model.
+3. Finalists: trials promoted by cost band (:func:`pick_finalists`: in turn the most accurate overall, within
+   the hand-crafted network's cost, half of it and a quarter of it, round after round) retrained in-process
+   and their TTFS networks evaluated; the one with the best validation fitness is chosen, saved (checkpoint +
+   architecture JSON) and run on Lava's CPU simulator to check that it predicts exactly as the PyTorch
+   discrete model.
 4. Baselines measured in the same run, on the same data, for the same epochs: a hand-crafted TTFS CNN, and
    for the chosen network its ANN twin, its rate twin (IF neurons) and a SEEN-style LIF CNN of its
    architecture trained with BPTT (:mod:`tnas_plugin.jobs.baselines`).
@@ -23,6 +24,7 @@ SIGTERM or SIGHUP stop it at any moment with the finished trials in ``<out>.part
 from __future__ import annotations
 
 import json
+import math
 import socket
 import sys
 from dataclasses import asdict, dataclass, replace
@@ -71,7 +73,7 @@ class SearchOptions:
     final_epochs: int = 50  # finalists and baselines
     resolution: int = 32
     population: int = 16
-    finalists: int = 4  # Pareto-front candidates retrained at the end (pick_finalists)
+    finalists: int = 8  # trials retrained at the end (pick_finalists: two per cost band)
     efficiency: str | None = "energy_uj"  # third objective (minimised) next to WAR and UAR; None: WAR and UAR only
     concurrency: int = 2  # trials side by side, one torch thread each
     engine: str = "tuner"  # "tuner": HPO-style experiment, Lightning-free trials; "nas": NasExperiment
@@ -179,19 +181,23 @@ def _rows(records: list[dict]) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def pick_finalists(front: list[dict], count: int, cost: str | None, budget: float | None = None) -> list[dict]:
-    """``count`` front members to retrain: the most accurate (validation UAR), then the most accurate one
-    not yet picked whose ``cost`` is within ``budget``, then within ``budget / 2``, ``budget / 4``, ...
-    (``budget``: default the front's largest cost): the best network at each halving of the cost, instead
-    of the front's cheapest extremes. Without a cost, or once no member fits, the most accurate fill in."""
-    by_uar = sorted(front, key=lambda entry: -entry["metrics"]["uar"])
-    if cost is None or len(front) <= count:
-        return by_uar[:count]
-    picked, limit = [by_uar[0]], budget or max(entry["metrics"][cost] for entry in front)
-    while len(picked) < count:
-        fits = [entry for entry in by_uar if entry not in picked and entry["metrics"][cost] <= limit]
-        picked.append((fits or [entry for entry in by_uar if entry not in picked])[0])
-        limit /= 2
+def pick_finalists(trials: list[dict], count: int, cost: str | None, budget: float | None = None) -> list[dict]:
+    """``count`` distinct successful trials to retrain at full fidelity, promoted by cost band (successive
+    halving's promotion of the best, Li et al., JMLR 2018, applied per band): in turn the most accurate
+    (validation UAR) not yet picked overall, within ``budget``, within ``budget / 2`` and within ``budget / 4``
+    (``budget``: default the largest trial cost), round after round. The first round holds the (UAR, cost)
+    front at each band; later rounds promote the runners-up, which full training may rank higher. Without
+    a cost, the ``count`` most accurate."""
+    ranked = sorted((trial for trial in trials if trial["metrics"]), key=lambda trial: -trial["metrics"]["uar"])
+    if cost is None:
+        return ranked[:count]
+    top = budget or max((trial["metrics"][cost] for trial in ranked), default=0.0)
+    limits, picked = (math.inf, top, top / 2, top / 4), []
+    while len(picked) < min(count, len(ranked)):
+        for limit in limits:
+            fits = [trial for trial in ranked if trial not in picked and trial["metrics"][cost] <= limit]
+            if fits and len(picked) < count:
+                picked.append(fits[0])
     return picked
 
 
@@ -204,12 +210,12 @@ def finalist_budget(options: SearchOptions, history: list[dict]) -> float | None
     return costs[0] if costs else None
 
 
-def retrain_finalists(options: SearchOptions, space: TTFSEyeSpace, front: list[dict], budget: float | None = None):
-    """Retrain ``finalists`` front members (:func:`pick_finalists`) for ``final_epochs``, measured on
+def retrain_finalists(options: SearchOptions, space: TTFSEyeSpace, history: list[dict], budget: float | None = None):
+    """Retrain ``finalists`` trials of ``history`` (:func:`pick_finalists`) for ``final_epochs``, measured on
     validation; best validation fitness first (the choice)."""
     settings = MeasurementSettings.from_options(options.data, **options.evaluator_settings(final=True))
     finalists = []
-    for number, entry in enumerate(pick_finalists(front, options.finalists, options.efficiency, budget)):
+    for number, entry in enumerate(pick_finalists(history, options.finalists, options.efficiency, budget)):
         candidate = space.freeze(entry["params"])
         print(f"finalist {number}: {candidate.spec}", flush=True)
         with epoch_progress(settings.train, f"finalist {number}") as callbacks:
@@ -406,7 +412,7 @@ def _run(options: SearchOptions, folder: ResultsFolder, run: dict, resumed: bool
         say(f"the search finished before the stop ({len(history)} trials): going on with the finalists")
     if not front:
         raise JobError(f"no trial succeeded; see the reason column of {out / 'trials.csv'}")
-    finalists, settings = retrain_finalists(options, space, front, finalist_budget(options, history))
+    finalists, settings = retrain_finalists(options, space, history, finalist_budget(options, history))
     pd.DataFrame([{**params, **{f"val_{key}": value for key, value in result.metrics.items()}}
                   for params, _, result in finalists]).to_csv(out / "finalists.csv", index=False)
     _, spec, result = finalists[0]  # chosen on validation; the test split is read from here on
