@@ -201,4 +201,4 @@ def test_finalists_are_promoted_in_turn_overall_and_within_the_handcrafted_cost_
     assert picked == ["wide", "handcrafted", "strided", "narrow", "deep", "slim", "small", "tiny"]
     assert len(pick_finalists(trials, 20, "energy_uj", budget)) == 8  # each successful trial at most once
     assert [e["name"] for e in pick_finalists(trials, 3, None)] == ["wide", "handcrafted", "deep"]
-    assert finalist_budget(SearchOptions(efficiency=None), front) is None
+    assert finalist_budget(SearchOptions(efficiency=None), trials) is None
