@@ -291,16 +291,20 @@ def tables(runs: list[dict], baselines: dict[int, dict]) -> tuple[pd.DataFrame, 
         val_hv = hypervolume_2d([m["uar"] for m in done], [m["energy_uj"] for m in done], val_ref)
         test_hv = hypervolume_2d([f["testing"]["uar"] for f in run["finalists"]],
                                  [f["testing"]["energy_uj"] for f in run["finalists"]], test_ref)
-        for number, finalist in enumerate(run["finalists"]):
+        finalists = run["finalists"]
+        chosen = max(range(len(finalists)), key=lambda i: finalists[i]["validation"]["default"])
+        cheap = [i for i, f in enumerate(finalists) if f["validation"]["energy_uj"] <= 0.5 * hand_val["val_energy_uj"]]
+        cheap = max(cheap, key=lambda i: finalists[i]["validation"]["uar"], default=None)
+        for number, finalist in enumerate(finalists):
             test = finalist["testing"]
             half = 1.96 * math.sqrt(test["uar"] * (1 - test["uar"]) / finalist["test_sequences"])
-            rows.append({"seed": seed, "strategy": run["strategy"], "network": f"finalist {number}",
+            selected = "chosen" if number == chosen else "half-energy" if number == cheap else ""
+            rows.append({"seed": seed, "strategy": run["strategy"], "network": f"finalist {number}", "selected": selected,
                          "val_uar": finalist["validation"]["uar"], "val_energy_uj": finalist["validation"]["energy_uj"],
                          "test_war": test["war"], "test_uar": test["uar"], "test_uar_95": half,
                          "test_energy_uj": test["energy_uj"]})
-        chosen = max(run["finalists"], key=lambda f: f["validation"]["default"])["testing"]
-        cheap = [f for f in run["finalists"] if f["validation"]["energy_uj"] <= 0.5 * hand_val["val_energy_uj"]]
-        cheap = max(cheap, key=lambda f: f["validation"]["uar"])["testing"] if cheap else {"uar": math.nan, "energy_uj": math.nan}
+        chosen = finalists[chosen]["testing"]
+        cheap = finalists[cheap]["testing"] if cheap is not None else {"uar": math.nan, "energy_uj": math.nan}
         energy_ratio = cheap["energy_uj"] / hand_test["test_energy_uj"]
         summary_rows.append({"seed": seed, "strategy": run["strategy"], "handcrafted_test_uar": hand_test["test_uar"],
                              "handcrafted_test_energy_uj": hand_test["test_energy_uj"], "trials": len(run["records"]),
@@ -337,7 +341,11 @@ def plot(networks: pd.DataFrame, path: Path) -> None:
             for name, rows in group.groupby("network"):
                 ax.plot(rows["test_energy_uj"], rows["test_uar"], "*", ms=13, label=name[:40])
         else:
-            ax.plot(group["test_energy_uj"], group["test_uar"], markers.get(strategy, "x"), mfc="none", ms=8, label=strategy)
+            marker, selected = markers.get(strategy, "x"), group["selected"] != ""
+            line, = ax.plot(group.loc[~selected, "test_energy_uj"], group.loc[~selected, "test_uar"], marker, mfc="none",
+                            ms=8, label=strategy)
+            ax.plot(group.loc[selected, "test_energy_uj"], group.loc[selected, "test_uar"], marker, color=line.get_color(),
+                    ms=8, label=f"{strategy}: chosen / half-energy (on validation)")
     ax.set_xscale("log")
     ax.set_xlabel("energy per inference (µJ, test clips)")
     ax.set_ylabel("test UAR")
