@@ -115,8 +115,7 @@ def make_strategy(name: str, options):
     from tnas_plugin.strategies import TNASEvolution
 
     if name == "TNASEvolution":
-        return TNASEvolution(seed=options.seed, population_size=options.population, objectives=options.objectives(),
-                             initial_population=options.initial_population())
+        return TNASEvolution(**options.evolution_args())
     if name == "Random":
         return Random(seed=options.seed)
     if name == "RegularizedEvolution":

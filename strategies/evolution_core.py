@@ -118,6 +118,11 @@ class EvolutionOptions:
     objectives
         Metric keys to optimise and their direction, ``"max"`` or ``"min"``; default WAR and UAR, both
         maximised. Add e.g. ``"synops": "min"`` for a third objective.
+    log_scale
+        Objective keys (positive costs spanning orders of magnitude: energy, SynOps) whose crowding distance
+        is measured on the logarithm of the value, so that halving the cost counts the same anywhere on the
+        axis; on the raw scale the cheap end of the front looks crowded and its members are dropped first.
+        Ranking is unchanged (the logarithm is monotonic); values are floored at 1e-12 before it.
     budgets
         Hard upper bounds on metric keys, e.g. ``{"synops": 1e6, "latency_steps": 200}``. A candidate over
         a budget is constraint-dominated (never on the Pareto front while one within budget exists); its
@@ -148,6 +153,7 @@ class EvolutionOptions:
     """
 
     objectives: Mapping[str, str] = field(default_factory=lambda: {"war": "max", "uar": "max"})
+    log_scale: Sequence[str] = ()
     budgets: Mapping[str, float] = field(default_factory=dict)
     constraints: Mapping[str, Sequence[float | None]] = field(default_factory=dict)
     population_size: int = 20
@@ -168,6 +174,8 @@ class EvolutionOptions:
         for key, direction in self.objectives.items():
             if not isinstance(key, str) or direction not in ("max", "min"):
                 fail(f"objective {key!r} must map a metric key to 'max' or 'min', got {direction!r}")
+        if isinstance(self.log_scale, str) or not all(key in self.objectives for key in self.log_scale):
+            fail(f"log_scale must be a list of objective keys ({sorted(self.objectives)}), got {self.log_scale!r}")
         if not isinstance(self.budgets, Mapping):
             fail(f"budgets must be a mapping of metric key -> upper bound, got {self.budgets!r}")
         for key, bound in self.budgets.items():
@@ -201,6 +209,7 @@ class EvolutionOptions:
         ):
             fail("initial_population must be a list of parameter dicts")
         object.__setattr__(self, "objectives", dict(self.objectives))
+        object.__setattr__(self, "log_scale", list(self.log_scale))
         object.__setattr__(self, "budgets", {key: float(bound) for key, bound in self.budgets.items()})
         object.__setattr__(self, "constraints", {
             key: [None if side is None else float(side) for side in interval] for key, interval in self.constraints.items()
@@ -624,7 +633,9 @@ class ParetoEvolution:
                 _logger.error("Result of %s has no finite %r (%r): recorded as failed.", self.decode(genome), key, value)
                 return _Record(genome, None)
         objectives = tuple(
-            -metrics[key] if direction == "max" else metrics[key] for key, direction in self.options.objectives.items()
+            (math.log(max(metrics[key], 1e-12)) if key in self.options.log_scale else metrics[key])
+            * (-1 if direction == "max" else 1)
+            for key, direction in self.options.objectives.items()
         )
         violation = sum(max(0.0, metrics[key] / bound - 1) for key, bound in self.options.budgets.items())
         for key, (low, high) in self.options.constraints.items():

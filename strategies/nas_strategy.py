@@ -76,7 +76,7 @@ class TNASEvolution(Strategy):
     """Multi-objective evolutionary NAS strategy: steady-state NSGA-II (Deb et al., IEEE TEVC 2002).
 
     Keyword arguments are those of :class:`~tnas_plugin.strategies.evolution_core.EvolutionOptions`
-    (``objectives``, ``budgets``, ``constraints``, ``population_size``, ``mutation_prob``, ``crossover_prob``,
+    (``objectives``, ``log_scale``, ``budgets``, ``constraints``, ``population_size``, ``mutation_prob``, ``crossover_prob``,
     ``crossover_eta``, ``mutation_eta``, ``dedup_retries``, ``seed``, ``initial_population``), validated here.
     The model space may mix ``nni.choice`` with NNI's numerical mutables (see :func:`hpo_space`); when it has a
     ``canonical_sample(sample)`` method (as ``TTFSEyeSpace`` does), no two proposals build the same model. A trial that fails, or ends
@@ -89,7 +89,7 @@ class TNASEvolution(Strategy):
     ----------
     **options
         The search's options, keyword-only: the fields of :class:`.evolution_core.EvolutionOptions`
-        (``objectives``, ``budgets``, ``constraints``, ``population_size``, ``mutation_prob``,
+        (``objectives``, ``log_scale``, ``budgets``, ``constraints``, ``population_size``, ``mutation_prob``,
         ``crossover_prob``, ``crossover_eta``, ``mutation_eta``, ``dedup_retries``, ``seed``,
         ``initial_population``), documented there and validated at construction.
 

@@ -86,7 +86,7 @@ class TNASEvolutionTuner(Tuner):
     """nnictl tuner running steady-state NSGA-II (Deb et al., IEEE TEVC 2002) over any metric keys.
 
     ``classArgs`` are the keyword arguments of :class:`~tnas_plugin.strategies.evolution_core.EvolutionOptions`
-    (``objectives``, ``budgets``, ``constraints``, ``population_size``, ``seed``, ``initial_population``,
+    (``objectives``, ``log_scale``, ``budgets``, ``constraints``, ``population_size``, ``seed``, ``initial_population``,
     ...), validated at construction (NNI only logs tuner errors to ``dispatcher.log``), plus ``canonical``:
     ``"module:function"`` naming ``function(sample, search_space) -> sample``, the representative of every
     sample that builds the same model (for the TTFS eye space
@@ -100,7 +100,7 @@ class TNASEvolutionTuner(Tuner):
         no de-duplication of samples that build the same model.
     **options
         The search's options, keyword-only: the fields of :class:`.evolution_core.EvolutionOptions`
-        (``objectives``, ``budgets``, ``constraints``, ``population_size``, ``mutation_prob``,
+        (``objectives``, ``log_scale``, ``budgets``, ``constraints``, ``population_size``, ``mutation_prob``,
         ``crossover_prob``, ``crossover_eta``, ``mutation_eta``, ``dedup_retries``, ``seed``,
         ``initial_population``), documented there and validated at construction.
 

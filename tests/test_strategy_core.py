@@ -169,6 +169,19 @@ def test_constrained_domination_and_crowding():
     assert crowding_distance([(0, 4), (1, 2), (2, 1), (4, 0)]) == [math.inf, 1.25, 1.25, math.inf]
 
 
+@pytest.mark.parametrize("log_scale, dropped", [([], 2), (["energy"], 1)])
+def test_a_log_scaled_cost_keeps_the_cheap_end_of_the_front(log_scale, dropped):
+    """Four non-dominated results, room for three: on the raw energy axis the cheap network at 3 looks crowded
+    next to the one at 1 and is dropped; measured in halvings of the energy, the one at 60 is the crowded one."""
+    results = [(0.9, 100.0), (0.8, 60.0), (0.5, 3.0), (0.4, 1.0)]
+    core = ParetoEvolution(SPACE, EvolutionOptions(seed=0, population_size=3, log_scale=log_scale,
+                                                   objectives={"uar": "max", "energy": "min"}))
+    for number, (uar, energy) in enumerate(results):
+        core.tell({f"x{i}": number if i == 0 else 0 for i in range(LABELS)}, {"uar": uar, "energy": energy})
+    assert sorted(core.state_dict()["population"]) == [i for i in range(4) if i != dropped]
+    assert len(core.pareto_front()) == 4  # the front itself does not depend on the scale
+
+
 @pytest.mark.parametrize(
     "space, message",
     [
@@ -200,6 +213,8 @@ def test_bad_spaces_are_refused(space, message):
         ({"dedup_retries": 0}, "dedup_retries"),
         ({"seed": "abc"}, "seed"),
         ({"initial_population": {"x0": 1}}, "initial_population"),
+        ({"log_scale": ["energy"]}, "log_scale must be a list of objective keys"),
+        ({"log_scale": "war"}, "log_scale"),
     ],
 )
 def test_bad_options_are_refused_at_construction(options, message):

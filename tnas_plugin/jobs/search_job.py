@@ -85,6 +85,12 @@ class SearchOptions:
     def objectives(self) -> dict:
         return {"war": "max", "uar": "max", **({self.efficiency: "min"} if self.efficiency else {})}
 
+    def evolution_args(self) -> dict:
+        """TNASEvolution's options (NAS strategy and tuner alike): the objectives, the cost's crowding on a
+        log scale (``log_scale``), the population and the seeded initial population."""
+        return {"objectives": self.objectives(), "log_scale": [self.efficiency] if self.efficiency else [],
+                "population_size": self.population, "seed": self.seed, "initial_population": self.initial_population()}
+
     def handcrafted_sample(self) -> dict:
         """The hand-crafted TTFS CNN as a sample of the space."""
         return EyeSpaceChoices(resolution=self.resolution).sample_of(replace(HANDCRAFTED_TTFS, resolution=self.resolution))
@@ -127,8 +133,7 @@ def run_nas(options: SearchOptions, space: TTFSEyeSpace, folder: ResultsFolder, 
     from tnas_plugin.strategies.manager_listen import manager_listening_on, security_warning, web_ui_url
 
     evaluator = TNASEvaluator(str(options.data.resolve()), **options.evaluator_settings())
-    strategy = TNASEvolution(seed=options.seed, population_size=options.population, objectives=options.objectives(),
-                             initial_population=options.initial_population())
+    strategy = TNASEvolution(**options.evolution_args())
     experiment = SearchExperiment(space, evaluator, strategy, id=experiment_id)
     experiment.config.experiment_working_directory = str((folder.work / NNI_FOLDER).resolve())
     experiment.config.experiment_name = "tnas-er-search"
@@ -154,8 +159,7 @@ def run_tuner(options: SearchOptions, space: TTFSEyeSpace, folder: ResultsFolder
     from tnas_plugin.strategies.manager_listen import manager_listening_on, security_warning, web_ui_url
 
     space_args = {"resolution": options.resolution}
-    tuner_args = {"objectives": options.objectives(), "population_size": options.population, "seed": options.seed,
-                  "initial_population": options.initial_population()}
+    tuner_args = options.evolution_args()
     experiment = tuner_experiment(data=options.data, work=folder.work / NNI_FOLDER, experiment_id=experiment_id,
                                   budget=options.budget, concurrency=options.concurrency, space_args=space_args,
                                   evaluator_args=options.evaluator_settings(), tuner_args=tuner_args)
