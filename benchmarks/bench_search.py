@@ -162,14 +162,6 @@ def run_search(name: str, options, seconds: float) -> list[dict]:
     return list(_RECORDS)
 
 
-def pareto_front(records: list[dict], objectives: dict) -> list[dict]:
-    from tnas_plugin.strategies.evolution_core import non_dominated_sort
-
-    done = [r for r in records if r["metrics"] is not None]
-    points = [([-r["metrics"][k] if d == "max" else r["metrics"][k] for k, d in objectives.items()], 0.0) for r in done]
-    return [done[i] for i in non_dominated_sort(points)[0]] if done else []
-
-
 def retrain(options, params: dict) -> dict:
     """Validation and test metrics of ``params`` retrained like a finalist."""
     from tnas_plugin.measurement import MeasurementSettings, evaluate_network, measure_candidate
@@ -199,8 +191,7 @@ def strategy_run(args, name: str, seed: int) -> dict:
     options = search_options(args, seed)
     start = time.monotonic()
     records = run_search(name, options, args.search_seconds)
-    return {"strategy": name, "seed": seed, "records": records, "front": pareto_front(records, options.objectives()),
-            "seconds": time.monotonic() - start}
+    return {"strategy": name, "seed": seed, "records": records, "seconds": time.monotonic() - start}
 
 
 def retrained_finalists(args, run: dict, handcrafted_val_energy: float, may_compute: bool) -> list[dict] | None:
@@ -211,7 +202,7 @@ def retrained_finalists(args, run: dict, handcrafted_val_energy: float, may_comp
     options = search_options(args, run["seed"])
     budget = finalist_budget(options, run["records"]) or handcrafted_val_energy
     finalists = []
-    for entry in pick_finalists(run["records"], args.finalists, options.efficiency, budget):
+    for entry in pick_finalists(run["records"], options.finalists, options.efficiency, budget):
         key = hashlib.sha1(_spec_key(entry["params"]).encode()).hexdigest()[:16]
         path = args.cache / f"retrained-seed{run['seed']}" / f"{key}.json"
         retrained = cached(path, lambda: {"params": entry["params"], **retrain(options, entry["params"])}, may_compute)
@@ -291,19 +282,19 @@ def tables(runs: list[dict], baselines: dict[int, dict]) -> tuple[pd.DataFrame, 
         test_hv = hypervolume_2d([f["testing"]["uar"] for f in run["finalists"]],
                                  [f["testing"]["energy_uj"] for f in run["finalists"]], test_ref)
         finalists = run["finalists"]
-        chosen = max(range(len(finalists)), key=lambda i: finalists[i]["validation"]["default"])
-        cheap = [i for i, f in enumerate(finalists) if f["validation"]["energy_uj"] <= 0.5 * hand_val["val_energy_uj"]]
-        cheap = max(cheap, key=lambda i: finalists[i]["validation"]["uar"], default=None)
+        chosen_index = max(range(len(finalists)), key=lambda i: finalists[i]["validation"]["default"])
+        cheap_indices = [i for i, f in enumerate(finalists) if f["validation"]["energy_uj"] <= 0.5 * hand_val["val_energy_uj"]]
+        cheap_index = max(cheap_indices, key=lambda i: finalists[i]["validation"]["uar"], default=None)
         for number, finalist in enumerate(finalists):
             test = finalist["testing"]
             half = 1.96 * math.sqrt(test["uar"] * (1 - test["uar"]) / finalist["test_sequences"])
-            selected = "chosen" if number == chosen else "half-energy" if number == cheap else ""
+            selected = "chosen" if number == chosen_index else "half-energy" if number == cheap_index else ""
             rows.append({"seed": seed, "strategy": run["strategy"], "network": f"finalist {number}", "selected": selected,
                          "val_uar": finalist["validation"]["uar"], "val_energy_uj": finalist["validation"]["energy_uj"],
                          "test_war": test["war"], "test_uar": test["uar"], "test_uar_95": half,
                          "test_energy_uj": test["energy_uj"]})
-        chosen = finalists[chosen]["testing"]
-        cheap = finalists[cheap]["testing"] if cheap is not None else {"uar": math.nan, "energy_uj": math.nan}
+        chosen = finalists[chosen_index]["testing"]
+        cheap = finalists[cheap_index]["testing"] if cheap_index is not None else {"uar": math.nan, "energy_uj": math.nan}
         energy_ratio = cheap["energy_uj"] / hand_test["test_energy_uj"]
         summary_rows.append({"seed": seed, "strategy": run["strategy"], "handcrafted_test_uar": hand_test["test_uar"],
                              "handcrafted_test_energy_uj": hand_test["test_energy_uj"], "trials": len(run["records"]),

@@ -174,7 +174,8 @@ class EvolutionOptions:
         for key, direction in self.objectives.items():
             if not isinstance(key, str) or direction not in ("max", "min"):
                 fail(f"objective {key!r} must map a metric key to 'max' or 'min', got {direction!r}")
-        if isinstance(self.log_scale, str) or not all(key in self.objectives for key in self.log_scale):
+        if (isinstance(self.log_scale, (str, Mapping)) or not isinstance(self.log_scale, Sequence)
+                or not all(key in self.objectives for key in self.log_scale)):
             fail(f"log_scale must be a list of objective keys ({sorted(self.objectives)}), got {self.log_scale!r}")
         if not isinstance(self.budgets, Mapping):
             fail(f"budgets must be a mapping of metric key -> upper bound, got {self.budgets!r}")

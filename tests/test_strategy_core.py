@@ -215,6 +215,7 @@ def test_bad_spaces_are_refused(space, message):
         ({"initial_population": {"x0": 1}}, "initial_population"),
         ({"log_scale": ["energy"]}, "log_scale must be a list of objective keys"),
         ({"log_scale": "war"}, "log_scale"),
+        ({"log_scale": 5}, "log_scale"),
     ],
 )
 def test_bad_options_are_refused_at_construction(options, message):

@@ -199,9 +199,9 @@ def pick_finalists(trials: list[dict], count: int, cost: str | None, budget: flo
     limits, picked = (math.inf, top, top / 2, top / 4), []
     while len(picked) < min(count, len(ranked)):
         for limit in limits:
-            fits = [trial for trial in ranked if trial not in picked and trial["metrics"][cost] <= limit]
-            if fits and len(picked) < count:
-                picked.append(fits[0])
+            best = next((trial for trial in ranked if trial not in picked and trial["metrics"][cost] <= limit), None)
+            if best is not None and len(picked) < count:
+                picked.append(best)
     return picked
 
 
