@@ -18,7 +18,7 @@ from tnas_plugin.candidate import candidate_dataset
 from tnas_plugin.checkpoint import CheckpointError, load_checkpoint
 from tnas_plugin.cli_args import int_range, positive_float
 from tnas_plugin.data import SEEDataError
-from tnas_plugin.data.cli import add_cache_dir
+from tnas_plugin.data.cli import add_data_options
 
 from .energy import estimate_energy
 from .profiles import ProfileError, available_profiles, load_profile
@@ -29,7 +29,8 @@ from .synops import count_ttfs
 def load_inputs(args: argparse.Namespace):
     """``(snn, frames, steps_per_window)`` for the checkpoint and the first ``--samples`` test clips."""
     spec, snn, _ = load_checkpoint(args.checkpoint)
-    test = candidate_dataset(spec, args.data, "testing", eval_starts=1, seed=args.seed, cache_dir=args.cache_dir)
+    test = candidate_dataset(spec, args.data, "testing", eval_starts=1, seed=args.seed, cache_dir=args.cache_dir,
+                             annotations=args.annotations)
     frames = torch.stack([test[i][0] for i in range(min(args.samples, len(test)))])
     return snn, frames, args.steps_per_window or spec.steps_per_window
 
@@ -134,7 +135,7 @@ def _common(parser: argparse.ArgumentParser, samples: int) -> None:
     parser.add_argument("--steps-per-window", type=int_range(1, 4096), default=None,
                         help="time steps per window (default: the checkpoint's)")
     parser.add_argument("--seed", type=int_range(0, 2**32 - 1), default=0, help="data seed (default %(default)s)")
-    add_cache_dir(parser)
+    add_data_options(parser)
 
 
 def register(subparsers) -> None:

@@ -10,14 +10,15 @@ from PIL import Image
 
 import tnas_plugin.data.cache as cache_module
 from tnas_plugin.data import EMOTIONS, SEEDataError, SEEDataset
+from tnas_plugin.jobs.cli import main
 
 # (name, subset, label as written in emotion.json, emotion folder): released spellings, mixed case.
 SEQUENCES = [
     ("1_001_man_24_Master_normal_angry_8_take000", "training", "angry", "angry"),
     ("2_001_man_24_Master_Low_neutraL_7_take001", "training", "neutraL", "neutraL"),
     ("3_002_woman_22_undergraduate_HDR_happiness_6_take000", "training", "Happiness", "happiness"),
-    ("4_003_woman_30_PhD_Overexposed_surprise_9_take000", "testing", "surprise", "surprise"),
-    ("5_003_woman_30_PhD_normal_fear_6_take001", "testing", "FEAR", "fear"),
+    ("4_003_woman_30_Doctor_Overexposed_surprise_9_take000", "testing", "surprise", "surprise"),
+    ("5_003_woman_30_Doctor_normal_fear_6_take001", "testing", "FEAR", "fear"),
 ]
 BAD = SEQUENCES[0][0]  # the sequence the bad-input cases break
 SIZE = (12, 10)
@@ -165,7 +166,7 @@ def remove_folder(root):
 
 
 def orphan_folder(root):
-    extra = root / "frame" / "fear" / "9_004_man_40_PhD_Low_fear_6_take000"
+    extra = root / "frame" / "fear" / "9_004_man_40_Doctor_Low_fear_6_take000"
     extra.mkdir()
     grey(10).save(extra / "00000.jpg")
 
@@ -195,7 +196,7 @@ def count_mismatch(root):
 
 
 def bad_segment(root):
-    edit_entry(root, segment=[2, 40])
+    edit_entry(root, segment=[5, 3])
 
 
 def bad_subset(root):
@@ -220,22 +221,36 @@ def edit_entry(root, **annotations):
     path.write_text(json.dumps(entries))
 
 
-CASES = [  # (break the tree, path expected in the message, words expected in the message)
-    (remove_frame, "frame/angry/" + BAD + "/00003.jpg", "missing JPEG"),
-    (remove_last_frame, "event/angry/" + BAD + "/00007.jpg", "missing JPEG: the folder has 7 frames but the name says 8"),
+def number_from_one(root):
+    folder = seq_dir(root, "event")
+    for i in reversed(range(8)):
+        (folder / f"{i:05d}.jpg").rename(folder / f"{i + 1:05d}.jpg")
+
+
+def event_one_frame_short(root):
+    (seq_dir(root, "event") / "00007.jpg").unlink()
+
+
+CASES = [  # real damage: (break the tree, path expected in the message, words expected in the message)
+    (remove_frame, "frame/angry/" + BAD + "/00003.jpg", "missing JPEG (gap"),
     (corrupt_frame, "frame/angry/" + BAD + "/00002.jpg", "corrupt JPEG"),
     (truncate_frame, "event/angry/" + BAD + "/00005.jpg", "corrupt JPEG"),
-    (remove_folder, "event/angry/" + BAD, "folder is missing"),
-    (orphan_folder, "frame/fear/9_004_man_40_PhD_Low_fear_6_take000", "no entry in emotion.json"),
     (unknown_label, "emotion.json", "unknown emotion label 'bored'"),
     (label_disagrees_with_name, "emotion.json", "disagrees with the name"),
     (folder_disagrees_with_label, "event/sadness/" + BAD, "disagrees with label 'angry'"),
     (empty_sequence, "frame/angry/" + BAD, "empty sequence"),
-    (count_mismatch, "frame/angry/" + BAD, "count mismatch"),
     (bad_segment, "emotion.json", "segment"),
     (bad_subset, "emotion.json", "subset 'validation' is not"),
     (duplicate_folder, "frame/sadness/" + BAD, "several emotion folders"),
-    (unknown_emotion_folder, "event/bored", "unknown emotion label"),
+]
+TOLERATED = [  # what the SEE authors' loader tolerates: (change, path named in the note, words, sequence kept)
+    (remove_last_frame, "event/angry/" + BAD, "1 frame(s) missing at the end of segment [0, 8]: using [0, 7]", True),
+    (event_one_frame_short, "event/angry/" + BAD, "event/ ends 1 frame(s) early", True),
+    (count_mismatch, "event/angry/" + BAD, "1 frame(s) more than the other modality", True),
+    (number_from_one, "event/angry/" + BAD, "frames numbered from 1", True),
+    (remove_folder, "event/angry/" + BAD, "skipped: listed in emotion.json but its folder is missing", False),
+    (orphan_folder, "frame/fear/9_004_man_40_Doctor_Low_fear_6_take000", "ignored: no entry in emotion.json", None),
+    (unknown_emotion_folder, "event/bored", "ignored: not an emotion folder", None),
 ]
 
 
@@ -254,30 +269,83 @@ def test_bad_input_is_skipped_and_listed(tree, breaker, path, words):
     data = SEEDataset(tree, "training", "both", validation_fraction=0, on_error="skip")
     assert [str(p.path) for p in data.skipped] == [str(tree / path)] and words in data.skipped[0].problem
     names = [r.info.name for r in data.sequences]
-    if breaker not in (orphan_folder, unknown_emotion_folder):
-        assert BAD not in names and data.skipped[0].sequence == BAD
+    assert BAD not in names and data.skipped[0].sequence == BAD
     assert set(names) >= {s[0] for s in SEQUENCES[1:3]}
+
+
+@pytest.mark.parametrize("change, path, words, kept", TOLERATED, ids=[c[0].__name__ for c in TOLERATED])
+def test_what_the_authors_loader_tolerates_loads_and_is_named(tree, change, path, words, kept, capsys):
+    change(tree)
+    data = SEEDataset(tree, "training", "both", validation_fraction=0)
+    assert not data.skipped and [(str(n.path), n.action) for n in data.notes if words in n.action] == \
+        [(str(tree / path), next(n.action for n in data.notes if words in n.action))]
+    names = [r.info.name for r in data.sequences]
+    assert (BAD in names) == (kept is not False) and set(names) >= {s[0] for s in SEQUENCES[1:3]}
+    if kept:
+        clip, _ = data[names.index(BAD)]
+        assert clip.shape[0] == 4 and decoded_indices(clip[:, 2])[0] >= 0
+    assert main(["data", "check", str(tree)]) == 0
+    report = capsys.readouterr().out
+    assert f"tolerated: {tree / path}: {words}" in report and "ok (1 tolerated, listed above)" in report
 
 
 def test_count_mismatch_matters_only_when_both_modalities_are_used(tree):
     count_mismatch(tree)
-    assert len(SEEDataset(tree, "training", "frame", validation_fraction=0).sequences) == 3
+    assert not SEEDataset(tree, "training", "frame", validation_fraction=0).notes
 
 
-@pytest.mark.parametrize("content, words", [(None, "emotion.json is missing"), ("{not json", "unreadable"),
+@pytest.mark.parametrize("content, words", [(None, "no annotation file: looked for emotion.json and "
+                                             "emotion_new_adjust2.json"), ("{not json", "unreadable"),
                                             ("[]", "non-empty object")])
-def test_unusable_emotion_json_raises_even_when_skipping(tree, content, words):
+def test_unusable_annotation_file_raises_even_when_skipping(tree, content, words):
     path = tree / "emotion.json"
     path.unlink() if content is None else path.write_text(content)
     with pytest.raises(SEEDataError, match=words) as info:
         SEEDataset(tree, "training", validation_fraction=0, on_error="skip")
-    assert info.value.path == path
+    assert info.value.path == (tree if content is None else path)
 
 
-def test_activitynet_style_annotation_file_is_accepted(tree):
+def authors_code_layout(tree):
+    """The layout the SEE authors' code reads: event_30/ and emotion_new_adjust2.json, folders named after the
+    labels, the ``{"labels", "database"}`` file."""
+    (tree / "event").rename(tree / "event_30")
+    entries = json.loads((tree / "emotion.json").read_text())
+    (tree / "emotion.json").unlink()
+    (tree / "emotion_new_adjust2.json").write_text(json.dumps({"labels": LABELS, "database": entries}))
+    return tree
+
+
+LABELS = ["angry", "disgust", "fear", "happiness", "neutral", "sadness", "surprise"]
+
+
+def test_both_real_layouts_load_with_no_renaming(tree, capsys):
+    documented = [r.info.name for r in SEEDataset(tree, "training", "both", validation_fraction=0).sequences]
+    authors_code_layout(tree)
+    data = SEEDataset(tree, "training", "both", validation_fraction=0)
+    assert [r.info.name for r in data.sequences] == documented
+    assert str(data.sequences[0].files["event"][0]).startswith(str(tree / "event_30"))
+    assert main(["data", "check", str(tree)]) == 0
+    assert "training: 3 sequences" in capsys.readouterr().out
+
+
+def test_annotation_file_of_any_name(tree, tmp_path):
+    (tree / "emotion.json").rename(tree / "labels-v2.json")
+    for given in ("labels-v2.json", tree / "labels-v2.json"):
+        assert len(SEEDataset(tree, "training", validation_fraction=0, annotations=given).sequences) == 3
+    with pytest.raises(SEEDataError, match="annotation file is missing"):
+        SEEDataset(tree, "training", validation_fraction=0, annotations="nope.json")
+
+
+def test_class_indices_follow_a_permuted_labels_list(tree):
+    permuted = ["surprise", "neutral", "angry", "sadness", "fear", "happiness", "disgust"]
     path = tree / "emotion.json"
-    path.write_text(json.dumps({"labels": ["angry"], "database": json.loads(path.read_text())}))
-    assert len(SEEDataset(tree, "training", validation_fraction=0).sequences) == 3
+    path.write_text(json.dumps({"labels": permuted, "database": json.loads(path.read_text())}))
+    data = SEEDataset(tree, "training", validation_fraction=0)
+    assert data.classes == ["surprise", "neutral", "anger", "sadness", "fear", "happiness", "disgust"]
+    assert data.targets == [2, 1, 5]                                   # anger, neutral, happiness
+    path.write_text(json.dumps({"labels": permuted[:6] + ["bored"], "database": {}}))
+    with pytest.raises(SEEDataError, match="labels: unknown emotion label 'bored'"):
+        SEEDataset(tree, "training", validation_fraction=0)
 
 
 # --- cache --------------------------------------------------------------------------------------------------
@@ -294,7 +362,7 @@ def test_cache_is_reused_and_invalidated_when_a_source_jpeg_changes(tree, monkey
     assert all(torch.equal(first[i][0], second[i][0]) for i in range(len(first)))
     monkeypatch.undo()
 
-    changed = seq_dir(tree, "frame", "4_003_woman_30_PhD_Overexposed_surprise_9_take000", "surprise") / "00000.jpg"
+    changed = seq_dir(tree, "frame", "4_003_woman_30_Doctor_Overexposed_surprise_9_take000", "surprise") / "00000.jpg"
     grey(250).save(changed)
     stat = changed.stat()
     os.utime(changed, ns=(stat.st_atime_ns, stat.st_mtime_ns + 10**9))

@@ -44,8 +44,8 @@ def test_malformed_names_are_rejected(name):
 
 def test_format_round_trips_in_released_spelling():
     for emotion in EMOTIONS:
-        name = SequenceName.format(3, "002", "woman", 21, "PhD", "low", emotion, 30, 4)
+        name = SequenceName.format(3, "002", "woman", 21, "Doctor", "low", emotion, 30, 4)
         info = SequenceName.parse(name)
         assert (info.emotion, info.lighting, info.take, info.length) == (emotion, "low", 4, 30)
     assert SequenceName.format(1, "001", "man", 24, "Master", "normal", "neutral", 9, 0) == \
-        "1_001_man_24_Master_normal_neutraL_9_take000"
+        "1_001_man_24_Master_normal_neutral_9_take000"

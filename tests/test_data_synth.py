@@ -1,4 +1,5 @@
-"""Synthetic SEE-like generator: layout, determinism, subject-disjoint split, class mix, sensor models, CLI."""
+"""Synthetic SEE-like generator: the real form, determinism, split within subjects, class mix, sensor models, CLI."""
+import json
 from collections import Counter
 from dataclasses import replace
 
@@ -29,9 +30,11 @@ def tiny(tmp_path_factory):
 def test_writes_the_see_layout_that_the_loader_reads(tiny):
     root, summary = tiny
     assert summary["sequences"] == 21 and summary["training"] + summary["testing"] == 21
-    assert {p.name for p in (root / "frame").iterdir()} <= {"angry", "disgust", "fear", "happiness", "neutraL",
+    assert {p.name for p in (root / "frame").iterdir()} <= {"angry", "disgust", "fear", "happiness", "neutral",
                                                            "sadness", "surprise"}
-    assert (root / "event" / "neutraL").is_dir() and (root / "frame" / "angry").is_dir()
+    annotations = json.loads((root / "emotion.json").read_text())
+    assert annotations["labels"] == ["angry", "disgust", "fear", "happiness", "neutral", "sadness", "surprise"]
+    assert {"Doctor", "Master", "undergraduate"} >= {name.split("_")[4] for name in annotations["database"]}
     for split in ("training", "testing"):
         data = SEEDataset(root, split, "both", cache_dir=root.parent / "cache", eval_starts=2)
         assert not data.skipped and data.clip_shape == (4, 3, 16, 16)
@@ -48,17 +51,52 @@ def test_same_seed_gives_identical_files_and_another_seed_does_not(tiny, tmp_pat
     assert other.keys() != tree_bytes(root).keys() or other != tree_bytes(root)
 
 
-def test_split_is_disjoint_by_subject(tiny):
+def authors_reading_rule(root, subset):
+    """A short re-implementation of the SEE authors' reading rule: <modality>/<label>/<name>/{i:05d}.jpg for i in
+    range(*segment), the class index being the label's position in ``labels``."""
+    data = json.loads((root / "emotion.json").read_text())
+    items = []
+    for name, entry in data["database"].items():
+        if entry["subset"] == subset:
+            label = entry["annotations"]["label"]
+            paths = [root / modality / label / name / f"{i:05d}.jpg" for modality in ("event", "frame")
+                     for i in range(*entry["annotations"]["segment"])]
+            items.append((name, data["labels"].index(label), paths))
+    return items
+
+
+def test_authors_reading_rule_finds_every_frame(tiny):
+    root, _ = tiny
+    for subset in ("training", "testing"):
+        items = authors_reading_rule(root, subset)
+        assert items and all(path.is_file() for _, _, paths in items for path in paths)
+        ours = SEEDataset(root, "testing" if subset == "testing" else "training+validation", "frame",
+                          cache_dir=root.parent / "cache", eval_starts=1)
+        by_name = {name: label for name, label, _ in items}
+        assert {r.info.name for r in ours.sequences} == set(by_name)
+        assert all(ours.classes.index(r.info.emotion) == by_name[r.info.name] for r in ours.sequences)
+
+
+def test_split_is_within_subjects_by_take_in_see_proportions(tiny):
     root, _ = tiny
     subjects = {split: set(SEEDataset(root, split, "frame", cache_dir=root.parent / "cache", eval_starts=1).subjects)
-                for split in ("training", "testing")}
-    assert subjects["training"] and subjects["testing"] and not subjects["training"] & subjects["testing"]
-    for config in (SynthConfig(subjects=24), SynthConfig(subjects=111, seed=5)):
-        by_split = {}
-        for seq in plan(config):
-            by_split.setdefault(seq.split, set()).add(seq.info.subject)
-        assert not by_split["training"] & by_split["testing"]
-        assert abs(len(by_split["testing"]) / config.subjects - config.test_fraction) < 0.05
+                for split in ("training+validation", "testing")}
+    assert subjects["training+validation"] == subjects["testing"]
+    for config in (SynthConfig(subjects=24), SynthConfig(subjects=89, seed=5, sequences_per_subject=27)):
+        planned = plan(config)
+        by_split = Counter(seq.split for seq in planned)
+        assert abs(by_split["testing"] / len(planned) - 767 / 2405) < 0.02
+        for subject in {seq.info.subject for seq in planned}:
+            mine = [seq for seq in planned if seq.info.subject == subject]
+            assert len({seq.info.lighting for seq in mine}) == 1          # one lighting per subject
+            assert {seq.split for seq in mine} == {"training", "testing"}
+            takes = Counter((seq.info.emotion, seq.info.take) for seq in mine)
+            assert max(takes.values()) == 1                                   # takes numbered per (subject, emotion)
+            for emotion in {seq.info.emotion for seq in mine}:
+                numbers = sorted(seq.info.take for seq in mine if seq.info.emotion == emotion)
+                assert numbers == list(range(len(numbers)))
+    lengths = [seq.info.length for seq in plan(SynthConfig(subjects=89, sequences_per_subject=27))]
+    assert min(lengths) == 18 and max(lengths) <= 131 and 48 < np.mean(lengths) < 56
 
 
 def test_class_mix_follows_see_and_lighting_is_balanced():
@@ -69,8 +107,8 @@ def test_class_mix_follows_see_and_lighting_is_balanced():
     assert np.abs(ours / ours.sum() - see / see.sum()).max() < 0.01
     assert emotions["surprise"] > 1.3 * emotions["happiness"]   # as imbalanced as SEE's 130 vs 89
     lighting = Counter(s.info.lighting for s in sequences)
-    assert set(lighting) == set(LIGHTINGS) and max(lighting.values()) - min(lighting.values()) <= 111
-    assert all(18 <= s.info.length <= 30 for s in sequences)
+    assert set(lighting) == set(LIGHTINGS) and max(lighting.values()) - min(lighting.values()) <= 21
+    assert all(18 <= s.info.length <= 131 for s in sequences)
 
 
 def test_event_model_signs_and_thresholds():

@@ -1,4 +1,4 @@
-"""The evaluation protocol: validation subjects are held out of training, and a trial never reads the test split."""
+"""The evaluation protocol: the official split is kept, validation mirrors it, and a trial never reads the test split."""
 import json
 import shutil
 
@@ -7,28 +7,63 @@ import pytest
 from PIL import Image
 
 from tnas_plugin.candidate import CandidateSpec, StageSpec, build_ann
-from tnas_plugin.data import SEEDataError, SEEDataset, validation_subjects
+from collections import Counter
+
+from tnas_plugin.data import SEEDataError, SEEDataset, split_protocol, validation_sequences
 from tnas_plugin.measurement import MeasurementSettings, measure_candidate
 
 SPEC = CandidateSpec("event", 2, 8, 16, (StageSpec(4, 3, "max"),), 16, 7)
 
 
-def subjects(root, split, **options):
-    return set(SEEDataset(root, split, "frame", eval_starts=1, cache_dir=root.parent / "cache", **options).subjects)
+def names(root, split, **options):
+    return {r.info.name for r in SEEDataset(root, split, "frame", eval_starts=1, cache_dir=root.parent / "cache",
+                                             **options).sequences}
 
 
-def test_validation_subjects_are_whole_training_subjects_disjoint_from_training_and_testing(tiny_see):
-    train, validation, test = (subjects(tiny_see, split) for split in ("training", "validation", "testing"))
-    everything = subjects(tiny_see, "training", validation_fraction=0)
-    assert validation and train and test
-    assert not validation & train and not validation & test and not train & test
-    assert validation | train == everything                       # nothing lost: validation is carved from training
-    assert sorted(validation) == validation_subjects(tiny_see)    # deterministic per seed
-    assert validation_subjects(tiny_see, seed=3) == validation_subjects(tiny_see, seed=3)
-    seeds = {tuple(validation_subjects(tiny_see, seed=s)) for s in range(6)}
-    assert len(seeds) > 1                                         # the seed picks them
-    assert len(validation_subjects(tiny_see, 0.5)) == round(0.5 * len(everything))
-    assert validation_subjects(tiny_see, 0.0) == []
+def database(root):
+    return json.loads((root / "emotion.json").read_text())["database"]
+
+
+def by_subject_copy(tmp_path, tiny_see):
+    """The tiny tree re-split by subject: a third of the subjects are tested, the rest trained on."""
+    root = tmp_path / "by-subject"
+    shutil.copytree(tiny_see, root, ignore=shutil.ignore_patterns(".cache"))
+    annotations = json.loads((root / "emotion.json").read_text())
+    for name, entry in annotations["database"].items():
+        entry["subset"] = "testing" if int(name.split("_")[1]) % 3 == 0 else "training"
+    (root / "emotion.json").write_text(json.dumps(annotations))
+    return root
+
+
+def test_the_official_split_is_kept(tiny_see):
+    entries = database(tiny_see)
+    assert names(tiny_see, "testing") == {n for n, e in entries.items() if e["subset"] == "testing"}
+    assert names(tiny_see, "training+validation") == {n for n, e in entries.items() if e["subset"] == "training"}
+    assert names(tiny_see, "training") | names(tiny_see, "validation") == names(tiny_see, "training+validation")
+
+
+def test_validation_holds_out_takes_within_subjects_when_test_subjects_are_trained_on(tiny_see):
+    assert split_protocol(tiny_see) == "take"
+    train, validation = names(tiny_see, "training"), names(tiny_see, "validation")
+    assert validation and not train & validation
+    subject = lambda name: name.split("_")[1]
+    emotion = lambda name: name.split("_")[-3]
+    assert {subject(n) for n in train} == {subject(n) for n in names(tiny_see, "training+validation")}  # none lost
+    everything = names(tiny_see, "training+validation")
+    for feeling, count in Counter(emotion(n) for n in everything).items():    # stratified by emotion
+        assert sum(emotion(n) == feeling for n in validation) == round(0.2 * count)
+    assert validation == validation_sequences(tiny_see, seed=0)                # deterministic per seed
+    assert len({frozenset(validation_sequences(tiny_see, seed=s)) for s in range(6)}) > 1
+
+
+def test_validation_holds_out_whole_subjects_when_the_split_is_by_subject(tmp_path, tiny_see):
+    root = by_subject_copy(tmp_path, tiny_see)
+    assert split_protocol(root) == "subject"
+    subjects = lambda split, **o: {n.split("_")[1] for n in names(root, split, **o)}
+    assert not subjects("validation") & subjects("training") and not subjects("validation") & subjects("testing")
+    assert subjects("validation") | subjects("training") == subjects("training+validation")
+    takes = subjects("validation", validation_split="take")                   # the override
+    assert takes <= subjects("training", validation_split="take")
 
 
 def test_validation_split_items_say_validation_and_use_fixed_starts(tiny_see):
@@ -37,19 +72,19 @@ def test_validation_split_items_say_validation_and_use_fixed_starts(tiny_see):
     assert {data.metadata(i)["split"] for i in range(len(data))} == {"validation"}
 
 
-def test_one_training_subject_cannot_be_split(tmp_path, tiny_see):
-    root = tmp_path / "one"
-    shutil.copytree(tiny_see, root, ignore=shutil.ignore_patterns(".cache"))
+def test_one_training_subject_cannot_be_split_by_subject(tmp_path, tiny_see):
+    root = by_subject_copy(tmp_path, tiny_see)
     annotations = json.loads((root / "emotion.json").read_text())
-    keep = sorted({name.split("_")[1] for name, e in annotations.items() if e["subset"] == "training"})[0]
-    annotations = {n: e for n, e in annotations.items() if e["subset"] == "testing" or n.split("_")[1] == keep}
+    keep = sorted({name.split("_")[1] for name, e in annotations["database"].items() if e["subset"] == "training"})[0]
+    annotations["database"] = {n: e for n, e in annotations["database"].items()
+                               if e["subset"] == "testing" or n.split("_")[1] == keep}
     (root / "emotion.json").write_text(json.dumps(annotations))
-    with pytest.raises(SEEDataError, match="emotion.json.*at least 2"):
+    with pytest.raises(SEEDataError, match="emotion.json.*at least 2.*--validation-split take"):
         SEEDataset(root, "validation", "frame")
 
 
 def blank_test_frames(root):
-    annotations = json.loads((root / "emotion.json").read_text())
+    annotations = database(root)
     blanked = 0
     for path in root.glob("*/*/*/*.jpg"):
         if annotations[path.parent.name]["subset"] == "testing":

@@ -171,17 +171,19 @@ def stack_frames_as_channels(clip: torch.Tensor) -> torch.Tensor:
 
 
 def candidate_dataset(spec: CandidateSpec, data_root, split: str, *, skip: int = 3, eval_starts: int = 4, seed: int = 0,
-                      validation_fraction: float = VALIDATION_FRACTION, validation_seed: int = 0, cache_dir=None,
+                      validation_fraction: float = VALIDATION_FRACTION, validation_seed: int = 0,
+                      validation_split: str = "auto", annotations=None, cache_dir=None,
                       on_error: str = "raise", transform=stack_frames_as_channels) -> SEEDataset:
-    """One split of the data a candidate sees: ``"training"`` (random Ex-Sy start points), ``"validation"``
-    or ``"testing"`` (``eval_starts`` fixed start points per sequence).
+    """One split of the data a candidate sees: ``"training"`` or ``"training+validation"`` (random Ex-Sy start
+    points), ``"validation"`` or ``"testing"`` (``eval_starts`` fixed start points per sequence).
 
-    Validation holds whole training subjects out of training (:func:`tnas_plugin.data.validation_subjects`).
+    Validation is carved from the training subset as the test split was
+    (:func:`tnas_plugin.data.validation_sequences`).
     Items are network inputs ``(T*C, H, W)``; ``transform=None`` keeps clips ``(T, C, H, W)``.
     ``on_error="skip"`` leaves bad sequences out (``tnas-er search --skip-bad``) instead of raising.
     """
     return SEEDataset(data_root, split, modality=spec.modality, size=(spec.resolution, spec.resolution),
                       clip_length=spec.frames, skip=skip, seed=seed, eval_starts=eval_starts,
                       validation_fraction=validation_fraction, validation_seed=validation_seed,
-                      transform=transform, cache_dir=cache_dir, on_error=on_error)
+                      validation_split=validation_split, annotations=annotations, transform=transform, cache_dir=cache_dir, on_error=on_error)
 

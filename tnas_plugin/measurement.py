@@ -1,9 +1,10 @@
 """The measurement of one candidate: train, convert, count, evaluate — without NNI.
 
-Protocol: a candidate trains on the training subjects and everything a search decides on — its fitness,
-the ranking of finalists — is measured on the validation subjects (whole training subjects held out,
-:func:`tnas_plugin.data.validation_subjects`). :func:`measure_candidate` never reads the test split;
-:func:`evaluate_network` on ``"testing"`` is called once the choices are made, for the final table.
+Protocol: a candidate trains on the training split and everything a search decides on — its fitness,
+the ranking of finalists — is measured on the validation split, carved from the training subset the way
+the test split was carved (:func:`tnas_plugin.data.validation_sequences`). :func:`measure_candidate` never
+reads the test split. Once the choices are made, :func:`train_final` retrains a network on training +
+validation and :func:`evaluate_network` on ``"testing"`` gives the final table.
 
 Every trial of every search (through ``tnas_plugin.strategies.TNASEvaluator``), ``tnas-er train``, the
 finalists, the baselines and the benchmarks run :func:`measure_candidate`. It trains the candidate's
@@ -24,7 +25,7 @@ import torch
 from torch.utils.data import DataLoader
 
 from tnas_plugin.candidate import CandidateSpec, candidate_dataset
-from tnas_plugin.data import VALIDATION_FRACTION
+from tnas_plugin.data import VALIDATION_FRACTION, VALIDATION_SPLITS
 from tnas_plugin.hardware import CostReport, count_ttfs, estimate_energy, load_profile
 from tnas_plugin.metrics import recognition_report
 from tnas_plugin.trainer import TrainCallbacks, TrainConfig, inference_model, predict, train_ttfs
@@ -65,8 +66,11 @@ class MeasurementSettings:
         Decoded-frame cache (None: the data set's default).
     on_error
         ``"raise"`` on a bad sequence, or ``"skip"`` it (``tnas-er search --skip-bad``, after the preflight listed it).
-    validation_fraction, validation_seed
-        Share of the training subjects held out for validation and the seed that picks them.
+    validation_fraction, validation_seed, validation_split
+        Share of the training sequences held out for validation, the seed that picks them and how
+        (``"take"``, ``"subject"`` or ``"auto"``: :func:`tnas_plugin.data.validation_sequences`).
+    annotations
+        The annotation file (None: the data set's ``emotion.json`` or ``emotion_new_adjust2.json``).
 
     Example
     -------
@@ -86,12 +90,16 @@ class MeasurementSettings:
     on_error: str = "raise"
     validation_fraction: float = VALIDATION_FRACTION
     validation_seed: int = 0
+    validation_split: str = "auto"
+    annotations: str | None = None
 
     def __post_init__(self):
         if self.fitness not in FITNESS:
             raise ValueError(f"fitness must be one of {sorted(FITNESS)}, got {self.fitness!r}")
         if not 0 < self.validation_fraction < 1:
             raise ValueError(f"validation_fraction must be in (0, 1), got {self.validation_fraction!r}")
+        if self.validation_split not in VALIDATION_SPLITS:
+            raise ValueError(f"validation_split must be one of {VALIDATION_SPLITS}, got {self.validation_split!r}")
         load_profile(self.hardware_profile)  # fail at construction on an unknown or malformed profile
         for name in ("synops_samples", "batch_size", "eval_starts", "skip"):
             minimum = 0 if name == "skip" else 1
@@ -120,7 +128,8 @@ class MeasurementSettings:
         """``split`` of the data as ``spec`` sees it (:func:`tnas_plugin.candidate.candidate_dataset`)."""
         return candidate_dataset(spec, self.data_root, split, skip=self.skip, eval_starts=self.eval_starts,
                                  seed=self.train.seed, validation_fraction=self.validation_fraction,
-                                 validation_seed=self.validation_seed, cache_dir=self.cache_dir, on_error=self.on_error)
+                                 validation_seed=self.validation_seed, validation_split=self.validation_split,
+                                 annotations=self.annotations, cache_dir=self.cache_dir, on_error=self.on_error)
 
 
 @dataclass
@@ -219,10 +228,25 @@ def measure_candidate(spec: CandidateSpec, ann: torch.nn.Sequential, settings: M
     >>> result = measure_candidate(spec, build_ann(spec), settings)  # doctest: +SKIP
     >>> sorted(result.validation.metrics)  # doctest: +SKIP
     """
-    train = settings.dataset(spec, "training")
+    trained, params = _train(spec, ann, settings, "training", callbacks)
+    validation = evaluate_network(spec, trained.snn, settings, "validation", params)
+    return CandidateResult(trained.snn, validation, trained.history, params)
+
+
+def train_final(spec: CandidateSpec, ann: torch.nn.Sequential, settings: MeasurementSettings,
+                callbacks: TrainCallbacks | None = None) -> tuple[TTFSNetwork, int]:
+    """Retrain a chosen network (or a baseline) as :func:`measure_candidate` does, on training + validation:
+    the whole training subset, once every choice has been made on validation. Returns (TTFS network,
+    trainable parameters); nothing is evaluated, so the caller reads the test split once."""
+    trained, params = _train(spec, ann, settings, "training+validation", callbacks)
+    return trained.snn, params
+
+
+def _train(spec: CandidateSpec, ann: torch.nn.Sequential, settings: MeasurementSettings, split: str,
+           callbacks: TrainCallbacks | None):
+    """ANN-assisted training on ``split`` (seeded shuffling): the trainer's result and the parameter count."""
+    train = settings.dataset(spec, split)
     generator = torch.Generator().manual_seed(settings.train.seed)
     train_loader = DataLoader(train, batch_size=settings.batch_size, shuffle=True, generator=generator)
     trained = train_ttfs(ann, train_loader, spec.steps_per_window, settings.train, callbacks)
-    params = sum(p.numel() for p in ann.parameters() if p.requires_grad)
-    validation = evaluate_network(spec, trained.snn, settings, "validation", params)
-    return CandidateResult(trained.snn, validation, trained.history, params)
+    return trained, sum(p.numel() for p in ann.parameters() if p.requires_grad)

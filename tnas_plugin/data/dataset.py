@@ -6,15 +6,14 @@ frames cyclically, as the SEEN code does. Training draws a random start per item
 fixed, seeded set of ``eval_starts`` start points per sequence (the SEE protocol uses 20 and averages),
 each one a separate item, so plain accuracy over the items is that average.
 
-SEE ships training and testing subjects only. The ``"validation"`` split holds out whole subjects of the
-training subset (:func:`validation_subjects`: 20 % by default, drawn by a seeded generator), and the
-``"training"`` split leaves them out, so searching, early stopping and model choice never see a test
-subject and never validate on a subject they trained on.
+SEE ships a training and a testing subset only. The ``"validation"`` split is carved from the training
+subset the way the test split was carved (:func:`tnas_plugin.data.split.validation_sequences`: takes within
+subjects for SEE's official split, whole subjects for a split by subject), ``"training"`` leaves it out, and
+``"training+validation"`` is the whole training subset (for the final retraining once every choice is made).
 """
 from __future__ import annotations
 
 import zlib
-import contextlib
 from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Callable, Iterable
@@ -26,40 +25,18 @@ from torch.utils.data import Dataset, get_worker_info
 from tqdm import tqdm
 
 from .cache import FrameCache, default_cache_dir
-from .errors import SEEDataError
-from .index import SequenceRecord, build_index, read_annotations
-from .naming import EMOTIONS, SequenceName
+from .errors import SEEDataError, SEEDataNote
+from .index import SequenceRecord, build_index
+from .split import VALIDATION_FRACTION, validation_sequences
 
 MODALITIES = {"event": ("event",), "frame": ("frame",), "both": ("event", "frame")}
 EVENT_FORMATS = ("polarity", "grey")
-DATASET_SPLITS = ("training", "validation", "testing")
-VALIDATION_FRACTION = 0.2
+DATASET_SPLITS = ("training", "validation", "training+validation", "testing")
 
 
 def channels_per_frame(modality: str, event_format: str = "polarity") -> int:
     """Channels of one clip frame: 2 for polarity event frames (ON, OFF), else 1 per folder."""
     return sum(2 if folder == "event" and event_format == "polarity" else 1 for folder in MODALITIES[modality])
-
-
-def validation_subjects(root: str | Path, fraction: float = VALIDATION_FRACTION, seed: int = 0) -> list[str]:
-    """The training subjects held out for validation (sorted): ``round(fraction * n)`` of the ``n``
-    training subjects of ``<root>/emotion.json``, at least 1 and at most ``n - 1``, drawn by a generator
-    seeded with ``seed`` (the same tree and seed always give the same subjects). ``fraction=0``: none."""
-    if not 0 <= fraction < 1:
-        raise ValueError(f"validation_fraction must be in [0, 1), got {fraction!r}")
-    if fraction == 0:
-        return []
-    subjects = set()
-    for name, entry in read_annotations(Path(root)).items():
-        if isinstance(entry, dict) and entry.get("subset") == "training":
-            with contextlib.suppress(ValueError):  # a bad name is reported by build_index, not here
-                subjects.add(SequenceName.parse(name).subject)
-    if len(subjects) < 2:
-        raise SEEDataError(Path(root) / "emotion.json", f"{len(subjects)} training subject(s): need at least 2 to "
-                           "hold out validation subjects (or pass validation_fraction=0)")
-    count = min(len(subjects) - 1, max(1, round(fraction * len(subjects))))
-    order = np.random.default_rng(seed).permutation(sorted(subjects))
-    return sorted(str(s) for s in order[:count])
 
 
 # Event frames store "no event" as grey 128; JPEG ringing moves it by up to ~10 levels, one event by ~40+.
@@ -75,16 +52,18 @@ class SEEDataset(Dataset):
     (ON and OFF channels, 0 = no event: event JPEGs store 128 for "no event", and levels within
     ``EVENT_DEADBAND`` of it, i.e. JPEG ringing, also read as 0), 1 with ``"grey"`` (the stored level),
     1 for intensity frames; ``modality="both"`` stacks the event channels, then the intensity channel.
-    ``label_index`` indexes ``classes`` (``EMOTIONS``, fixed order).
+    ``label_index`` indexes ``classes``: the annotation file's ``labels`` order when it has that list, else
+    ``EMOTIONS`` (canonical emotion names either way, so metrics stay readable).
 
     ``sampling`` is ``"random"`` (one item per sequence, a random start each time, from a generator
     seeded with ``seed``; in DataLoader workers torch's per-worker seed is used instead) or ``"fixed"``
     (``eval_starts`` items per sequence with start points seeded by ``seed`` and the sequence name). The
-    default is ``"random"`` for ``split="training"`` and ``"fixed"`` otherwise. ``split`` is
-    ``"training"``, ``"validation"`` or ``"testing"``: validation holds the training subjects that
-    :func:`validation_subjects` picks with ``validation_fraction`` and ``validation_seed``, and training
-    the other ones (``validation_fraction=0``: every training subject). ``subjects`` further keeps only
-    those subject IDs. Decoded frames are cached under
+    default is ``"random"`` for the training splits and ``"fixed"`` otherwise. ``split`` is ``"training"``,
+    ``"validation"``, ``"training+validation"`` or ``"testing"``: validation holds the training sequences that
+    :func:`tnas_plugin.data.split.validation_sequences` picks with ``validation_fraction``,
+    ``validation_seed`` and ``validation_split``, training the others (``validation_fraction=0``: all of
+    them), and ``testing`` is exactly the annotation file's test subset. ``subjects`` further keeps only
+    those subject IDs. What the SEE authors' loader tolerates is accepted and listed in ``notes``. Decoded frames are cached under
     ``cache_dir`` (default ``<root>/.cache``, or a user cache folder when the data folder is read-only). ``on_error="raise"`` raises the first ``SEEDataError``;
     ``"skip"`` drops bad sequences and lists the errors in ``skipped``.
 
@@ -110,8 +89,12 @@ class SEEDataset(Dataset):
         Seed of the start points.
     subjects
         Subject IDs to keep; ``None`` keeps every subject of the split.
-    validation_fraction, validation_seed
-        Share of the training subjects held out for validation and the seed that picks them.
+    validation_fraction, validation_seed, validation_split
+        Share of the training sequences held out for validation, the seed that picks them, and how:
+        ``"take"`` (within subjects), ``"subject"`` (whole subjects) or ``"auto"`` (as the test split was carved).
+    annotations
+        The annotation file (a path, or a name inside ``root``); default ``emotion.json`` or
+        ``emotion_new_adjust2.json``, whichever is present.
     event_format
         ``"polarity"`` (ON/OFF channels) or ``"grey"`` (the stored level) for event frames.
     transform
@@ -135,7 +118,8 @@ class SEEDataset(Dataset):
                  size: tuple[int, int] | None = None, clip_length: int = 4, skip: int = 3,
                  sampling: str | None = None, eval_starts: int = 20, seed: int = 0,
                  subjects: Iterable[str] | None = None, validation_fraction: float = VALIDATION_FRACTION,
-                 validation_seed: int = 0, event_format: str = "polarity",
+                 validation_seed: int = 0, validation_split: str = "auto", annotations: str | Path | None = None,
+                 event_format: str = "polarity",
                  transform: Callable[[torch.Tensor], torch.Tensor] | None = None,
                  cache_dir: str | Path | None = None, on_error: str = "raise", progress: bool = False):
         if split not in DATASET_SPLITS:
@@ -148,7 +132,7 @@ class SEEDataset(Dataset):
             raise ValueError(f"event_format must be one of {EVENT_FORMATS}, got {event_format!r}")
         if on_error not in ("raise", "skip"):
             raise ValueError(f"on_error must be 'raise' or 'skip', got {on_error!r}")
-        sampling = sampling or ("random" if split == "training" else "fixed")
+        sampling = sampling or ("random" if split.startswith("training") else "fixed")
         if sampling not in ("random", "fixed"):
             raise ValueError(f"sampling must be 'random' or 'fixed', got {sampling!r}")
         if clip_length < 1 or skip < 0 or eval_starts < 1:
@@ -161,16 +145,18 @@ class SEEDataset(Dataset):
         self.size = None if size is None else (int(size[0]), int(size[1]))
         self.clip_length, self.skip, self.eval_starts, self.seed = clip_length, skip, eval_starts, seed
         self.event_format, self.transform, self.on_error = event_format, transform, on_error
-        self.classes: list[str] = list(EMOTIONS)
         self.skipped: list[SEEDataError] = []
         self._folders = MODALITIES[modality]
         self._generator = torch.Generator().manual_seed(seed)
 
-        records, problems = build_index(self.root, "testing" if split == "testing" else "training", self._folders, subjects)
-        if split != "testing":
-            held_out = set(validation_subjects(self.root, validation_fraction, validation_seed))
-            records = [replace(r, split=split) for r in records if (r.info.subject in held_out) == (split == "validation")]
-        for problem in problems:
+        index = build_index(self.root, "testing" if split == "testing" else "training", self._folders, subjects, annotations)
+        self.classes: list[str] = list(index.classes)
+        self.notes: list[SEEDataNote] = index.notes
+        records = index.records
+        if split in ("training", "validation"):
+            held_out = validation_sequences(self.root, validation_fraction, validation_seed, validation_split, annotations)
+            records = [replace(r, split=split) for r in records if (r.info.name in held_out) == (split == "validation")]
+        for problem in index.problems:
             self._report(problem)
         cache = FrameCache(default_cache_dir(self.root) if cache_dir is None else cache_dir)
         self.sequences: list[SequenceRecord] = []
@@ -191,7 +177,7 @@ class SEEDataset(Dataset):
             raise SEEDataError(self.root, f"no usable {split!r} sequences"
                                + (f" ({len(self.skipped)} skipped)" if self.skipped else ""))
         self._items = [(k, start) for k, record in enumerate(self.sequences) for start in self._starts(record)]
-        self.targets: list[int] = [EMOTIONS.index(self.sequences[k].info.emotion) for k, _ in self._items]
+        self.targets: list[int] = [self.classes.index(self.sequences[k].info.emotion) for k, _ in self._items]
 
     def _report(self, problem: SEEDataError) -> None:
         if self.on_error == "raise":

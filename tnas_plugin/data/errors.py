@@ -1,6 +1,7 @@
-"""The one exception the data package raises for bad input (docs/ARCHITECTURE.md, "Data")."""
+"""What the data package says about bad input (docs/ARCHITECTURE.md, "Data"): an error, or a tolerance."""
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 
@@ -16,3 +17,16 @@ class SEEDataError(ValueError):
         self.problem = problem
         self.sequence = sequence
         super().__init__(f"{self.path}: {problem}")
+
+
+@dataclass(frozen=True)
+class SEEDataNote:
+    """Something the SEE authors' own loader tolerates, accepted and named: ``path`` is where it was found,
+    ``action`` what was found and what was done with it, ``sequence`` the sequence it concerns (if any)."""
+
+    path: Path
+    action: str
+    sequence: str | None = None
+
+    def __str__(self) -> str:
+        return f"{self.path}: {self.action}"

@@ -1,9 +1,9 @@
 """SEE vocabulary: emotions, lighting conditions and sequence names (Zhang et al., SIGGRAPH 2023).
 
 A sequence is named ``<seq#>_<ID>_<sex>_<age>_<degree>_<lighting>_<emotion>_<length>_take<k>``, e.g.
-``1_001_man_24_Master_normal_angry_45_take000``. Labels are matched case-insensitively: the released
-folder is spelled ``neutraL`` and anger is spelled ``angry``. Nothing is guessed: a word that is not a
-known spelling is an error.
+``1_001_man_24_Master_normal_angry_45_take000``. Labels are matched case-insensitively: anger is spelled
+``angry``, and the dataset's instructions list the folder ``neutraL`` where its annotation file says
+``neutral``. Nothing is guessed: a word that is not a known spelling is an error.
 """
 from __future__ import annotations
 
@@ -14,12 +14,14 @@ EMOTIONS: tuple[str, ...] = ("anger", "disgust", "fear", "happiness", "neutral",
 # Canonical lighting conditions, lower case; LIGHTING_SPELLING gives the released spelling.
 LIGHTINGS: tuple[str, ...] = ("normal", "overexposed", "low", "hdr")
 
-# Spellings as released in SEE (folder names, labels and name fields).
+# Spellings of SEE's annotation file (labels, folder names and name fields); "neutraL" is read too.
 EMOTION_SPELLING = {"anger": "angry", "disgust": "disgust", "fear": "fear", "happiness": "happiness",
-                    "neutral": "neutraL", "sadness": "sadness", "surprise": "surprise"}
+                    "neutral": "neutral", "sadness": "sadness", "surprise": "surprise"}
 LIGHTING_SPELLING = {"normal": "normal", "overexposed": "Overexposed", "low": "Low", "hdr": "HDR"}
 
 _EMOTION_WORDS = {**{e: e for e in EMOTIONS}, **{s.lower(): e for e, s in EMOTION_SPELLING.items()}}
+# Degrees as SEE's names spell them.
+DEGREES = ("undergraduate", "Master", "Doctor")
 
 
 def normalize_emotion(word: str) -> str:

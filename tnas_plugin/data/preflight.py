@@ -18,17 +18,18 @@ from PIL import Image
 from tqdm import tqdm
 
 from .cache import FrameCache, default_cache_dir
-from .errors import SEEDataError
+from .errors import SEEDataError, SEEDataNote
 from .index import MODALITY_FOLDERS, SPLITS, SequenceRecord, build_index
 
 
 @dataclass
 class TreeCheck:
-    """The usable sequences of each subset and every problem found (each listed once)."""
+    """The usable sequences of each subset, every problem found and every tolerance noted (each listed once)."""
 
     root: Path
     sequences: dict[str, list[SequenceRecord]] = field(default_factory=dict)
     problems: list[SEEDataError] = field(default_factory=list)
+    notes: list[SEEDataNote] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -40,11 +41,12 @@ class TreeCheck:
 
 
 def check_tree(root: str | Path, folders: Iterable[str] = MODALITY_FOLDERS, size: tuple[int, int] | None = None,
-               cache_dir: str | Path | None = None, progress: bool = False) -> TreeCheck:
+               cache_dir: str | Path | None = None, progress: bool = False,
+               annotations: str | Path | None = None) -> TreeCheck:
     """Check every sequence of ``root`` in ``folders``, decoding its frames at ``size`` into the cache.
 
-    Raises ``SEEDataError`` when there is nothing to check (no or an unreadable ``emotion.json``, a
-    missing modality folder); every other problem is collected in ``problems``.
+    Raises ``SEEDataError`` when there is nothing to check (no or an unreadable annotation file, a
+    missing modality folder); every other problem is collected in ``problems``, every tolerance in ``notes``.
     """
     root, folders = Path(root), tuple(folders)
     cache = FrameCache(default_cache_dir(root) if cache_dir is None else cache_dir)
@@ -57,9 +59,14 @@ def check_tree(root: str | Path, folders: Iterable[str] = MODALITY_FOLDERS, size
             result.problems.append(problem)
 
     for split in SPLITS:
-        records, problems = build_index(root, split, folders)
-        for problem in problems:
+        index = build_index(root, split, folders, annotations=annotations)
+        for problem in index.problems:
             report(problem)
+        for note in index.notes:
+            if str(note) not in seen:
+                seen.add(str(note))
+                result.notes.append(note)
+        records = index.records
         good = []
         for record in tqdm(records, desc=f"checking {split}", disable=not progress):
             try:

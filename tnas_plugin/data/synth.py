@@ -1,11 +1,16 @@
-"""Synthetic SEE-like data set, written in the SEE layout so that the real loader is what gets exercised.
+"""Synthetic SEE-like data set in the real SEE's form, so that the real loader is what gets exercised.
+
+The structure is the real data set's (docs/ARCHITECTURE.md, "Data"; Zhang et al., SIGGRAPH 2023): the
+``{"labels": [...], "database": {...}}`` annotation file, folders ``<modality>/<label>/<name>/00000.jpg``
+(the authors' reading rule), one lighting per subject, takes numbered per (subject, emotion), a split
+within subjects by take (each subject's latest takes are tested, about SEE's 767 of 2,405 sequences),
+and sequence lengths over SEE's range (18 to 131 frames, mean about 52).
 
 Subjects get their own face (``render.Appearance``) and expression style; each sequence follows one
-emotion's eye-region action units (``expressions``) under one of the four lighting conditions
+emotion's eye-region action units (``expressions``) under its subject's lighting condition
 (``lighting``), with an intensity video from the APS model and event frames from the event-camera model
-(``events``). The class mix follows SEE's test-set counts, lighting is balanced per subject, subjects
-are split into training and testing (disjoint), and every sequence has its own seeded random stream,
-so a seed gives byte-identical files (docs/ARCHITECTURE.md, "Data"; Zhang et al., SIGGRAPH 2023).
+(``events``). The class mix follows SEE's test-set counts, and every sequence has its own seeded random
+stream, so a seed gives byte-identical files.
 """
 from __future__ import annotations
 
@@ -20,16 +25,17 @@ from tqdm import tqdm
 
 from .events import event_counts, event_frames
 from .expressions import subject_style, timeline
-from .index import ANNOTATION_FILE
+from .index import ANNOTATION_FILES
 from .jpeg import frame_name, write_jpeg
 from .lighting import intensity_frames, sample_lighting
-from .naming import EMOTION_SPELLING, EMOTIONS, LIGHTINGS, SequenceName
+from .naming import DEGREES, EMOTION_SPELLING, EMOTIONS, LIGHTINGS, SequenceName
 from .render import Appearance, render
 
 # SEE test-set class counts (docs/ARCHITECTURE.md, "Data"), used as the class mix.
 SEE_CLASS_COUNTS = {"anger": 119, "disgust": 124, "fear": 113, "happiness": 89, "neutral": 92, "sadness": 100,
                     "surprise": 130}
-DEGREES = ("undergraduate", "Master", "PhD")
+SEE_TEST_FRACTION = 767 / 2405  # share of SEE's sequences in its official test split
+SEE_MEAN_FRAMES = 52  # mean length of SEE's test sequences, in frames
 
 
 @dataclass(frozen=True)
@@ -42,17 +48,19 @@ class SynthConfig:
     Parameters
     ----------
     subjects
-        Number of subjects (at least 2: training and testing are split by subject).
+        Number of subjects (at least 1: training and testing are split within subjects).
     seed
         Seed of every random draw; a seed gives identical bytes.
     size
         ``(H, W)`` of the frames (at least 8 x 8).
     sequences_per_subject
-        Sequences per subject, spread over the emotions in SEE's class proportions.
+        Sequences per subject (at least 2), spread over the emotions in SEE's class proportions.
     frames
-        ``(shortest, longest)`` number of frames of a sequence; each length is drawn in between.
+        ``(shortest, longest)`` number of frames of a sequence (SEE: 18 to 131).
+    mean_frames
+        Mean length: lengths are log-normal (spread 0.4) with this mean, clipped to ``frames``.
     test_fraction
-        Share of the subjects put in the testing split (at least one, never all).
+        Share of each subject's sequences put in the testing split, its latest takes (at least one, never all).
     variation
         How much subjects differ (face and expression style).
     jitter
@@ -64,7 +72,7 @@ class SynthConfig:
     -------
     >>> config = SynthConfig(subjects=4, sequences_per_subject=7, size=(32, 32), seed=1)
     >>> config.frames
-    (18, 30)
+    (18, 131)
     >>> summary = synthesize("data/tiny-see", config)  # doctest: +SKIP
     """
 
@@ -72,17 +80,21 @@ class SynthConfig:
     seed: int = 0
     size: tuple[int, int] = (64, 64)
     sequences_per_subject: int = 21
-    frames: tuple[int, int] = (18, 30)
-    test_fraction: float = 0.32
+    frames: tuple[int, int] = (18, 131)
+    mean_frames: int = SEE_MEAN_FRAMES
+    test_fraction: float = SEE_TEST_FRACTION
     variation: float = 1.0
     jitter: float = 0.15
     noise: float = 1.0
 
     def __post_init__(self):
-        if self.subjects < 2:
-            raise ValueError("need at least 2 subjects (training and testing are split by subject)")
-        if self.sequences_per_subject < 1 or not 1 <= self.frames[0] <= self.frames[1]:
-            raise ValueError("need sequences_per_subject >= 1 and 1 <= frames[0] <= frames[1]")
+        if self.subjects < 1:
+            raise ValueError("need at least 1 subject")
+        if self.sequences_per_subject < 2 or not 1 <= self.frames[0] <= self.frames[1]:
+            raise ValueError("need sequences_per_subject >= 2 (training and testing are split within subjects) "
+                             "and 1 <= frames[0] <= frames[1]")
+        if not 0 < self.test_fraction < 1:
+            raise ValueError(f"test_fraction must be in (0, 1), got {self.test_fraction!r}")
         if min(self.size) < 8:
             raise ValueError(f"size {self.size} is too small (at least 8x8)")
 
@@ -112,22 +124,26 @@ def _class_counts(n: int, rng: np.random.Generator) -> np.ndarray:
 
 
 def plan(config: SynthConfig) -> list[PlannedSequence]:
-    """All sequences to generate: names (SEE naming), splits (disjoint by subject), emotions, lightings."""
-    rng = _rng(config, 0)
-    n_test = min(config.subjects - 1, max(1, round(config.test_fraction * config.subjects)))
-    test = set(rng.permutation(config.subjects)[:n_test].tolist())
+    """All sequences to generate: names (SEE naming, takes counted per subject and emotion), one lighting
+    per subject (balanced over subjects), and the split within subjects: each subject's
+    ``round(test_fraction * n)`` latest takes (ties in a seeded order) are tested."""
+    lightings = np.resize(_rng(config, 0).permutation(LIGHTINGS), config.subjects)
     planned, number = [], 1
     for s in range(config.subjects):
         srng = _rng(config, 1, s)
         sex, age, degree = srng.choice(["man", "woman"]), int(srng.integers(18, 36)), srng.choice(DEGREES)
-        emotions = np.repeat(EMOTIONS, _class_counts(config.sequences_per_subject, srng))
-        order = srng.permutation(len(emotions))
-        lightings = np.resize(srng.permutation(LIGHTINGS), len(emotions))
-        for take, k in enumerate(order):
-            length = int(srng.integers(config.frames[0], config.frames[1] + 1))
-            name = SequenceName.format(number, f"{s + 1:03d}", str(sex), age, str(degree), str(lightings[take]),
-                                       str(emotions[k]), length, take)
-            planned.append(PlannedSequence(SequenceName.parse(name), "testing" if s in test else "training", s))
+        emotions = np.repeat(EMOTIONS, _class_counts(config.sequences_per_subject, srng))[srng.permutation(config.sequences_per_subject)]
+        takes = [int(np.sum(emotions[:k] == emotion)) for k, emotion in enumerate(emotions)]
+        n = len(emotions)
+        n_test = min(n - 1, max(1, round(config.test_fraction * n)))
+        tie = srng.permutation(n)
+        latest_first = sorted(range(n), key=lambda k: (-takes[k], tie[k]))
+        tested = set(latest_first[:n_test])
+        for k, (emotion, take) in enumerate(zip(emotions, takes)):
+            length = int(np.clip(round(config.mean_frames * np.exp(0.4 * srng.standard_normal() - 0.08)), *config.frames))
+            name = SequenceName.format(number, f"{s + 1:03d}", str(sex), age, str(degree), str(lightings[s]),
+                                       str(emotion), length, take)
+            planned.append(PlannedSequence(SequenceName.parse(name), "testing" if k in tested else "training", s))
             number += 1
     return planned
 
@@ -178,7 +194,7 @@ def synthesize(out: str | Path, config: SynthConfig = SynthConfig(), progress: b
     >>> synthesize("data/synthetic-see", SynthConfig(subjects=12, seed=1), progress=True)  # doctest: +SKIP
     """
     out = Path(out)
-    existing = [out / p for p in ("event", "frame", ANNOTATION_FILE) if (out / p).exists()]
+    existing = [out / p for p in ("event", "frame", *ANNOTATION_FILES) if (out / p).exists()]
     if existing:
         raise FileExistsError(f"{existing[0]} already exists; choose an empty output folder")
     sequences = plan(config)
@@ -192,9 +208,10 @@ def synthesize(out: str | Path, config: SynthConfig = SynthConfig(), progress: b
             write_sequence(out, config, seq)
             bar.update()
     bar.close()
-    annotations = {seq.info.name: {"subset": seq.split, "annotations": {
+    database = {seq.info.name: {"subset": seq.split, "annotations": {
         "label": EMOTION_SPELLING[seq.info.emotion], "segment": [0, seq.info.length]}} for seq in sequences}
-    (out / ANNOTATION_FILE).write_text(json.dumps(annotations, indent=1) + "\n", encoding="utf-8")
+    annotations = {"labels": [EMOTION_SPELLING[e] for e in EMOTIONS], "database": database}
+    (out / ANNOTATION_FILES[0]).write_text(json.dumps(annotations, indent=1) + "\n", encoding="utf-8")
     return {"sequences": len(sequences), "frames": sum(seq.info.length for seq in sequences),
             "training": sum(s.split == "training" for s in sequences),
             "testing": sum(s.split == "testing" for s in sequences)}

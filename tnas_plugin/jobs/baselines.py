@@ -268,9 +268,11 @@ def cost_columns(report: CostReport, profiles: Sequence[str]) -> dict:
     return row
 
 
-def train_lif_baseline(spec: CandidateSpec, settings, callbacks: TrainCallbacks | None = None) -> SEENStyleLIF:
-    """A SEEN-style LIF CNN of ``spec``'s architecture, trained with BPTT on ``settings``' training split for its epochs."""
-    loader = DataLoader(settings.dataset(spec, "training"), batch_size=settings.batch_size, shuffle=True,
+def train_lif_baseline(spec: CandidateSpec, settings, callbacks: TrainCallbacks | None = None,
+                       split: str = "training") -> SEENStyleLIF:
+    """A SEEN-style LIF CNN of ``spec``'s architecture, trained with BPTT on ``settings``' ``split`` for its epochs
+    (``"training"``, or ``"training+validation"`` once every choice is made)."""
+    loader = DataLoader(settings.dataset(spec, split), batch_size=settings.batch_size, shuffle=True,
                         generator=torch.Generator().manual_seed(settings.train.seed))
     model = SEENStyleLIF(spec)
     train_stepped(model, loader, settings.train.epochs, settings.train.lr, settings.train.seed, callbacks)

@@ -8,14 +8,15 @@ import sys
 from pathlib import Path
 
 from tnas_plugin.cli_args import int_range
-from tnas_plugin.data.cli import add_cache_dir
+from tnas_plugin.data.cli import add_data_options
 
 from .results import InputError, UsageError, check_writable
 from .signals import say
 
 # Options of a search run that --resume takes from the stopped run (None on the command line: not given).
 _RUN_OPTIONS = ("data", "out", "budget", "seed", "epochs", "final_epochs", "resolution", "population", "finalists",
-                "efficiency", "cache_dir", "skip_bad", "concurrency", "engine")
+                "efficiency", "cache_dir", "annotations", "validation_split", "final_training", "skip_bad", "concurrency",
+                "engine")
 # --efficiency NAME -> the metric key minimised next to WAR and UAR (None: WAR and UAR only)
 EFFICIENCY = {"energy": "energy_uj", "synops": "synops", "latency": "latency_steps", "params": "params", "none": None}
 
@@ -69,13 +70,14 @@ def load_architecture(path: Path):
         raise InputError(f"{path}: not a valid architecture ({type(error).__name__}: {error})") from None
 
 
-def check_data(data: Path, spec, cache_dir: Path | None) -> None:
+def check_data(data: Path, spec, cache_dir: Path | None, annotations: Path | None = None) -> None:
     """The preflight of ``train`` and ``evaluate``: the candidate's modality folders, at its resolution."""
     from tnas_plugin.data import MODALITIES
     from tnas_plugin.data.cli import print_problems
     from tnas_plugin.data.preflight import check_tree
 
-    checked = check_tree(data, MODALITIES[spec.modality], size=(spec.resolution, spec.resolution), cache_dir=cache_dir)
+    checked = check_tree(data, MODALITIES[spec.modality], size=(spec.resolution, spec.resolution), cache_dir=cache_dir,
+                         annotations=annotations)
     if not checked.ok:
         print_problems(checked.problems)
         raise InputError(f"{data}: {len(checked.problems)} problem(s), listed above as `tnas-er data check` lists them")
@@ -92,9 +94,10 @@ def _train(args: argparse.Namespace) -> int:
     if args.out.exists() and not args.overwrite:
         raise UsageError(f"{args.out} exists; pass --overwrite to replace it or choose another --out")
     check_writable(args.out.parent)  # before training, not after
-    check_data(args.data, spec, args.cache_dir)
+    check_data(args.data, spec, args.cache_dir, args.annotations)
     settings = MeasurementSettings.from_options(args.data, epochs=args.epochs, seed=args.seed, mode=args.mode,
                                                 cache_dir=None if args.cache_dir is None else str(args.cache_dir),
+                                                annotations=None if args.annotations is None else str(args.annotations),
                                                 weight_bits=args.weight_bits)
     with epoch_progress(settings.train, "training") as callbacks:
         result = measure_candidate(spec, build_ann(spec), settings, callbacks)
@@ -117,8 +120,9 @@ def _evaluate(args: argparse.Namespace) -> int:
     from tnas_plugin.trainer import predict
 
     spec, snn, _ = load_checkpoint(args.checkpoint)
-    check_data(args.data, spec, args.cache_dir)
-    test = candidate_dataset(spec, args.data, "testing", eval_starts=args.eval_starts, seed=args.seed, cache_dir=args.cache_dir)
+    check_data(args.data, spec, args.cache_dir, args.annotations)
+    test = candidate_dataset(spec, args.data, "testing", eval_starts=args.eval_starts, seed=args.seed, cache_dir=args.cache_dir,
+                             annotations=args.annotations)
     y_true, y_pred = predict(lambda x: snn(x, spec.steps_per_window), DataLoader(test, batch_size=128), torch.device("cpu"))
     lighting = [test.metadata(i)["lighting"] for i in range(len(test))]
     print(json.dumps(recognition_report(y_true, y_pred, test.classes, lighting), indent=2))
@@ -184,7 +188,14 @@ def register(subparsers) -> None:
     search.add_argument("--engine", choices=("tuner", "nas"),
                         help="tuner (default): HPO-style NNI experiment with Lightning-free trials; "
                              "nas: NasExperiment (NAS-mode trials, several seconds more start-up each)")
-    add_cache_dir(search)
+    add_data_options(search)
+    search.add_argument("--validation-split", choices=("take", "subject"),
+                        help="how validation is carved from the training subset (default: as the test split was "
+                             "carved: takes within subjects when test subjects also appear in training, as in SEE's "
+                             "official split, else whole subjects)")
+    search.add_argument("--keep-validation-out", dest="final_training", action="store_const", const="training",
+                        help="after the choice, keep training the chosen network and the baselines on the training "
+                             "split only (default: retrain them on training + validation)")
     search.add_argument("--skip-bad", action="store_true", default=None,
                         help="leave out the sequences the data check finds bad (listed in report.md) instead of stopping")
     search.set_defaults(func=_search)
@@ -198,7 +209,7 @@ def register(subparsers) -> None:
     train.add_argument("--overwrite", action="store_true", help="replace an existing --out checkpoint")
     train.add_argument("--epochs", type=int_range(1, 10_000), default=15)
     train.add_argument("--seed", type=int_range(0, 2**32 - 1), default=0)
-    add_cache_dir(train)
+    add_data_options(train)
     train.add_argument("--mode", choices=("ann", "direct"), default="ann", help="ANN-assisted (default) or direct TTFS training")
     train.add_argument("--weight-bits", type=int_range(2, 8), default=None,
                        help="fixed-point weights: quantisation-aware TTFS fine-tuning, metrics of the integer network, "
@@ -213,7 +224,7 @@ def register(subparsers) -> None:
     evaluate.add_argument("--eval-starts", type=int_range(1, 1000), default=20,
                           help="clip start points per test sequence (SEE protocol: 20)")
     evaluate.add_argument("--seed", type=int_range(0, 2**32 - 1), default=0)
-    add_cache_dir(evaluate)
+    add_data_options(evaluate)
     evaluate.set_defaults(func=_evaluate)
 
     report = subparsers.add_parser("report", help="redraw the plots and report.md of a results directory")

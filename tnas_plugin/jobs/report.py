@@ -141,13 +141,18 @@ def write_report(out: Path) -> Path:
         "",
         "## Protocol",
         "",
-        "SEE-style data ships training and testing subjects. Whole training subjects are held out as a validation "
-        f"split ({run.get('validation_fraction', 0.2):.0%} of them, picked by seed {run['seed']}). Every trial trains on the "
-        "remaining training subjects and is measured on the validation subjects; the search's objectives, the Pareto "
-        "front, the choice of the finalists and of the chosen network all use validation metrics (`val_` columns "
-        "of trials.csv, pareto.csv, finalists.csv). The test subjects are read only after the choice: the table "
-        "below (`test_` columns of comparison.csv), the chosen network's figures and the Lava check. The baselines "
-        "are trained like the finalists on the same data and measured the same way.",
+        "SEE-style data ships a training and a testing subset. A validation split is carved from the training subset "
+        f"the way the test split was carved (`--validation-split {run.get('validation_split', 'auto')}`: takes within "
+        f"subjects when test subjects also appear in training, as in SEE's official split, else whole subjects; 20 %, "
+        f"picked by seed {run['seed']}). Every trial trains on the rest and is measured on validation; the search's "
+        "objectives, the Pareto front, the finalists and the chosen network (the best validation fitness within the "
+        "hand-crafted network's validation cost) all use validation metrics (`val_` columns of trials.csv, pareto.csv, "
+        "finalists.csv). Then the chosen network and the baselines are retrained "
+        + ("on training + validation" if run.get("final_training", "training+validation") != "training" else
+           "on training only (`--keep-validation-out`)")
+        + " and the test split is read once: the table below (`test_` columns of comparison.csv), the chosen "
+        "network's figures and the Lava check. The finalists' rows are the networks measured on validation, read on "
+        "test to show how well validation predicted it.",
         "",
         "## Summary (measured in this run, test split)",
         "",
@@ -196,6 +201,7 @@ def write_report(out: Path) -> Path:
         "",
     ]
     lines += fixed_point_section(out, metrics)
+    lines += tolerated_section(out)
     lines += skipped_section(out)
     path = out / "report.md"
     path.write_text("\n".join(lines))
@@ -218,6 +224,19 @@ def fixed_point_section(out: Path, metrics: dict) -> list[str]:
             f"predicted the same class as the PyTorch integer model on {lava['agreement']:.0%} of {lava['samples']} test "
             f"clips, max |integer readout difference| {lava['max_readout_difference']:.0f}, every spike step equal on "
             f"{lava['spike_step_agreement']:.0%} of them.", ""]
+
+
+def tolerated_section(out: Path) -> list[str]:
+    """The report's count and list of what the data check accepted as the SEE authors' loader does
+    (``tolerated.csv``); none: no section."""
+    if not (out / "tolerated.csv").is_file():
+        return []
+    tolerated = pd.read_csv(out / "tolerated.csv", keep_default_na=False)
+    sequences = len({s for s in tolerated["sequence"] if s})
+    return ["## Tolerated data", "",
+            f"The data check accepted {len(tolerated)} thing(s) that the SEE authors' loader tolerates, concerning "
+            f"{sequences} sequence(s) ([tolerated.csv](tolerated.csv)):", "",
+            *(f"- `{row.sequence or '(tree)'}`: `{row.path}`: {row.tolerated}" for row in tolerated.itertuples()), ""]
 
 
 def skipped_section(out: Path) -> list[str]:

@@ -6,12 +6,15 @@
    NNI's manager listens on ``SearchOptions.listen`` only (127.0.0.1 unless ``--listen`` says otherwise).
 3. Finalists: trials promoted by cost band (:func:`pick_finalists`: in turn the most accurate overall, within
    the hand-crafted network's cost, half of it and a quarter of it, round after round) retrained in-process
-   and their TTFS networks evaluated; the one with the best validation fitness is chosen, saved (checkpoint +
-   architecture JSON) and run on Lava's CPU simulator to check that it predicts exactly as the PyTorch
-   discrete model.
-4. Baselines measured in the same run, on the same data, for the same epochs: a hand-crafted TTFS CNN, and
-   for the chosen network its ANN twin, its rate twin (IF neurons) and a SEEN-style LIF CNN of its
-   architecture trained with BPTT (:mod:`tnas_plugin.jobs.baselines`).
+   on the training split, like the hand-crafted TTFS CNN, and measured on validation. The chosen network
+   (:func:`choose`) is the finalist with the best validation fitness within the hand-crafted network's
+   validation cost (any finalist when none fits).
+4. Once chosen, the chosen network and the baselines are retrained on training + validation (unless
+   ``final_training="training"``), then read on the test split once: saved (checkpoint + architecture
+   JSON), run on Lava's CPU simulator to check that it predicts exactly as the PyTorch discrete model,
+   and compared with the hand-crafted TTFS CNN and, for the chosen network, its ANN twin, its rate twin
+   (IF neurons) and a SEEN-style LIF CNN of its architecture trained with BPTT
+   (:mod:`tnas_plugin.jobs.baselines`), all on the same data for the same epochs.
 5. The results directory: tables (CSV/JSON) written here, then plots and ``report.md`` by
    :func:`tnas_plugin.jobs.report.write_report`.
 
@@ -36,10 +39,11 @@ import torch
 
 from tnas_plugin.candidate import CandidateSpec, build_ann
 from tnas_plugin.checkpoint import save_checkpoint
-from tnas_plugin.data import EMOTIONS, SynthConfig, synthesize
-from tnas_plugin.data.cli import print_problems
+from tnas_plugin.data import SEEDataError, SynthConfig, annotation_path, synthesize
+from tnas_plugin.data.cli import print_notes, print_problems
 from tnas_plugin.data.preflight import check_tree
-from tnas_plugin.measurement import CandidateResult, Evaluation, MeasurementSettings, evaluate_network, measure_candidate
+from tnas_plugin.measurement import (CandidateResult, Evaluation, MeasurementSettings, evaluate_network,
+                                     measure_candidate, train_final)
 from tnas_plugin.metrics import confusion
 from tnas_plugin.search_spaces import TTFSEyeSpace
 from tnas_plugin.trainer import epoch_progress
@@ -56,6 +60,8 @@ from .tuner_search import announce, search_results, tuner_experiment
 
 NNI_FOLDER = "nni"  # NNI's experiment folder inside the results folder
 SKIPPED_FILE = "skipped.csv"  # the sequences --skip-bad left out
+TOLERATED_FILE = "tolerated.csv"  # what the data check accepted as the SEE authors' loader does
+FINAL_TRAINING = ("training+validation", "training")  # what the chosen network and the baselines retrain on
 
 TRIAL_SYNOPS_SAMPLES = 16  # validation clips a trial counts its operations on (finalists: 64)
 
@@ -80,6 +86,9 @@ class SearchOptions:
     lava_samples: int = 20
     hardware_profile: str = "loihi"
     cache_dir: Path | None = None  # decoded-frame cache (None: the data set's default)
+    annotations: Path | None = None  # annotation file (None: emotion.json or emotion_new_adjust2.json in data)
+    validation_split: str = "auto"  # "take" (within subjects), "subject", or "auto": as the test split was carved
+    final_training: str = "training+validation"  # the chosen network and baselines retrain on it once chosen
     skip_bad: bool = False  # leave out the sequences the preflight check finds bad, instead of stopping
 
     def objectives(self) -> dict:
@@ -104,8 +113,10 @@ class SearchOptions:
     def evaluator_settings(self, final: bool = False) -> dict:
         """Measurement options of a trial, or with ``final`` of a finalist or baseline (more epochs, more clips counted)."""
         return dict(epochs=self.final_epochs if final else self.epochs, synops_samples=64 if final else TRIAL_SYNOPS_SAMPLES,
-                    seed=self.seed, validation_seed=self.seed, hardware_profile=self.hardware_profile,
+                    seed=self.seed, validation_seed=self.seed, validation_split=self.validation_split,
+                    hardware_profile=self.hardware_profile,
                     **({"cache_dir": str(self.cache_dir.resolve())} if self.cache_dir else {}),
+                    **({"annotations": str(self.annotations.resolve())} if self.annotations else {}),
                     **({"on_error": "skip"} if self.skip_bad else {}))
 
 
@@ -115,9 +126,11 @@ class SearchInterrupted(RuntimeError):
 
 def ensure_data(options: SearchOptions) -> Path:
     """The SEE tree to search on; the default synthetic set is generated on first use."""
-    if not (options.data / "emotion.json").exists():
-        if options.data != SearchOptions.data:
-            raise InputError(f"{options.data / 'emotion.json'}: not a SEE tree (emotion.json missing)")
+    try:
+        annotation_path(options.data, options.annotations)
+    except SEEDataError as missing:
+        if options.data != SearchOptions.data or options.annotations is not None:
+            raise InputError(f"{missing}; not a SEE tree") from None
         print(f"generating the synthetic SEE-like data set in {options.data} ...", flush=True)
         synthesize(options.data, SynthConfig(seed=options.seed), progress=True)
     return options.data
@@ -214,9 +227,19 @@ def finalist_budget(options: SearchOptions, history: list[dict]) -> float | None
     return costs[0] if costs else None
 
 
-def retrain_finalists(options: SearchOptions, space: TTFSEyeSpace, history: list[dict], budget: float | None = None):
-    """Retrain ``finalists`` trials of ``history`` (:func:`pick_finalists`) for ``final_epochs``, measured on
-    validation; best validation fitness first (the choice)."""
+@dataclass(frozen=True)
+class Finalist:
+    """A retrained finalist: its sample of the space, architecture and measurement on validation."""
+
+    params: dict
+    spec: CandidateSpec
+    result: CandidateResult
+
+
+def retrain_finalists(options: SearchOptions, space: TTFSEyeSpace, history: list[dict],
+                      budget: float | None = None) -> tuple[list[Finalist], MeasurementSettings]:
+    """Retrain ``finalists`` trials of ``history`` (:func:`pick_finalists`) for ``final_epochs`` on the training
+    split, measured on validation, in the order they were picked."""
     settings = MeasurementSettings.from_options(options.data, **options.evaluator_settings(final=True))
     finalists = []
     for number, entry in enumerate(pick_finalists(history, options.finalists, options.efficiency, budget)):
@@ -224,9 +247,17 @@ def retrain_finalists(options: SearchOptions, space: TTFSEyeSpace, history: list
         print(f"finalist {number}: {candidate.spec}", flush=True)
         with epoch_progress(settings.train, f"finalist {number}") as callbacks:
             result = measure_candidate(candidate.spec, candidate.ann, settings, callbacks)
-        finalists.append((entry["params"], candidate.spec, result))
-    finalists.sort(key=lambda item: -item[2].metrics["default"])
+        finalists.append(Finalist(entry["params"], candidate.spec, result))
     return finalists, settings
+
+
+def choose(finalists: list[Finalist], cost: str | None, budget: float | None) -> int:
+    """Index of the chosen finalist: the best validation fitness among those whose validation ``cost`` is
+    within ``budget`` (the hand-crafted network's, measured the same way), or among all when none is or
+    there is no cost. Only validation metrics are read."""
+    fitting = [k for k, f in enumerate(finalists)
+               if cost is None or budget is None or f.result.metrics.get(cost, math.inf) <= budget]
+    return max(fitting or range(len(finalists)), key=lambda k: finalists[k].result.metrics["default"])
 
 
 def check_lava(snn, inputs: torch.Tensor, steps_per_window: int) -> dict:
@@ -262,32 +293,40 @@ def _summary_row(name: str, metrics: dict, prefix: str = "test_") -> dict:
     return {"network": name, "params": metrics.get("params"), **{prefix + key: metrics.get(key) for key in keys}}
 
 
-def measure_baselines(options: SearchOptions, settings, spec: CandidateSpec, snn,
-                      rate_steps: int | None = RATE_TWIN_STEPS,
-                      handcrafted_result: CandidateResult | None = None) -> dict[str, list[dict]]:
-    """The hand-crafted TTFS CNN, trained like the finalists (``handcrafted_result``: already trained so);
-    and for the chosen network (``spec``, ``snn``) its ANN twin, its rate twin (``rate_steps`` steps;
-    ``None``: left out) and a SEEN-style LIF CNN of its architecture trained with BPTT for the same epochs on
-    the same data (:mod:`tnas_plugin.jobs.baselines`). Each is measured on the validation split (for the
-    search's plot and hypervolume) and on the test split (the final table): ``{"validation": rows, "testing": rows}``."""
+def measure_baselines(options: SearchOptions, settings: MeasurementSettings, spec: CandidateSpec, snn,
+                      handcrafted_snn, rate_steps: int | None = RATE_TWIN_STEPS) -> list[dict]:
+    """Test rows of the baselines: the hand-crafted TTFS CNN (``handcrafted_snn``, trained like the chosen
+    network), and for the chosen network (``spec``, ``snn``) its ANN twin, its rate twin (``rate_steps`` steps;
+    ``None``: left out) and a SEEN-style LIF CNN of its architecture trained with BPTT for the same epochs
+    on the same split as the chosen network (:mod:`tnas_plugin.jobs.baselines`)."""
     handcrafted = replace(HANDCRAFTED_TTFS, resolution=options.resolution)
-    ttfs = handcrafted_result
-    if ttfs is None:
-        with epoch_progress(settings.train, "hand-crafted TTFS baseline") as callbacks:
-            ttfs = measure_candidate(handcrafted, build_ann(handcrafted), settings, callbacks)
     with epoch_progress(settings.train, "LIF baseline (BPTT)") as callbacks:
-        lif = train_lif_baseline(spec, settings, callbacks)
-    rows, twins = {}, ("ANN twin, rate twin" if rate_steps is not None else "ANN twin")
-    for split, prefix in (("validation", "val_"), ("testing", "test_")):
-        evaluation = ttfs.validation if split == "validation" else evaluate_network(handcrafted, ttfs.snn, settings, split, ttfs.params)
-        print(f"measuring the chosen network's {twins} and the LIF baseline on the {split} split", flush=True)
-        rows[split] = [_summary_row("hand-crafted TTFS CNN", evaluation.metrics, prefix),
-                       *[_summary_row(name, metrics, prefix)
-                         for name, metrics in twin_metrics(spec, snn, lif, settings, split, rate_steps)]]
-    return rows
+        lif = train_lif_baseline(spec, settings, callbacks, split=options.final_training)
+    twins = "ANN twin, rate twin" if rate_steps is not None else "ANN twin"
+    print(f"measuring the chosen network's {twins} and the LIF baseline on the test split", flush=True)
+    evaluation = evaluate_network(handcrafted, handcrafted_snn, settings, "testing", build_params(handcrafted))
+    return [_summary_row("hand-crafted TTFS CNN", evaluation.metrics),
+            *[_summary_row(name, metrics) for name, metrics in twin_metrics(spec, snn, lif, settings, "testing", rate_steps)]]
 
 
-def save_chosen(out: Path, spec: CandidateSpec, snn, test: Evaluation, test_inputs: torch.Tensor) -> None:
+def build_params(spec: CandidateSpec) -> int:
+    """Trainable parameters of ``spec``'s ReLU twin."""
+    return sum(p.numel() for p in build_ann(spec).parameters() if p.requires_grad)
+
+
+def final_network(options: SearchOptions, settings: MeasurementSettings, spec: CandidateSpec,
+                  trained: CandidateResult, label: str):
+    """The TTFS network read on the test split: retrained on training + validation once chosen
+    (:func:`tnas_plugin.measurement.train_final`), or with ``final_training="training"`` the one measured on validation."""
+    if options.final_training == "training":
+        return trained.snn
+    with epoch_progress(settings.train, f"{label} on training + validation") as callbacks:
+        snn, _ = train_final(spec, build_ann(spec), settings, callbacks)
+    return snn
+
+
+def save_chosen(out: Path, spec: CandidateSpec, snn, test: Evaluation, test_inputs: torch.Tensor,
+                classes: list[str]) -> None:
     """Checkpoint, architecture, and on the test split: metrics, confusion matrix, per-layer SynOps and spike
     times of the chosen network."""
     chosen = out / "chosen"
@@ -295,7 +334,7 @@ def save_chosen(out: Path, spec: CandidateSpec, snn, test: Evaluation, test_inpu
     (chosen / "architecture.json").write_text(json.dumps(spec.to_dict(), indent=2) + "\n")
     (chosen / "metrics.json").write_text(json.dumps(test.metrics, indent=2) + "\n")
     matrix = confusion(test.y_true, test.y_pred, spec.num_classes)
-    pd.DataFrame(matrix, index=EMOTIONS, columns=EMOTIONS).to_csv(out / "confusion.csv")
+    pd.DataFrame(matrix, index=classes, columns=classes).to_csv(out / "confusion.csv")
     pd.DataFrame(test.synops.rows()).to_csv(out / "synops_per_layer.csv", index=False)
     with torch.no_grad():
         run = snn.run(test_inputs, spec.steps_per_window)
@@ -315,7 +354,7 @@ def open_run(options: SearchOptions, overwrite: bool, resume_from: Path | None) 
     run = folder.read_run()
     try:
         saved = dict(run["options"], out=folder.out)
-        saved.update({key: Path(saved[key]) for key in ("data", "cache_dir") if saved.get(key)})
+        saved.update({key: Path(saved[key]) for key in ("data", "cache_dir", "annotations") if saved.get(key)})
         stopped = SearchOptions(**saved)
         run["experiment_id"]
     except (KeyError, TypeError) as error:
@@ -330,11 +369,17 @@ def _options_json(options: SearchOptions) -> str:
 
 def preflight(options: SearchOptions, out: Path) -> None:
     """Check every sequence, in every modality the search space can pick, at the searched resolution, as
-    ``tnas-er data check`` does (the decoded frames land in the cache the trials read). Bad sequences
-    stop the job here, or with ``skip_bad`` are listed in ``skipped.csv`` (and ``report.md``) and left out."""
+    ``tnas-er data check`` does (the decoded frames land in the cache the trials read). What the SEE authors'
+    loader tolerates is accepted and listed in ``tolerated.csv`` (and ``report.md``). Bad sequences stop the
+    job here, or with ``skip_bad`` are listed in ``skipped.csv`` (and ``report.md``) and left out."""
     size = (options.resolution, options.resolution)
     say(f"checking every sequence of {options.data} (event and intensity frames at {size[0]}x{size[1]})")
-    checked = check_tree(options.data, size=size, cache_dir=options.cache_dir)
+    checked = check_tree(options.data, size=size, cache_dir=options.cache_dir, annotations=options.annotations)
+    if checked.notes:
+        print_notes(checked.notes)
+        pd.DataFrame([{"sequence": n.sequence or "", "path": str(n.path), "tolerated": n.action} for n in checked.notes]
+                     ).to_csv(out / TOLERATED_FILE, index=False)
+        say(f"accepted {len(checked.notes)} thing(s) the SEE authors' loader tolerates (listed in {TOLERATED_FILE})")
     if checked.ok:
         return
     print_problems(checked.problems)
@@ -417,22 +462,34 @@ def _run(options: SearchOptions, folder: ResultsFolder, run: dict, resumed: bool
     if not front:
         raise JobError(f"no trial succeeded; see the reason column of {out / 'trials.csv'}")
     finalists, settings = retrain_finalists(options, space, history, finalist_budget(options, history))
-    pd.DataFrame([{**params, **{f"val_{key}": value for key, value in result.metrics.items()}}
-                  for params, _, result in finalists]).to_csv(out / "finalists.csv", index=False)
-    _, spec, result = finalists[0]  # chosen on validation; the test split is read from here on
-    tested = [evaluate_network(f_spec, f_result.snn, settings, "testing", f_result.params) for _, f_spec, f_result in finalists]
-    test_result = tested[0]
+    handcrafted_spec = replace(HANDCRAFTED_TTFS, resolution=options.resolution)
+    seeded = next((f.result for f in finalists if f.spec == handcrafted_spec), None)
+    if seeded is None:
+        with epoch_progress(settings.train, "hand-crafted TTFS baseline") as callbacks:
+            seeded = measure_candidate(handcrafted_spec, build_ann(handcrafted_spec), settings, callbacks)
+    cost = options.efficiency
+    chosen = choose(finalists, cost, seeded.metrics.get(cost) if cost else None)
+    pd.DataFrame([{**f.params, "chosen": k == chosen, **{f"val_{key}": value for key, value in f.result.metrics.items()}}
+                  for k, f in enumerate(finalists)]).to_csv(out / "finalists.csv", index=False)
+    pd.DataFrame([_summary_row("hand-crafted TTFS CNN", seeded.metrics, "val_")]).to_csv(out / "baselines_validation.csv", index=False)
+    # Every choice is made: the test split is read from here on.
+    order = [chosen, *(k for k in range(len(finalists)) if k != chosen)]
+    tested = [evaluate_network(finalists[k].spec, finalists[k].result.snn, settings, "testing", finalists[k].result.params)
+              for k in order]  # as measured on validation (trained on training): how well validation predicted test
+    spec = finalists[chosen].spec
+    snn = final_network(options, settings, spec, finalists[chosen].result, "chosen network")
+    handcrafted_snn = final_network(options, settings, handcrafted_spec, seeded, "hand-crafted TTFS CNN")
+    test_result = evaluate_network(spec, snn, settings, "testing", finalists[chosen].result.params)
     test = replace(settings, eval_starts=1).dataset(spec, "testing")
     inputs = torch.stack([test[i][0] for i in range(min(options.lava_samples, len(test)))])
-    save_chosen(out, spec, result.snn, test_result, inputs)
+    save_chosen(out, spec, snn, test_result, inputs, test.classes)
     print(f"checking the chosen network on Lava ({len(inputs)} clips)", flush=True)
-    (out / "lava.json").write_text(json.dumps(check_lava(result.snn, inputs, spec.steps_per_window), indent=2) + "\n")
-    (out / "fixed_point.json").write_text(json.dumps(check_fixed_point(spec, result.snn, settings, inputs), indent=2) + "\n")
-    baselines = measure_baselines(options, settings, spec, result.snn)
-    pd.DataFrame(baselines["validation"]).to_csv(out / "baselines_validation.csv", index=False)
+    (out / "lava.json").write_text(json.dumps(check_lava(snn, inputs, spec.steps_per_window), indent=2) + "\n")
+    (out / "fixed_point.json").write_text(json.dumps(check_fixed_point(spec, snn, settings, inputs), indent=2) + "\n")
     comparison = [_summary_row("TNAS-ER (chosen)", test_result.metrics),
-                  *[_summary_row(f"TNAS-ER finalist {number}", evaluation.metrics) for number, evaluation in enumerate(tested[1:], 1)],
-                  *baselines["testing"]]
+                  *measure_baselines(options, settings, spec, snn, handcrafted_snn),
+                  *[{**_summary_row(f"finalist {k} (trained on training)", evaluation.metrics),
+                     "val_uar": finalists[k].result.metrics["uar"]} for k, evaluation in zip(order, tested)]]
     pd.DataFrame(comparison).to_csv(out / "comparison.csv", index=False)
     (out / "run.json").write_text(json.dumps({**asdict(options), "data": str(options.data), "out": str(folder.out)}, indent=2, default=str) + "\n")
     write_report(out)
