@@ -4,8 +4,8 @@ For each seed, on a synthetic SEE-like set with more subjects than the demo's (`
 
 1. Search: each strategy runs on :class:`~tnas_plugin.search_spaces.TTFSEyeSpace` with the same evaluator
    (:func:`tnas_plugin.strategies.evaluator.evaluate_candidate`, the demo's trial settings: ``--epochs``
-   epochs, fitness and costs on the validation subjects) and the same budget of evaluator wall time
-   (``--search-seconds``), in-process on NNI's ``SequentialExecutionEngine`` (one torch thread), so that
+   epochs, fitness and costs on the validation split) and the same budget of evaluator wall time
+   (``--search-seconds``) or of trials (``--search-trials``, independent of the machine's load), in-process on NNI's ``SequentialExecutionEngine`` (one torch thread), so that
    no strategy gains or loses from process start-up. TNASEvolution runs as ``tnas-er search`` configures
    it (objectives validation WAR, UAR and energy; the hand-crafted network and its one-change neighbours
    seeded; de-duplication on the canonical form); Random and RegularizedEvolution (Real et al., AAAI 2019)
@@ -16,8 +16,12 @@ For each seed, on a synthetic SEE-like set with more subjects than the demo's (`
    within the hand-crafted network's energy, half of it and a quarter of it; for NNI's strategies, which do
    not seed the hand-crafted network, its retrained validation energy), retrained for ``--final-epochs``.
    Every choice is made on validation, as the job makes it: the chosen network is the finalist with the
-   best validation fitness, and the half-energy network is the finalist with the best validation UAR among
-   those at most half the hand-crafted network's validation energy. Their test metrics are read once.
+   best validation fitness within the hand-crafted network's validation energy
+   (:func:`tnas_plugin.jobs.search_job.choose`), and the half-energy network is the finalist with the best
+   validation UAR among those at most half of it. Their test metrics are read once. Finalists and baselines
+   are all trained on the training split (not retrained on training + validation), so that the Spearman
+   rank correlation of the finalists' validation UAR and test UAR per seed says whether validation
+   predicts test.
 3. Baselines: the hand-crafted TTFS CNN trained exactly like the finalists, its ANN twin (not its rate twin) and a
    SEEN-style LIF CNN of its architecture (:func:`tnas_plugin.jobs.search_job.measure_baselines`).
 4. Hypervolume of (UAR, energy) with the reference point (UAR 1/7, 2x the hand-crafted network's energy):
@@ -68,12 +72,14 @@ def parse_args(argv=None) -> argparse.Namespace:
                         help="comma-separated seeds this process may compute (default: all); the others are only "
                              "read from the cache, so several processes can share the seeds")
     parser.add_argument("--subjects", type=int, default=160, help="synthetic subjects (the demo has 24)")
-    parser.add_argument("--test-fraction", type=float, default=0.6,
-                        help="share of the subjects in the testing split: 0.6 of 160 gives 2,016 test sequences, "
-                             "a 95 %% binomial interval of at most +-0.022 on a test UAR")
+    parser.add_argument("--test-fraction", type=float, default=0.32,
+                        help="share of each subject's sequences (its latest takes) in the testing split: SEE's "
+                             "767/2,405; with 160 subjects, 1,120 test sequences")
     parser.add_argument("--data", type=Path, default=None, help="default: data/bench-search-see-<subjects>-<test fraction>")
     parser.add_argument("--search-seconds", type=float, default=700.0,
                         help="evaluator wall time per search (700 s: about the demo's 100 trials)")
+    parser.add_argument("--search-trials", type=int, default=None,
+                        help="trials per search instead of a time budget (the same on a loaded machine)")
     parser.add_argument("--epochs", type=int, default=15, help="epochs per trial (the demo's)")
     parser.add_argument("--final-epochs", type=int, default=50)
     parser.add_argument("--population", type=int, default=16)
@@ -85,17 +91,18 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--out", type=Path, default=ROOT / "results")
     args = parser.parse_args(argv)
     args.data = args.data or Path(f"data/bench-search-see-{args.subjects}-{args.test_fraction:g}")
+    budget = f"{args.search_trials}trials" if args.search_trials else f"{args.search_seconds:g}s"
     args.cache = args.cache or (ROOT / "results" / "bench_search_cache" /
-                                f"{args.data.name}-{args.search_seconds:g}s-{args.epochs}-{args.final_epochs}")
+                                f"{args.data.name}-{budget}-{args.epochs}-{args.final_epochs}")
     args.compute_seeds = (set(range(args.seeds)) if args.compute_seeds is None
                           else {int(seed) for seed in args.compute_seeds.split(",") if seed})
     return args
 
 
 def ensure_data(args) -> Path:
-    from tnas_plugin.data import SynthConfig, synthesize
+    from tnas_plugin.data import SynthConfig, has_annotations, synthesize
 
-    if not (args.data / "emotion.json").exists():
+    if not has_annotations(args.data):
         print(f"generating {args.subjects} subjects into {args.data}", flush=True)
         synthesize(args.data, SynthConfig(subjects=args.subjects, test_fraction=args.test_fraction, seed=0),
                    progress=True, workers=2)
@@ -106,7 +113,7 @@ def search_options(args, seed: int):
     from tnas_plugin.jobs.search_job import SearchOptions
 
     return SearchOptions(data=args.data, seed=seed, epochs=args.epochs, final_epochs=args.final_epochs,
-                         population=args.population, finalists=args.finalists)
+                         population=args.population, finalists=args.finalists, final_training="training")
 
 
 def make_strategy(name: str, options):
@@ -145,8 +152,8 @@ def recorded_trial(model, **options) -> dict:
     return metrics
 
 
-def run_search(name: str, options, seconds: float) -> list[dict]:
-    """One in-process search for ``seconds`` of evaluator time; every trial's record."""
+def run_search(name: str, options, seconds: float, trials: int | None = None) -> list[dict]:
+    """One in-process search for ``seconds`` of evaluator time (or ``trials`` trials); every trial's record."""
     from nni.nas.evaluator import FunctionalEvaluator
     from nni.nas.execution import SequentialExecutionEngine
     from nni.nas.space import SimplifiedModelSpace
@@ -155,7 +162,8 @@ def run_search(name: str, options, seconds: float) -> list[dict]:
 
     _RECORDS.clear()
     evaluator = FunctionalEvaluator(recorded_trial, data_root=str(options.data.resolve()), **options.evaluator_settings())
-    engine = SequentialExecutionEngine(max_duration=seconds, continue_on_failure=True)
+    engine = (SequentialExecutionEngine(max_model_count=trials, continue_on_failure=True) if trials else
+              SequentialExecutionEngine(max_duration=seconds, continue_on_failure=True))
     strategy = make_strategy(name, options)
     strategy.initialize(SimplifiedModelSpace.from_model(TTFSEyeSpace(resolution=options.resolution), evaluator), engine)
     strategy.run()
@@ -190,7 +198,7 @@ def cached(path: Path, compute, may_compute: bool = True):
 def strategy_run(args, name: str, seed: int) -> dict:
     options = search_options(args, seed)
     start = time.monotonic()
-    records = run_search(name, options, args.search_seconds)
+    records = run_search(name, options, args.search_seconds, args.search_trials)
     return {"strategy": name, "seed": seed, "records": records, "seconds": time.monotonic() - start}
 
 
@@ -215,17 +223,18 @@ def retrained_finalists(args, run: dict, handcrafted_val_energy: float, may_comp
 def baselines_run(args, seed: int) -> dict:
     """The job's baselines with the hand-crafted TTFS CNN in the chosen network's place (its ANN twin
     and a SEEN-style LIF CNN of its architecture; not its rate twin, whose 256 steps over the test clips would
-    cost more than a search); the hand-crafted network is the first row of each split."""
+    cost more than a search): the hand-crafted network on validation, and every baseline on test."""
     from tnas_plugin.candidate import build_ann
     from tnas_plugin.jobs.baselines import HANDCRAFTED_TTFS
-    from tnas_plugin.jobs.search_job import measure_baselines
+    from tnas_plugin.jobs.search_job import _summary_row, measure_baselines
     from tnas_plugin.measurement import MeasurementSettings, measure_candidate
 
     options = search_options(args, seed)
     settings = MeasurementSettings.from_options(options.data, **options.evaluator_settings(final=True))
     handcrafted = replace(HANDCRAFTED_TTFS, resolution=options.resolution)
     trained = measure_candidate(handcrafted, build_ann(handcrafted), settings)
-    return measure_baselines(options, settings, handcrafted, trained.snn, rate_steps=None, handcrafted_result=trained)
+    return {"validation": [_summary_row("hand-crafted TTFS CNN", trained.metrics, "val_")],
+            "testing": measure_baselines(options, settings, handcrafted, trained.snn, trained.snn, rate_steps=None)}
 
 
 def fidelity_run(args) -> list[dict]:
@@ -269,7 +278,11 @@ def interval(values) -> tuple[float, float]:
 
 
 def tables(runs: list[dict], baselines: dict[int, dict]) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Every retrained network, and per (seed, strategy) the search's figures; the choices read validation only."""
+    from scipy import stats
+
     from tnas_plugin.jobs.report import hypervolume_2d
+    from tnas_plugin.jobs.search_job import choose
 
     rows, summary_rows = [], []
     for run in runs:
@@ -282,7 +295,7 @@ def tables(runs: list[dict], baselines: dict[int, dict]) -> tuple[pd.DataFrame, 
         test_hv = hypervolume_2d([f["testing"]["uar"] for f in run["finalists"]],
                                  [f["testing"]["energy_uj"] for f in run["finalists"]], test_ref)
         finalists = run["finalists"]
-        chosen_index = max(range(len(finalists)), key=lambda i: finalists[i]["validation"]["default"])
+        chosen_index = choose([f["validation"] for f in finalists], "energy_uj", hand_val["val_energy_uj"])
         cheap_indices = [i for i, f in enumerate(finalists) if f["validation"]["energy_uj"] <= 0.5 * hand_val["val_energy_uj"]]
         cheap_index = max(cheap_indices, key=lambda i: finalists[i]["validation"]["uar"], default=None)
         for number, finalist in enumerate(finalists):
@@ -296,11 +309,15 @@ def tables(runs: list[dict], baselines: dict[int, dict]) -> tuple[pd.DataFrame, 
         chosen = finalists[chosen_index]["testing"]
         cheap = finalists[cheap_index]["testing"] if cheap_index is not None else {"uar": math.nan, "energy_uj": math.nan}
         energy_ratio = cheap["energy_uj"] / hand_test["test_energy_uj"]
+        rho = (stats.spearmanr([f["validation"]["uar"] for f in finalists], [f["testing"]["uar"] for f in finalists]).statistic
+               if len(finalists) > 2 else math.nan)
         summary_rows.append({"seed": seed, "strategy": run["strategy"], "handcrafted_test_uar": hand_test["test_uar"],
                              "handcrafted_test_energy_uj": hand_test["test_energy_uj"], "trials": len(run["records"]),
                              "distinct": distinct, "failed": len(run["records"]) - len(done),
                              "val_hypervolume": val_hv, "test_hypervolume": test_hv,
+                             "spearman_val_test_uar": rho,
                              "chosen_test_uar_minus_handcrafted": chosen["uar"] - hand_test["test_uar"],
+                             "chosen_test_energy_ratio": chosen["energy_uj"] / hand_test["test_energy_uj"],
                              "half_energy_test_uar_minus_handcrafted": cheap["uar"] - hand_test["test_uar"],
                              "half_energy_test_energy_ratio": energy_ratio,
                              "cheap_and_as_good": bool(cheap["uar"] >= hand_test["test_uar"] - 0.01 and energy_ratio <= 0.5)})
@@ -395,7 +412,8 @@ def main(argv=None) -> int:
     aggregate = []
     for strategy, group in summary.groupby("strategy"):
         row = {"strategy": strategy, "seeds": len(group)}
-        for column in ("trials", "distinct", "val_hypervolume", "test_hypervolume", "chosen_test_uar_minus_handcrafted",
+        for column in ("trials", "distinct", "val_hypervolume", "test_hypervolume", "spearman_val_test_uar",
+                       "chosen_test_uar_minus_handcrafted", "chosen_test_energy_ratio",
                        "half_energy_test_uar_minus_handcrafted", "half_energy_test_energy_ratio"):
             mean, half = interval(group[column])
             row[column] = mean
@@ -405,13 +423,16 @@ def main(argv=None) -> int:
         aggregate.append(row)
     pd.DataFrame(aggregate).to_csv(args.out / "bench_search_summary.csv", index=False)
     lines = ["# bench_search", "", f"Machine: {machine.describe()}", "",
-             f"Data: {args.data} ({args.subjects} subjects); search budget {args.search_seconds:.0f} s of evaluator time "
-             f"per strategy and seed; {args.epochs} epochs per trial, finalists and the hand-crafted baseline "
+             f"Data: {args.data} ({args.subjects} subjects, split within subjects by take as SEE is); search budget "
+             + (f"{args.search_trials} trials" if args.search_trials else f"{args.search_seconds:.0f} s of evaluator time")
+             + f" per strategy and seed; {args.epochs} epochs per trial, finalists and the hand-crafted baseline "
              f"{args.final_epochs} epochs; seeds run: {sorted(baselines)}.", "",
              f"Every choice on validation, as `tnas-er search` makes it: {args.finalists} finalists promoted per strategy "
-             "and seed; the chosen network has the best validation fitness; the half-energy network has the best "
-             "validation UAR among the finalists at most half the hand-crafted network's validation energy. Test "
-             "metrics are read once, after the choices.", "",
+             "and seed; the chosen network has the best validation fitness within the hand-crafted network's "
+             "validation energy; the half-energy network has the best validation UAR among the finalists at most half "
+             "of it. Test metrics are read once, after the choices. `spearman_val_test_uar`: the rank correlation of "
+             "the finalists' validation UAR and test UAR (all trained on the training split): does validation "
+             "predict test?", "",
              "## Per seed and strategy", "", summary.to_markdown(index=False, floatfmt=".4g"), "",
              "## Over seeds (mean, 95 % t-interval half-width)", "", pd.DataFrame(aggregate).to_markdown(index=False, floatfmt=".4g"),
              "", "## Every retrained network on test", "", networks.to_markdown(index=False, floatfmt=".4g"), "",

@@ -35,7 +35,10 @@ def test_tiny_search_writes_every_result(tiny_see, tmp_path):
     trials = pd.read_csv(out / "trials.csv")
     assert len(trials) == 2 and {"val_war", "val_uar", "val_synops", "val_energy_uj"} <= set(trials.columns)
     comparison = pd.read_csv(out / "comparison.csv")
-    assert len(comparison) == 5 and comparison["test_war"].between(0, 1).all()
+    assert len(comparison) == 6 and comparison["test_war"].between(0, 1).all()
+    finalist = comparison[comparison["network"].str.startswith("finalist 0 (trained on training)")]
+    assert len(finalist) == 1 and 0 <= float(finalist["val_uar"].iloc[0]) <= 1  # validation vs test, side by side
+    assert pd.read_csv(out / "finalists.csv")["chosen"].tolist() == [True]
     for baseline in ("ANN twin", "rate twin (IF", "LIF BPTT"):  # the chosen network's twins and the LIF baseline
         assert comparison["network"].str.startswith(baseline).any(), baseline
     assert json.loads((out / "lava.json").read_text())["agreement"] == 1.0
@@ -47,6 +50,7 @@ def test_tiny_search_writes_every_result(tiny_see, tmp_path):
     for name in PLOTS + ["trials.csv", "pareto.csv"]:
         assert f"({name})" in report
     assert "## Fixed point" in report and "8-bit integer" in report
+    assert "retrained on training + validation" in report and "takes within subjects" in report
 
 
 @pytest.mark.parametrize("args, message", [(["--data", "/nonexistent/see"], "emotion.json")])

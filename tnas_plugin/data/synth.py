@@ -125,8 +125,7 @@ def _class_counts(n: int, rng: np.random.Generator) -> np.ndarray:
 
 def plan(config: SynthConfig) -> list[PlannedSequence]:
     """All sequences to generate: names (SEE naming, takes counted per subject and emotion), one lighting
-    per subject (balanced over subjects), and the split within subjects: each subject's
-    ``round(test_fraction * n)`` latest takes (ties in a seeded order) are tested."""
+    per subject (balanced over subjects), and the split within subjects (:func:`_latest_takes`)."""
     lightings = np.resize(_rng(config, 0).permutation(LIGHTINGS), config.subjects)
     planned, number = [], 1
     for s in range(config.subjects):
@@ -134,11 +133,7 @@ def plan(config: SynthConfig) -> list[PlannedSequence]:
         sex, age, degree = srng.choice(["man", "woman"]), int(srng.integers(18, 36)), srng.choice(DEGREES)
         emotions = np.repeat(EMOTIONS, _class_counts(config.sequences_per_subject, srng))[srng.permutation(config.sequences_per_subject)]
         takes = [int(np.sum(emotions[:k] == emotion)) for k, emotion in enumerate(emotions)]
-        n = len(emotions)
-        n_test = min(n - 1, max(1, round(config.test_fraction * n)))
-        tie = srng.permutation(n)
-        latest_first = sorted(range(n), key=lambda k: (-takes[k], tie[k]))
-        tested = set(latest_first[:n_test])
+        tested = _latest_takes(emotions, takes, config.test_fraction, srng)
         for k, (emotion, take) in enumerate(zip(emotions, takes)):
             length = int(np.clip(round(config.mean_frames * np.exp(0.4 * srng.standard_normal() - 0.08)), *config.frames))
             name = SequenceName.format(number, f"{s + 1:03d}", str(sex), age, str(degree), str(lightings[s]),
@@ -146,6 +141,21 @@ def plan(config: SynthConfig) -> list[PlannedSequence]:
             planned.append(PlannedSequence(SequenceName.parse(name), "testing" if k in tested else "training", s))
             number += 1
     return planned
+
+
+def _latest_takes(emotions: np.ndarray, takes: list[int], fraction: float, rng: np.random.Generator) -> set[int]:
+    """Indices of one subject's tested sequences: ``round(fraction * n)`` of its ``n`` (at least 1, at most
+    ``n - 1``), shared out over its emotions in proportion (largest remainders first, ties in a seeded
+    order), each emotion giving its latest takes, as in SEE's official split."""
+    n = len(emotions)
+    wanted = min(n - 1, max(1, round(fraction * n)))
+    groups = {e: sorted((k for k in range(n) if emotions[k] == e), key=lambda k: -takes[k]) for e in sorted(set(emotions))}
+    share = {e: fraction * len(g) for e, g in groups.items()}
+    counts = {e: int(np.floor(q)) for e, q in share.items()}
+    tie = dict(zip(groups, rng.permutation(len(groups))))
+    for e in sorted(groups, key=lambda e: (counts[e] - share[e], tie[e]))[:max(0, wanted - sum(counts.values()))]:
+        counts[e] += 1
+    return {k for e, group in groups.items() for k in group[:counts[e]]}
 
 
 def generate_sequence(config: SynthConfig, seq: PlannedSequence) -> tuple[np.ndarray, np.ndarray]:

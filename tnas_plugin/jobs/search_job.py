@@ -251,13 +251,13 @@ def retrain_finalists(options: SearchOptions, space: TTFSEyeSpace, history: list
     return finalists, settings
 
 
-def choose(finalists: list[Finalist], cost: str | None, budget: float | None) -> int:
-    """Index of the chosen finalist: the best validation fitness among those whose validation ``cost`` is
-    within ``budget`` (the hand-crafted network's, measured the same way), or among all when none is or
-    there is no cost. Only validation metrics are read."""
-    fitting = [k for k, f in enumerate(finalists)
-               if cost is None or budget is None or f.result.metrics.get(cost, math.inf) <= budget]
-    return max(fitting or range(len(finalists)), key=lambda k: finalists[k].result.metrics["default"])
+def choose(validation: list[dict], cost: str | None, budget: float | None) -> int:
+    """Index of the chosen finalist, given each finalist's validation metrics: the best fitness (``default``)
+    among those whose ``cost`` is within ``budget`` (the hand-crafted network's, measured the same way), or
+    among all when none is or there is no cost. Only validation metrics are passed in, so none else is read."""
+    fitting = [k for k, metrics in enumerate(validation)
+               if cost is None or budget is None or metrics.get(cost, math.inf) <= budget]
+    return max(fitting or range(len(validation)), key=lambda k: validation[k]["default"])
 
 
 def check_lava(snn, inputs: torch.Tensor, steps_per_window: int) -> dict:
@@ -468,7 +468,7 @@ def _run(options: SearchOptions, folder: ResultsFolder, run: dict, resumed: bool
         with epoch_progress(settings.train, "hand-crafted TTFS baseline") as callbacks:
             seeded = measure_candidate(handcrafted_spec, build_ann(handcrafted_spec), settings, callbacks)
     cost = options.efficiency
-    chosen = choose(finalists, cost, seeded.metrics.get(cost) if cost else None)
+    chosen = choose([f.result.metrics for f in finalists], cost, seeded.metrics.get(cost) if cost else None)
     pd.DataFrame([{**f.params, "chosen": k == chosen, **{f"val_{key}": value for key, value in f.result.metrics.items()}}
                   for k, f in enumerate(finalists)]).to_csv(out / "finalists.csv", index=False)
     pd.DataFrame([_summary_row("hand-crafted TTFS CNN", seeded.metrics, "val_")]).to_csv(out / "baselines_validation.csv", index=False)
