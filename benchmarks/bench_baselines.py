@@ -3,7 +3,7 @@
 For each seed, on the default synthetic SEE tree (the demo's data) and with the demo's epochs:
 
 1. the hand-crafted TTFS CNN (``HANDCRAFTED_TTFS``) is trained by the project's pipeline
-   (``measure_candidate``: ReLU twin, TTFS mapping, discrete fine-tuning) on the training subjects;
+   (``measure_candidate``: ReLU twin, TTFS mapping, discrete fine-tuning) on the training split;
 2. its rate twin (IF neurons, ``beta = 1``, Bernoulli input) is swept over T = 8 ... 256 on the validation
    subjects; the smallest T reaching 95 % of the TTFS network's validation accuracy is kept (else 256,
    and the curve says so) -- ``rate_sweep_seed<S>.csv``;

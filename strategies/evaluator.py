@@ -3,8 +3,8 @@
 :class:`TNASEvaluator` is an ``nni.nas.evaluator.FunctionalEvaluator`` whose arguments are plain JSON
 values (paths, numbers, names), so it serialises cleanly into NNI's trial command and works with any NAS
 strategy (NNI's Random and RegularizedEvolution included). A trial runs
-:func:`tnas_plugin.measurement.measure_candidate` on the candidate — trained on the training subjects,
-measured on the validation subjects; the test split is never read — and reports its metric dict
+:func:`tnas_plugin.measurement.measure_candidate` on the candidate — trained on the training split,
+measured on the validation split; the test split is never read — and reports its metric dict
 (docs/ARCHITECTURE.md, "Metrics") with ``nni.report_final_result``; each training epoch is reported as
 an intermediate result (:mod:`.reporting`). A trial that diverges, collapses to one class or raises fails
 with its reason in the trial log; the experiment goes on.

@@ -7,7 +7,7 @@
     python -m tnas_plugin.strategies.trial --data data/synthetic-see [--space-args JSON] [--evaluator-args JSON]
 
 which takes the parameters from ``nni.get_next_parameter()``, rebuilds the candidate and measures it
-(trained on the training subjects, reported on the validation subjects; the test split is never read).
+(trained on the training split, reported on the validation split; the test split is never read).
 With the default evaluator the trial never imports ``nni.nas`` (whose import loads PyTorch Lightning, ~3 s
 per trial): it builds the candidate from :class:`~tnas_plugin.search_spaces.eye_space.EyeSpaceChoices`
 and reports through :func:`~tnas_plugin.strategies.reporting.measure_and_report`, exactly what

@@ -103,7 +103,7 @@ def small_see(tmp_path_factory):
 
 
 def test_seen_style_lif_learns_on_synthetic_see(small_see):
-    """BPTT with surrogate gradients beats 3x chance on the validation subjects of a small synthetic SEE set."""
+    """BPTT with surrogate gradients beats 3x chance on the validation split of a small synthetic SEE set."""
     spec = CandidateSpec(modality="both", frames=2, steps_per_window=8, resolution=16,
                          stages=(StageSpec(8, 3, "max"),), classifier_width=32, num_classes=7)
     train = candidate_dataset(spec, small_see, "training", seed=0)

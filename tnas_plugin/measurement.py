@@ -203,7 +203,7 @@ def evaluate_network(spec: CandidateSpec, snn: TTFSNetwork, settings: Measuremen
 
 def measure_candidate(spec: CandidateSpec, ann: torch.nn.Sequential, settings: MeasurementSettings,
                       callbacks: TrainCallbacks | None = None) -> CandidateResult:
-    """Train on the training subjects, convert, fine-tune, and evaluate on the validation subjects.
+    """Train on the training split, convert, fine-tune, and evaluate on the validation split.
 
     The TTFS network is what is measured; the test split is never read here.
 
