@@ -96,9 +96,9 @@ def test_cost_columns_price_every_network_on_every_profile():
 
 @pytest.fixture(scope="module")
 def small_see(tmp_path_factory):
-    """24 subjects of 16x16 synthetic eye sequences, one per emotion, subjects alike (variation 0.3)."""
+    """24 subjects of 16x16 synthetic eye sequences, two per emotion, subjects alike (variation 0.3)."""
     root = tmp_path_factory.mktemp("small-see") / "see"
-    synthesize(root, SynthConfig(subjects=24, size=(16, 16), sequences_per_subject=7, frames=(12, 16), variation=0.3))
+    synthesize(root, SynthConfig(subjects=24, size=(16, 16), sequences_per_subject=14, frames=(12, 16), variation=0.3))
     return root
 
 
