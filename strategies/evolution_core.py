@@ -50,6 +50,11 @@ NUMERIC_TYPES = ("randint", "uniform", "quniform", "loguniform", "qloguniform",
 HPO_TYPES = ("choice", *NUMERIC_TYPES)
 
 
+# An adapter told that a trial ended successfully without its final result yet waits this long for the
+# result (NNI may deliver the end first) before recording the trial as failed.
+LATE_RESULT_GRACE_S = 30.0
+
+
 class SearchExhausted(Exception):
     """No candidate is left that has not been proposed already (or none was found within the retries)."""
 
@@ -597,6 +602,20 @@ class ParetoEvolution:
         """Every recorded result, ``{"params": ..., "metrics": dict | None}``: the proposals in proposal
         order, then results for candidates the search did not propose (imports) in arrival order."""
         return [{"params": self.decode(r.genome), "metrics": r.metrics} for r in self._ordered_records()]
+
+    def has_result(self, params: Mapping[str, Any]) -> bool:
+        """Whether a result (a failure included) is recorded for ``params``; False for parameters outside the space."""
+        try:
+            return self.encode(params) in self._index
+        except ValueError:
+            return False
+
+    def awaiting_results(self) -> bool:
+        """Whether the next :meth:`ask` would raise :class:`AwaitingResults` (it uses no random draw to tell)."""
+        if self._requeued or not self._generations or any(
+                genome not in self._index for genome in self._proposals[self._handed:]):
+            return False
+        return any(genome not in self._index for genome in self._proposals[self._generations[-1]:])
 
     @property
     def pending(self) -> list[dict[str, Any]]:
