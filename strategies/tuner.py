@@ -204,6 +204,8 @@ class TNASEvolutionTuner(Tuner):
                     proposals.append(params)
                 if len(proposals) < len(parameter_id_list) and self._send is not None and self._awaiting():
                     self._waiting.extend(parameter_id_list[len(proposals):])
+                    _logger.info("%d trial request(s) wait for the results of generation %d.",
+                                 len(self._waiting), self._require_core().generation)
                 self.save_checkpoint()
                 return proposals
         except Exception:
