@@ -287,13 +287,12 @@ def function_search(folder: Path, delay_s: float, stop_after: int | None = None)
 
 
 def test_same_seed_same_search_through_nnictl_whatever_the_timing_and_across_stop_and_resume(tmp_path):
-    """Trials of random length (0 to 1.5 s) end in another order each run, a run is stopped while trials run
-    and resumed: the tuner records the same candidates, in the same order, with the same results, and
-    ``tnas-er front`` writes the same front."""
+    """A run whose trials take random times (0 to 1.5 s), so that they end in another order, stopped while
+    trials run and resumed, records the same candidates as an undisturbed run, in the same order, with the
+    same results, and ``tnas-er front`` writes the same front."""
     steady = function_search(tmp_path / "a", 0.0)
     assert len(steady) == FUNCTION_TRIALS and any(entry["metrics"] is None for entry in steady)
-    assert function_search(tmp_path / "b", 1.5) == steady
-    assert function_search(tmp_path / "c", 1.5, stop_after=6) == steady
+    assert function_search(tmp_path / "b", 1.5, stop_after=6) == steady
     fronts = [pd.read_csv(tmp_path / name / "front" / "front.csv").drop(columns=["trial", "trial_id"])
-              .sort_values(["f1", "f2"]).reset_index(drop=True) for name in "abc"]
-    assert fronts[0].equals(fronts[1]) and fronts[0].equals(fronts[2])
+              .sort_values(["f1", "f2"]).reset_index(drop=True) for name in "ab"]
+    assert fronts[0].equals(fronts[1])
