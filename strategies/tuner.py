@@ -28,10 +28,12 @@ the state already holds are ignored, others are added. NNI asks for new trials b
 old results, so a candidate whose trial finished just before the stop, but whose result the stopped
 tuner never received, may run once more; its first result counts, the second is ignored. NNI 3.0 also
 restarts, by itself, the trials still ``RUNNING`` in its records at the resume; its dispatcher hands their
-results to the tuner as imported data but drops their ends. After a plain ``nnictl resume`` the tuner
-proposes those candidates again, so NNI's records (web UI, ``tnas-er front``) may list one twice;
-``tnas-er search --resume`` takes them out of the saved pending list first
-(``tnas_plugin.jobs.experiment.prepare_tuner_state``).
+results to the tuner as imported data but drops their ends; two dispatcher hooks
+(:func:`_forward_recovered_trials`) tell the tuner which candidates NNI restarted, so they are not proposed
+again, and how those trials end.
+
+Determinism (docs/ARCHITECTURE.md, "Determinism"): with a ``seed``, the same search whatever the trials' timing
+and across stops and resumes.
 """
 from __future__ import annotations
 
@@ -202,7 +204,7 @@ class TNASEvolutionTuner(Tuner):
                         break
                     self._running[parameter_id] = params
                     proposals.append(params)
-                if len(proposals) < len(parameter_id_list) and self._send is not None and self._awaiting():
+                if len(proposals) < len(parameter_id_list) and self._send is not None and self._require_core().awaiting_results():
                     self._waiting.extend(parameter_id_list[len(proposals):])
                     _logger.info("%d trial request(s) wait for the results of generation %d.",
                                  len(self._waiting), self._require_core().generation)
@@ -245,8 +247,7 @@ class TNASEvolutionTuner(Tuner):
         """Results of earlier trials (``nnictl resume`` / ``nnictl experiment import``): ``parameter`` + ``value``."""
         core = self._require_core()
         for entry in data:
-            if not core.has_result(entry["parameter"]):
-                self._tell(core, entry["parameter"], entry["value"])
+            self._tell(core, entry["parameter"], entry["value"])
         self._serve_waiting()
 
     @_guarded("skip")
@@ -293,16 +294,12 @@ class TNASEvolutionTuner(Tuner):
             _logger.info("No more proposals: %s", exhausted)
             return None
 
-    def _awaiting(self) -> bool:
-        """Whether the search awaits results (rather than being exhausted); asks nothing of the core's generator."""
-        return self._require_core().awaiting_results()
-
     def _serve_waiting(self) -> None:
         """Send parameters to the ids NNI asked for earlier, as far as the results in now allow; save the state."""
         while self._waiting and self._send is not None:
             params = self._propose()
             if params is None:
-                if not self._awaiting():
+                if not self._require_core().awaiting_results():
                     self._waiting.clear()
                 break
             parameter_id = self._waiting.pop(0)
