@@ -225,18 +225,20 @@ class TNASEvolutionTuner(Tuner):
         """A trial ended. Without a final result it is recorded as failed: at once if it failed, else after
         ``late_result_grace_s`` (NNI may deliver the end before the result; a late result still counts).
         ``parameters`` (keyword) names the candidate of a trial NNI restarted on resume."""
-        params = self._running.pop(parameter_id, None) or kwargs.get("parameters")
+        params = self._running.get(parameter_id) or kwargs.get("parameters")
         if not params or self._require_core().has_result(params):
+            self._running.pop(parameter_id, None)
             return
-        if success and self.late_result_grace_s > 0:
-            timer = threading.Timer(self.late_result_grace_s, self._no_result, args=(params, success))
+        if success and self.late_result_grace_s > 0:  # the id stays known: NNI may pass the result without parameters
+            timer = threading.Timer(self.late_result_grace_s, self._no_result, args=(parameter_id, params, success))
             timer.daemon = True
             timer.start()
         else:
-            self._no_result(params, success)
+            self._no_result(parameter_id, params, success)
 
     @_guarded("skip")
-    def _no_result(self, params: dict, success: bool) -> None:
+    def _no_result(self, parameter_id: int, params: dict, success: bool) -> None:
+        self._running.pop(parameter_id, None)
         if not self._require_core().has_result(params):
             _logger.warning("Trial of %s ended (success=%s) without a final result: recorded as failed.", params, success)
             self._tell(self._require_core(), params, None)
