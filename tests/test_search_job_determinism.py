@@ -18,7 +18,7 @@ SEARCH = ["--budget", "12", "--concurrency", "2", "--epochs", "2", "--final-epoc
 
 
 def search(data, out, *extra) -> Job:
-    return Job("search", "--data", data, "--out", out, "--port", free_port(), *SEARCH, *extra)
+    return Job("search", "--data", data, "--out", out, "--port", free_port(), *SEARCH, *extra, timeout=1200)
 
 
 def searched_trials(job: Job, partial) -> pd.DataFrame:
@@ -39,5 +39,6 @@ def test_same_trials_whatever_the_timing_and_across_a_sigterm_and_resume(tiny_se
     running = job.wait_for(r"^trial \d+ \((\w+)\) running", start=len(job.lines)).group(1)
     assert job.send(signal.SIGTERM) == 128 + signal.SIGTERM, job.output[-3000:]
     assert running not in set(pd.read_csv(tmp_path / "b.partial" / "trials.csv")["nni_trial"])  # stopped mid-trial
-    resumed = searched_trials(Job("search", "--resume", tmp_path / "b", "--port", free_port()), tmp_path / "b.partial")
+    resumed = searched_trials(Job("search", "--resume", tmp_path / "b", "--port", free_port(), timeout=1200),
+                              tmp_path / "b.partial")
     assert resumed.to_csv(index=False) == steady.to_csv(index=False)
