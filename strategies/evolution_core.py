@@ -4,9 +4,11 @@ Ranking and survival are NSGA-II's (Deb, Pratap, Agarwal and Meyarivan, "A fast 
 genetic algorithm: NSGA-II", IEEE Trans. Evol. Comput. 6(2):182-197, 2002): fast non-dominated sorting,
 crowding distance and constrained domination (a candidate within every budget and constraint dominates
 one outside; two outside compare by their total violation), as Optuna's ``NSGAIISampler`` does for its
-``constraints_func``. Because NNI trials finish one at a time and in any order, the loop is
-steady-state (one offspring per trial, one survivor selection per result) rather than generational:
-parents come from binary tournaments on (front, crowding) and a child already proposed is redrawn.
+``constraints_func``. NNI trials finish one at a time and in any order, so that the search does not
+depend on that order the loop is generational: proposals are numbered, a generation of
+``population_size`` offspring is bred once every result of the previous one is in, and the survivors take
+those results in by proposal number (docs/ARCHITECTURE.md, "Determinism"). Parents come from binary
+tournaments on (front, crowding) and a child already proposed is redrawn.
 
 Variation, gene by gene:
 
@@ -28,6 +30,7 @@ Pure Python, no NNI imports.
 """
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import math
@@ -40,15 +43,24 @@ from typing import Any
 _logger = logging.getLogger(__name__)
 
 Genome = tuple  # of int (choice index, randint value) and float (other numeric values)
-STATE_VERSION = 2  # 1: choice-only spaces (still loaded); 2: numeric genes, constraints, requeued candidates
+STATE_VERSION = 3  # 1, 2: the steady-state search (refused); 3: generations of numbered proposals
 
 NUMERIC_TYPES = ("randint", "uniform", "quniform", "loguniform", "qloguniform",
                  "normal", "qnormal", "lognormal", "qlognormal")
 HPO_TYPES = ("choice", *NUMERIC_TYPES)
 
 
+# An adapter told that a trial ended successfully without its final result yet waits this long for the
+# result (NNI may deliver the end first) before recording the trial as failed.
+LATE_RESULT_GRACE_S = 30.0
+
+
 class SearchExhausted(Exception):
     """No candidate is left that has not been proposed already (or none was found within the retries)."""
+
+
+class AwaitingResults(Exception):
+    """The current generation is all handed out and the next one is bred from its results, some still pending."""
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -132,7 +144,8 @@ class EvolutionOptions:
         (``None`` leaves a side open). A candidate outside is constraint-dominated like one over budget;
         its violation is the distance to the interval, ``max(0, low - value) + max(0, value - high)``.
     population_size
-        Survivors kept for breeding; the first ``population_size`` proposals are random.
+        Survivors kept for breeding, and the size of each generation: generation 0 is
+        ``initial_population`` (all of it) then random samples up to ``population_size`` proposals.
     mutation_prob
         Per-gene probability of mutation; ``None`` = 1 / number of genes.
     crossover_prob
@@ -142,7 +155,7 @@ class EvolutionOptions:
     mutation_eta
         Distribution index of polynomial mutation for bounded numeric genes: larger = smaller steps. The
         default, 2, is wider than the NSGA-II paper's 20: on the ZDT benchmark
-        (``benchmarks/bench_tuner_zdt.py``) 20 let this steady-state loop lose the ends of ZDT2's concave
+        (``benchmarks/bench_tuner_zdt.py``) 20 let the steady-state loop of earlier releases lose the ends of ZDT2's concave
         front (median hypervolume at 1000 evaluations over 3 seeds: 98 with 20, 107 with 5, 113 with 2).
     dedup_retries
         Redraws of an already-proposed child before falling back to random sampling (then giving up).
@@ -440,14 +453,22 @@ class _Record:
 
 
 class ParetoEvolution:
-    """Steady-state NSGA-II over ``search_space`` (an NNI HPO dict; every NNI type, see :class:`Gene`).
+    """Generational NSGA-II over ``search_space`` (an NNI HPO dict; every NNI type, see :class:`Gene`).
 
     ``ask()`` proposes parameters; ``tell(params, metrics)`` records a result: a metric dict (or a bare
     number, taken as ``{"default": number}``), or ``None`` for a failed trial. A failed candidate is
-    kept in the history, never proposed again, and never stops the search. Several asks may be
-    outstanding at once (parallel trials). ``pareto_front()`` lists the non-dominated candidates
-    within budgets and constraints; ``state_dict()`` / ``load_state_dict()`` save and restore the search
-    exactly, and ``requeue_pending()`` hands the asks a stopped search left unanswered out again.
+    kept in the history, never proposed again, and never stops the search. ``pareto_front()`` lists the
+    non-dominated candidates within budgets and constraints; ``state_dict()`` / ``load_state_dict()``
+    save and restore the search exactly, and ``requeue_pending()`` hands the asks a stopped search left
+    unanswered out again.
+
+    The search is reproducible whatever the order and timing of the results (docs/ARCHITECTURE.md,
+    "Determinism"). Proposals are numbered and come in generations: generation 0 is ``initial_population``
+    then random samples up to ``population_size``; generation ``g + 1`` is ``population_size`` offspring
+    bred once every candidate of generation ``g`` has a result, after the survivors have taken in those
+    results in proposal order. So each proposal depends only on the seed and on the results of earlier
+    generations, never on when they arrived. Several asks may be outstanding at once (parallel trials);
+    an ask that would need a result still pending raises :class:`AwaitingResults`.
 
     Parameters
     ----------
@@ -470,11 +491,16 @@ class ParetoEvolution:
         self.size = math.prod(gene.size for gene in self.genes)
         self.mutation_prob = self.options.mutation_prob or 1 / len(self.genes)
         self._rng = random.Random(self.options.seed)
-        self._records: list[_Record] = []
-        self._index: dict[Genome, int] = {}
+        self._records: list[_Record] = []  # results in arrival order
+        self._index: dict[Genome, int] = {}  # genome -> position in _records
+        self._proposals: list[Genome] = []  # every candidate bred, by proposal index
+        self._number: dict[Genome, int] = {}  # genome -> proposal index
+        self._generations: list[int] = []  # first proposal index of each generation
+        self._handed = 0  # proposals handed out by ask(), in proposal order
         self._pending: list[Genome] = []
         self._requeued: list[Genome] = []
-        self._population: list[int] = []  # indices into _records: the survivors
+        self._imported: list[int] = []  # positions in _records of results for unproposed candidates, not admitted yet
+        self._population: list[int] = []  # positions in _records: the survivors
         self._initial = [self.encode(params) for params in self.options.initial_population]
 
     # -- encoding -------------------------------------------------------------------------------------
@@ -497,17 +523,20 @@ class ParetoEvolution:
     # -- ask / tell -----------------------------------------------------------------------------------
 
     def ask(self) -> dict[str, Any]:
-        """Parameters of a new candidate, never proposed before; raises :class:`SearchExhausted`.
+        """Parameters of a new candidate, never proposed before.
 
-        Candidates put back by :meth:`requeue_pending` come first, then ``initial_population``, then
-        random samples until ``population_size`` candidates exist, then offspring of the survivors.
+        Candidates put back by :meth:`requeue_pending` come first, then the proposals in their order,
+        generation after generation. Raises :class:`AwaitingResults` when the current generation is all
+        handed out and some of its results are still pending, :class:`SearchExhausted` when no new
+        candidate is left.
         """
-        genome = self._next_genome()
+        genome = self._requeued.pop(0) if self._requeued else self._next_proposal()
         self._pending.append(genome)
         return self.decode(genome)
 
     def tell(self, params: Mapping[str, Any], metrics: Mapping[str, Any] | Real | None) -> None:
-        """Record the result of ``params`` (``None`` = failed). Results for unasked candidates are imported."""
+        """Record the result of ``params`` (``None`` = failed). Results for unasked candidates are imported:
+        the survivors take them in at the next generation, in arrival order."""
         genome = self.encode(params)
         if genome in self._pending:
             self._pending.remove(genome)
@@ -523,12 +552,22 @@ class ParetoEvolution:
                 return
             _logger.info("A result arrived for %s after it had been recorded as failed.", self.decode(genome))
             self._records[known] = record
-            self._admit(known)
+            if self._number.get(genome, math.inf) < self._admitted_until() or (
+                    genome not in self._number and known not in self._imported):
+                self._admit(known)
             return
         self._index[genome] = len(self._records)
         self._records.append(record)
-        if record.metrics is not None:
-            self._admit(len(self._records) - 1)
+        if genome not in self._number:
+            self._imported.append(len(self._records) - 1)
+
+    def claim(self, params: Mapping[str, Any]) -> None:
+        """``params``, put back by :meth:`requeue_pending`, runs again elsewhere (NNI restarted its trial on
+        resume): take it out of the queue and keep it pending, so that it is not proposed twice."""
+        genome = self.encode(params)
+        if genome in self._requeued:
+            self._requeued.remove(genome)
+            self._pending.append(genome)
 
     def requeue_pending(self) -> list[dict[str, Any]]:
         """Put every unanswered ask back in front of the queue; return their parameters.
@@ -548,11 +587,11 @@ class ParetoEvolution:
 
     def pareto_front(self) -> list[dict[str, Any]]:
         """Non-dominated evaluated candidates within every budget and constraint, best first by the
-        first objective.
+        first objective (ties in proposal order).
 
         Each entry is ``{"params": ..., "metrics": ...}`` (the whole metric dict the trial reported).
         """
-        feasible = [r for r in self._records if r.metrics is not None and r.violation == 0]
+        feasible = [r for r in self._ordered_records() if r.metrics is not None and r.violation == 0]
         if not feasible:
             return []
         front = [feasible[i] for i in non_dominated_sort([(r.objectives, 0.0) for r in feasible])[0]]
@@ -560,8 +599,23 @@ class ParetoEvolution:
         return [{"params": self.decode(r.genome), "metrics": r.metrics} for r in front]
 
     def history(self) -> list[dict[str, Any]]:
-        """Every recorded result in arrival order, ``{"params": ..., "metrics": dict | None}``."""
-        return [{"params": self.decode(r.genome), "metrics": r.metrics} for r in self._records]
+        """Every recorded result, ``{"params": ..., "metrics": dict | None}``: the proposals in proposal
+        order, then results for candidates the search did not propose (imports) in arrival order."""
+        return [{"params": self.decode(r.genome), "metrics": r.metrics} for r in self._ordered_records()]
+
+    def has_result(self, params: Mapping[str, Any]) -> bool:
+        """Whether a result (a failure included) is recorded for ``params``; False for parameters outside the space."""
+        try:
+            return self.encode(params) in self._index
+        except ValueError:
+            return False
+
+    def awaiting_results(self) -> bool:
+        """Whether the next :meth:`ask` would raise :class:`AwaitingResults` (it uses no random draw to tell)."""
+        if self._requeued or not self._generations or any(
+                genome not in self._index for genome in self._proposals[self._handed:]):
+            return False
+        return any(genome not in self._index for genome in self._proposals[self._generations[-1]:])
 
     @property
     def pending(self) -> list[dict[str, Any]]:
@@ -573,38 +627,55 @@ class ParetoEvolution:
         """Candidates :meth:`requeue_pending` put back, not yet proposed again."""
         return [self.decode(genome) for genome in self._requeued]
 
+    @property
+    def generation(self) -> int:
+        """The number of the latest generation bred (-1 before the first ask)."""
+        return len(self._generations) - 1
+
     # -- state ----------------------------------------------------------------------------------------
 
     def state_dict(self) -> dict:
-        """The search's state as plain JSON data (results, survivors, pending asks, generator state)."""
+        """The search's state as plain JSON data (results, proposals, survivors, pending asks, generator state)."""
         version, internal, gauss = self._rng.getstate()
         return {
             "version": STATE_VERSION,
             "space": self._fingerprint(),
             "rng": [version, list(internal), gauss],
             "records": [[list(r.genome), r.metrics] for r in self._records],
+            "proposals": [list(genome) for genome in self._proposals],
+            "generations": list(self._generations),
+            "handed": self._handed,
             "pending": [list(genome) for genome in self._pending],
             "requeued": [list(genome) for genome in self._requeued],
+            "imported": list(self._imported),
             "population": list(self._population),
             "initial": [list(genome) for genome in self._initial],
         }
 
     def load_state_dict(self, state: Mapping) -> None:
-        """Restore a :meth:`state_dict` taken from a search over the same space (version 1 or 2).
+        """Restore a :meth:`state_dict` taken from a search over the same space (version 3).
 
-        Pending asks stay pending: call :meth:`requeue_pending` if they will never be answered.
+        Versions 1 and 2 come from the steady-state search of earlier releases, whose course depended on
+        the order results arrived in; they are refused. Pending asks stay pending: call
+        :meth:`requeue_pending` if they will never be answered.
         """
         version = state.get("version")
-        if version not in (1, STATE_VERSION):
-            raise ValueError(f"unsupported state version {version!r} (expected 1 or {STATE_VERSION})")
-        if state["space"] != (self._fingerprint_v1() if version == 1 else self._fingerprint()):
+        if version != STATE_VERSION:
+            raise ValueError(f"unsupported state version {version!r} (expected {STATE_VERSION}; versions 1 and 2 "
+                             "were written by the steady-state search of earlier releases: start a new search)")
+        if state["space"] != self._fingerprint():
             raise ValueError("the saved state belongs to a different search space")
         rng_version, internal, gauss = state["rng"]
         self._rng.setstate((rng_version, tuple(internal), gauss))
         self._records = [self._make_record(tuple(genome), metrics) for genome, metrics in state["records"]]
         self._index = {r.genome: i for i, r in enumerate(self._records)}
+        self._proposals = [tuple(genome) for genome in state["proposals"]]
+        self._number = {genome: i for i, genome in enumerate(self._proposals)}
+        self._generations = list(state["generations"])
+        self._handed = int(state["handed"])
         self._pending = [tuple(genome) for genome in state["pending"]]
-        self._requeued = [tuple(genome) for genome in state.get("requeued", [])]
+        self._requeued = [tuple(genome) for genome in state["requeued"]]
+        self._imported = list(state["imported"])
         self._population = list(state["population"])
         self._initial = [tuple(genome) for genome in state["initial"]]
 
@@ -612,12 +683,6 @@ class ParetoEvolution:
 
     def _fingerprint(self) -> dict[str, list]:
         return {gene.label: gene.fingerprint() for gene in self.genes}
-
-    def _fingerprint_v1(self) -> dict[str, list[str]] | None:
-        """Version 1 states (choice-only spaces) identify the space by the repr of each value."""
-        if not all(gene.categorical for gene in self.genes):
-            return None
-        return {gene.label: [repr(v) for v in gene.spec] for gene in self.genes}
 
     def _make_record(self, genome: Genome, metrics) -> _Record:
         if metrics is None:
@@ -646,8 +711,20 @@ class ParetoEvolution:
                 violation += max(0.0, metrics[key] - high)
         return _Record(genome, metrics, objectives, violation)
 
+    def _ordered_records(self) -> list[_Record]:
+        """The results of the proposals in proposal order, then the imported ones in arrival order."""
+        last = len(self._proposals)
+        order = sorted(range(len(self._records)), key=lambda i: (self._number.get(self._records[i].genome, last), i))
+        return [self._records[i] for i in order]
+
+    def _admitted_until(self) -> int:
+        """Proposals numbered below this have been taken in by the survivors (all but the latest generation)."""
+        return self._generations[-1] if self._generations else 0
+
     def _admit(self, index: int) -> None:
         """Add a result to the survivors and drop the worst one if the population overflows."""
+        if self._records[index].metrics is None:
+            return
         self._population.append(index)
         if len(self._population) > self.options.population_size:
             ranks, crowding = self._rank(self._population)
@@ -664,34 +741,84 @@ class ParetoEvolution:
         return ranks, crowding
 
     def _seen(self, genome: Genome) -> bool:
-        return genome in self._index or genome in self._pending or genome in self._requeued
+        return genome in self._number or genome in self._index
 
-    def _next_genome(self) -> Genome:
-        if self._requeued:
-            return self._requeued.pop(0)
-        while self._initial:
-            genome = self._initial.pop(0)
-            if not self._seen(genome):
+    def _next_proposal(self) -> Genome:
+        """The next proposal not answered yet (a result may have been imported for one), breeding as needed."""
+        while True:
+            if self._handed == len(self._proposals):
+                self._breed()
+            genome = self._proposals[self._handed]
+            self._handed += 1
+            if genome not in self._index:
                 return genome
-        if len(self._index) + len(self._pending) >= self.size:
-            raise SearchExhausted(f"all {self.size} candidates of the space have been proposed")
-        breeding = self._population and len(self._records) + len(self._pending) >= self.options.population_size
-        generators = [self._offspring, self._random_genome] if breeding else [self._random_genome]
+
+    def _breed(self) -> None:
+        """Append the next generation to the proposals, once the current one has all its results.
+
+        The survivors first take in the current generation's results in proposal order, then the imported
+        ones in arrival order; the generator is used here only, so the proposals depend on the seed and on
+        those results, not on when they arrived.
+        """
+        start = len(self._proposals)
+        if self._generations and self._generations[-1] == start:
+            raise SearchExhausted("no new candidate is left: the latest generation found none")
+        if self._generations:
+            current = self._proposals[self._generations[-1]:]
+            missing = sum(genome not in self._index for genome in current)
+            if missing:
+                raise AwaitingResults(f"generation {self.generation} awaits {missing} result(s) before the next is bred")
+            for genome in current:
+                self._admit(self._index[genome])
+        for index in self._imported:
+            self._admit(index)
+        self._imported = []
+        self._generations.append(start)
+        if start == 0:
+            for genome in self._initial:
+                if not self._seen(genome):
+                    self._propose(genome)
+            self._initial = []
+        target = start + self.options.population_size
+        if self._population and start:
+            ranks, crowding = self._rank(self._population)
+            generators = [functools.partial(self._offspring, ranks, crowding), self._random_genome]
+        else:
+            generators = [self._random_genome]
+        while len(self._proposals) < target and self._fresh(generators):
+            pass
+        if len(self._proposals) == start:
+            raise SearchExhausted(f"all {self.size} candidates of the space have been proposed"
+                                  if len(self._number) + len(self._imported_genomes()) >= self.size
+                                  else f"no new candidate found in {self.options.dedup_retries} draws")
+
+    def _imported_genomes(self) -> set[Genome]:
+        return {genome for genome in self._index if genome not in self._number}
+
+    def _fresh(self, generators: Sequence[Callable[[], Genome]]) -> bool:
+        """Propose one candidate not seen before, from the first generator that finds one within
+        ``dedup_retries`` draws; False when none does."""
+        if len(self._number) + len(self._imported_genomes()) >= self.size:
+            return False
         for generate in generators:
             for _ in range(self.options.dedup_retries):
                 genome = generate()
                 if self._canonical is not None:
                     genome = self.encode(self.decode(genome))
                 if not self._seen(genome):
-                    return genome
-        raise SearchExhausted(f"no new candidate found in {self.options.dedup_retries} draws")
+                    self._propose(genome)
+                    return True
+        return False
+
+    def _propose(self, genome: Genome) -> None:
+        self._number[genome] = len(self._proposals)
+        self._proposals.append(genome)
 
     def _random_genome(self) -> Genome:
         return tuple(gene.sample(self._rng) for gene in self.genes)
 
-    def _offspring(self) -> Genome:
-        ranks, crowding = self._rank(self._population)
-
+    def _offspring(self, ranks: Sequence[int], crowding: Sequence[float]) -> Genome:
+        """A child of two binary-tournament winners on (front, crowding) among the survivors."""
         def tournament() -> Genome:
             a, b = (self._rng.randrange(len(self._population)) for _ in range(2))
             winner = a if (ranks[a], -crowding[a]) <= (ranks[b], -crowding[b]) else b

@@ -20,13 +20,9 @@ from nni.nas.execution.event import FinalMetricEvent, ModelEventType, TrainingEn
 from nni.nas.space import ExecutableModelSpace, ModelStatus
 from nni.nas.strategy.base import Strategy, StrategyStatus
 
-from .evolution_core import EvolutionOptions, ParetoEvolution, SearchExhausted
+from .evolution_core import LATE_RESULT_GRACE_S, AwaitingResults, EvolutionOptions, ParetoEvolution, SearchExhausted
 
 _logger = logging.getLogger(__name__)
-
-# NNI's training-service engine may deliver a trial's end before its final metric; at the end of the
-# search, wait this long for such metrics before recording those trials as failed.
-LATE_METRIC_GRACE_S = 30.0
 
 
 def hpo_space(model_space: ExecutableModelSpace) -> dict[str, dict]:
@@ -73,7 +69,7 @@ def canonical_hook(model_space: ExecutableModelSpace):
 
 
 class TNASEvolution(Strategy):
-    """Multi-objective evolutionary NAS strategy: steady-state NSGA-II (Deb et al., IEEE TEVC 2002).
+    """Multi-objective evolutionary NAS strategy: generational NSGA-II (Deb et al., IEEE TEVC 2002).
 
     Keyword arguments are those of :class:`~tnas_plugin.strategies.evolution_core.EvolutionOptions`
     (``objectives``, ``log_scale``, ``budgets``, ``constraints``, ``population_size``, ``mutation_prob``, ``crossover_prob``,
@@ -83,7 +79,8 @@ class TNASEvolution(Strategy):
     without a final metric, is recorded as failed and never proposed again; a candidate the model
     space rejects (its constraints) likewise. ``state_dict()`` is plain JSON; a strategy built with the
     same arguments, initialised on the same space and given it by ``load_state_dict()`` continues the
-    same search.
+    same search. With a ``seed`` the search is reproducible whatever the trials' timing (docs/ARCHITECTURE.md,
+    "Determinism"): while the next generation awaits results, a free slot waits for them.
 
     Parameters
     ----------
@@ -112,7 +109,8 @@ class TNASEvolution(Strategy):
         # Submitted, no final metric yet. The engine only holds models weakly and drops the events of
         # collected ones, so the strategy keeps them alive until their result is in.
         self._running: dict[tuple, ExecutableModelSpace] = {}
-        self._metric_due: set[tuple] = set()  # of those, trained: the metric is on its way
+        self._metric_due: dict[tuple, float] = {}  # of those, trained (monotonic time): the metric is on its way
+        self._result_in = threading.Condition(self._lock)  # notified whenever a result is recorded
         self._submitted: set[tuple] = set()
 
     def extra_repr(self) -> str:
@@ -136,6 +134,10 @@ class TNASEvolution(Strategy):
                 except SearchExhausted as exhausted:
                     _logger.info("TNASEvolution stops: %s", exhausted)
                     break
+                except AwaitingResults:  # the next generation is bred from results still on their way
+                    self._result_in.wait(timeout=1.0)
+                    self._expire_late_metrics(time.monotonic() - LATE_RESULT_GRACE_S)
+                    continue
             try:
                 model = self.model_space.freeze(params)
             except SampleValidationError as invalid:
@@ -152,11 +154,16 @@ class TNASEvolution(Strategy):
         self._wait_for_late_metrics()
 
     def _wait_for_late_metrics(self) -> None:
-        deadline = time.monotonic() + LATE_METRIC_GRACE_S
+        deadline = time.monotonic() + LATE_RESULT_GRACE_S
         while self._metric_due and time.monotonic() < deadline:
             time.sleep(0.2)
         with self._lock:
-            for key in list(self._metric_due):
+            self._expire_late_metrics(math.inf)
+
+    def _expire_late_metrics(self, trained_before: float) -> None:
+        """Record as failed the trials trained before ``trained_before`` whose final metric never came."""
+        for key, trained in list(self._metric_due.items()):
+            if trained < trained_before:
                 self._record_failure(key, "trained but no final metric arrived")
 
     # The engine may rebuild model objects, so results are matched by sample, not by object.
@@ -173,8 +180,9 @@ class TNASEvolution(Strategy):
             key = self._key(event.model)
             if key is not None:
                 self._running.pop(key, None)
-                self._metric_due.discard(key)
+                self._metric_due.pop(key, None)
                 self.core.tell(event.model.sample, event.metric)
+                self._result_in.notify_all()
 
     def _on_training_end(self, event: TrainingEndEvent) -> None:
         with self._lock:
@@ -182,7 +190,7 @@ class TNASEvolution(Strategy):
             if key not in self._running:
                 return
             if event.status == ModelStatus.Trained:
-                self._metric_due.add(key)
+                self._metric_due[key] = time.monotonic()
             else:
                 self._record_failure(key, f"ended {event.status.value}")
 
@@ -190,8 +198,9 @@ class TNASEvolution(Strategy):
         params = self.core.decode(key)
         _logger.warning("%s %s: recorded as failed.", params, reason)
         self._running.pop(key, None)
-        self._metric_due.discard(key)
+        self._metric_due.pop(key, None)
         self.core.tell(params, None)
+        self._result_in.notify_all()
 
     def list_models(self, sort: bool = True, limit: int | None = None) -> Iterator[ExecutableModelSpace]:
         """With ``sort`` (the default, used by ``export_top_models``): the Pareto front within budgets,

@@ -15,13 +15,20 @@ and reports through :func:`~tnas_plugin.strategies.reporting.measure_and_report`
 :func:`~tnas_plugin.search_spaces.rebuild_candidate` and runs ``factory(data, **evaluator_args).evaluate(candidate)``.
 ``--space-args`` must match the arguments the search-space JSON was written with; ``--threads`` sets
 torch's thread count (one per trial when trials run side by side).
+
+``TNAS_ER_TRIAL_DELAY_S=D`` in the environment makes each trial first sleep a random time in ``[0, D]`` s
+(drawn from the OS, not from any seed): a search must give the same results whatever its trials' timing
+(docs/ARCHITECTURE.md, "Determinism"), and this is how the tests shuffle that timing.
 """
 from __future__ import annotations
 
 import argparse
 import importlib
 import json
+import os
+import random
 import sys
+import time
 from pathlib import Path
 
 import nni
@@ -29,6 +36,7 @@ import nni
 from tnas_plugin.search_spaces.eye_space import EyeSpaceChoices
 
 DEFAULT_EVALUATOR = "tnas_plugin.strategies:TNASEvaluator"
+DELAY_ENV = "TNAS_ER_TRIAL_DELAY_S"
 
 
 def write_search_space(path: str | Path, **space_args) -> dict:
@@ -76,6 +84,8 @@ def main(argv: list[str] | None = None) -> int:
 
         torch.set_num_threads(args.threads)
     params = nni.get_next_parameter()
+    if os.environ.get(DELAY_ENV):
+        time.sleep(random.SystemRandom().uniform(0, float(os.environ[DELAY_ENV])))
     if args.evaluator == DEFAULT_EVALUATOR:
         from tnas_plugin.candidate import build_ann
 

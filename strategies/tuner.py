@@ -28,10 +28,12 @@ the state already holds are ignored, others are added. NNI asks for new trials b
 old results, so a candidate whose trial finished just before the stop, but whose result the stopped
 tuner never received, may run once more; its first result counts, the second is ignored. NNI 3.0 also
 restarts, by itself, the trials still ``RUNNING`` in its records at the resume; its dispatcher hands their
-results to the tuner as imported data but drops their ends. After a plain ``nnictl resume`` the tuner
-proposes those candidates again, so NNI's records (web UI, ``tnas-er front``) may list one twice;
-``tnas-er search --resume`` takes them out of the saved pending list first
-(``tnas_plugin.jobs.experiment.prepare_tuner_state``).
+results to the tuner as imported data but drops their ends; two dispatcher hooks
+(:func:`_forward_recovered_trials`) tell the tuner which candidates NNI restarted, so they are not proposed
+again, and how those trials end.
+
+Determinism (docs/ARCHITECTURE.md, "Determinism"): with a ``seed``, the same search whatever the trials' timing
+and across stops and resumes.
 """
 from __future__ import annotations
 
@@ -43,13 +45,14 @@ import os
 import tempfile
 import threading
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import nni
+from nni.common.serializer import load as nni_load
 from nni.tuner import Tuner
 from nni.utils import ClassArgsValidator
 
-from .evolution_core import EvolutionOptions, ParetoEvolution, SearchExhausted
+from .evolution_core import LATE_RESULT_GRACE_S, AwaitingResults, EvolutionOptions, ParetoEvolution, SearchExhausted
 
 _logger = logging.getLogger(__name__)
 
@@ -83,7 +86,7 @@ def _guarded(on_error: str):
 
 
 class TNASEvolutionTuner(Tuner):
-    """nnictl tuner running steady-state NSGA-II (Deb et al., IEEE TEVC 2002) over any metric keys.
+    """nnictl tuner running generational NSGA-II (Deb et al., IEEE TEVC 2002) over any metric keys.
 
     ``classArgs`` are the keyword arguments of :class:`~tnas_plugin.strategies.evolution_core.EvolutionOptions`
     (``objectives``, ``log_scale``, ``budgets``, ``constraints``, ``population_size``, ``seed``, ``initial_population``,
@@ -92,6 +95,10 @@ class TNASEvolutionTuner(Tuner):
     sample that builds the same model (for the TTFS eye space
     ``"tnas_plugin.search_spaces.eye_space:canonical_sample"``); the tuner then never proposes one model
     twice. A trial that fails or ends without a final result is recorded as failed and never proposed again.
+
+    With a ``seed`` the search is reproducible (docs/ARCHITECTURE.md, "Determinism"): a request NNI makes
+    while the next generation still awaits results is answered later, through the ``st_callback`` NNI's
+    dispatcher passes to :meth:`generate_multiple_parameters`, as soon as that generation is bred.
 
     Parameters
     ----------
@@ -130,9 +137,13 @@ class TNASEvolutionTuner(Tuner):
         self.options = EvolutionOptions.from_dict(options)
         self.canonical = _check_function_name(canonical)
         self.core: ParetoEvolution | None = None
+        self.late_result_grace_s = LATE_RESULT_GRACE_S
         self._lock = threading.RLock()
         self._running: dict[int, dict] = {}  # parameter id -> parameters, until a result or the trial's end
+        self._waiting: list[int] = []  # parameter ids NNI asked for while the next generation awaited results
+        self._send: Callable[[int, dict], None] | None = None  # NNI's st_callback
         self._checkpoint: dict | None = None
+        _forward_recovered_trials()
 
     @_guarded("skip")
     def update_search_space(self, search_space: dict) -> None:
@@ -166,27 +177,72 @@ class TNASEvolutionTuner(Tuner):
 
     @_guarded("stop")
     def generate_parameters(self, parameter_id: int, **kwargs: Any) -> dict:
-        try:
-            params = self._require_core().ask()
-        except SearchExhausted as exhausted:
-            raise nni.NoMoreTrialError(str(exhausted)) from exhausted
+        """One proposal now; ``nni.NoMoreTrialError`` when the space is exhausted or, since a single call
+        cannot be answered later, when the next generation awaits results."""
+        params = self._propose()
+        if params is None:
+            raise nni.NoMoreTrialError("no proposal now: the next generation awaits results, or the space is exhausted")
         self._running[parameter_id] = params
         self.save_checkpoint()
         return params
 
+    def generate_multiple_parameters(self, parameter_id_list: list[int], **kwargs: Any) -> list[dict]:
+        """NNI's request for ``len(parameter_id_list)`` trials: the proposals available now, for the first
+        ids; the other ids wait for the results the next generation is bred from and get their
+        parameters through ``st_callback`` (NNI's dispatcher then briefly reports "no more trials" and
+        returns to RUNNING with the next one). Never raises: an error is logged and ends the proposals."""
+        try:
+            with self._lock:
+                self._send = kwargs.get("st_callback", self._send)
+                if self._waiting:  # earlier ids are served first, later
+                    self._waiting.extend(parameter_id_list)
+                    return []
+                proposals = []
+                for parameter_id in parameter_id_list:
+                    params = self._propose()
+                    if params is None:
+                        break
+                    self._running[parameter_id] = params
+                    proposals.append(params)
+                if len(proposals) < len(parameter_id_list) and self._send is not None and self._require_core().awaiting_results():
+                    self._waiting.extend(parameter_id_list[len(proposals):])
+                    _logger.info("%d trial request(s) wait for the results of generation %d.",
+                                 len(self._waiting), self._require_core().generation)
+                self.save_checkpoint()
+                return proposals
+        except Exception:
+            _logger.exception("TNASEvolutionTuner.generate_multiple_parameters failed; the experiment goes on")
+            return []
+
     @_guarded("skip")
     def receive_trial_result(self, parameter_id: int, parameters: dict, value: Any, **kwargs: Any) -> None:
-        self._running.pop(parameter_id, None)
-        self._tell(self._require_core(), parameters, value)
-        self.save_checkpoint()
+        params = self._running.pop(parameter_id, None) or parameters  # NNI may pass '' (its NoMoreTrialJobs)
+        self._tell(self._require_core(), params, value)
+        self._serve_waiting()
 
     @_guarded("skip")
     def trial_end(self, parameter_id: int, success: bool, **kwargs: Any) -> None:
-        params = self._running.pop(parameter_id, None)
-        if params is not None:  # ended without a final result (a late result still counts)
+        """A trial ended. Without a final result it is recorded as failed: at once if it failed, else after
+        ``late_result_grace_s`` (NNI may deliver the end before the result; a late result still counts).
+        ``parameters`` (keyword) names the candidate of a trial NNI restarted on resume."""
+        params = self._running.get(parameter_id) or kwargs.get("parameters")
+        if not params or self._require_core().has_result(params):
+            self._running.pop(parameter_id, None)
+            return
+        if success and self.late_result_grace_s > 0:  # the id stays known: NNI may pass the result without parameters
+            timer = threading.Timer(self.late_result_grace_s, self._no_result, args=(parameter_id, params, success))
+            timer.daemon = True
+            timer.start()
+        else:
+            self._no_result(parameter_id, params, success)
+
+    @_guarded("skip")
+    def _no_result(self, parameter_id: int, params: dict, success: bool) -> None:
+        self._running.pop(parameter_id, None)
+        if not self._require_core().has_result(params):
             _logger.warning("Trial of %s ended (success=%s) without a final result: recorded as failed.", params, success)
             self._tell(self._require_core(), params, None)
-            self.save_checkpoint()
+            self._serve_waiting()
 
     @_guarded("skip")
     def import_data(self, data: list[dict]) -> None:
@@ -194,6 +250,13 @@ class TNASEvolutionTuner(Tuner):
         core = self._require_core()
         for entry in data:
             self._tell(core, entry["parameter"], entry["value"])
+        self._serve_waiting()
+
+    @_guarded("skip")
+    def recovered_trials(self, parameters: list[dict]) -> None:
+        """NNI restarts, on resume, the trials it had running: they are not proposed again (``ParetoEvolution.claim``)."""
+        for params in parameters:
+            self._require_core().claim(params)
         self.save_checkpoint()
 
     def pareto_front(self) -> list[dict[str, Any]]:
@@ -223,6 +286,29 @@ class TNASEvolutionTuner(Tuner):
             Path(temporary).unlink(missing_ok=True)
             raise
 
+    def _propose(self) -> dict | None:
+        """The next proposal, or ``None`` while the next generation awaits results or once the space is exhausted."""
+        try:
+            return self._require_core().ask()
+        except AwaitingResults:
+            return None
+        except SearchExhausted as exhausted:
+            _logger.info("No more proposals: %s", exhausted)
+            return None
+
+    def _serve_waiting(self) -> None:
+        """Send parameters to the ids NNI asked for earlier, as far as the results in now allow; save the state."""
+        while self._waiting and self._send is not None:
+            params = self._propose()
+            if params is None:
+                if not self._require_core().awaiting_results():
+                    self._waiting.clear()
+                break
+            parameter_id = self._waiting.pop(0)
+            self._running[parameter_id] = params
+            self._send(parameter_id, params)
+        self.save_checkpoint()
+
     def _checkpoint_file(self) -> Path | None:
         directory = self.get_checkpoint_path()
         return None if directory is None else Path(directory) / CHECKPOINT_FILE
@@ -238,6 +324,38 @@ class TNASEvolutionTuner(Tuner):
             core.tell(params, value)
         except ValueError as outside:
             _logger.warning("Result skipped: %s", outside)
+
+
+def _forward_recovered_trials() -> None:
+    """Let NNI 3.0's dispatcher tell this tuner about the trials it restarts on resume (once per process).
+
+    On resume NNI's manager restarts the trials it had running and sends their parameters as
+    ``AddCustomizedTrialJob``; the dispatcher passes their results on as imported data but drops their
+    ends (``MsgDispatcher.handle_trial_end``). A generation waits for every result, so the tuner must
+    hear of a restarted trial that fails: its end is forwarded to :meth:`TNASEvolutionTuner.trial_end`
+    with its parameters, and the restarted candidates to :meth:`TNASEvolutionTuner.recovered_trials`.
+    """
+    from nni.runtime.msg_dispatcher import MsgDispatcher
+
+    if getattr(MsgDispatcher, "_tnas_forwards_recovered", False):
+        return
+    handle_trial_end, handle_add_customized_trial = MsgDispatcher.handle_trial_end, MsgDispatcher.handle_add_customized_trial
+
+    def trial_end(self, data):
+        hyper = nni_load(data["hyper_params"])
+        if isinstance(self.tuner, TNASEvolutionTuner) and self.is_created_in_previous_exp(hyper["parameter_id"]):
+            self.tuner.trial_end(hyper["parameter_id"], data["event"] == "SUCCEEDED", parameters=hyper.get("parameters"))
+            return
+        handle_trial_end(self, data)
+
+    def add_customized_trial(self, data):
+        handle_add_customized_trial(self, data)
+        if isinstance(self.tuner, TNASEvolutionTuner):
+            trials = [json.loads(trial) if isinstance(trial, str) else trial for trial in (data if isinstance(data, list) else [data])]
+            self.tuner.recovered_trials([trial["parameters"] for trial in trials if trial.get("parameter_source") == "resumed"])
+
+    MsgDispatcher.handle_trial_end, MsgDispatcher.handle_add_customized_trial = trial_end, add_customized_trial
+    MsgDispatcher._tnas_forwards_recovered = True
 
 
 def _check_function_name(name: str | None) -> str | None:

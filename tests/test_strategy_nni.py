@@ -283,9 +283,9 @@ def test_tuner_flow_failures_imports_and_bad_arguments(hpo_space):
         TNASEvolutionTuner(crossover_prob=2)
     with pytest.raises(ValueError, match="objective 'war'"):
         TNASEvolutionClassArgsValidator().validate_class_args(objectives={"war": "up"})
-    tuner = TNASEvolutionTuner(seed=0, population_size=4)
+    tuner = TNASEvolutionTuner(seed=0, population_size=6)
     tuner.update_search_space(hpo_space)
-    proposed = {pid: tuner.generate_parameters(pid) for pid in range(6)}
+    proposed = {pid: tuner.generate_parameters(pid) for pid in range(6)}  # generation 0, running side by side
     for pid, params in proposed.items():
         if pid == 2:
             tuner.trial_end(pid, success=False)  # crashed before reporting
@@ -298,12 +298,16 @@ def test_tuner_flow_failures_imports_and_bad_arguments(hpo_space):
     history = tuner.core.history()
     assert len(history) == 7 and history[2]["metrics"] is None
     assert history[1]["metrics"] == synthetic_result(proposed[1])
-    later = [tuner.generate_parameters(pid) for pid in range(6, 30)]
+    later = []
+    for pid in range(6, 30):
+        later.append(tuner.generate_parameters(pid))
+        tuner.receive_trial_result(pid, later[-1], synthetic_result(later[-1]))
     assert not any(params in later for params in [*proposed.values(), imported])
+    tuner_history = tuner.core.history()
     narrower = dict(hpo_space, frames={"_type": "choice", "_value": [2]})  # the space changes at run time
     tuner.update_search_space(narrower)
     kept = tuner.core.history()
-    assert kept == [entry for entry in history if entry["params"]["frames"] == 2] and kept
+    assert kept == [entry for entry in tuner_history if entry["params"]["frames"] == 2] and kept
     assert all(tuner.generate_parameters(pid)["frames"] == 2 for pid in range(30, 35))
 
 

@@ -124,7 +124,7 @@ def run_experiment(tmp_path: Path, check_front: bool) -> bool:
         assert len(statuses) == TRIALS and statuses.count("FAILED") >= 1, statuses
         # (state["pending"] may hold proposals NNI requested ahead and dropped at maxTrialNumber)
         state = json.loads(state_file.read_text())
-        assert state["version"] == 2 and not state["requeued"]
+        assert state["version"] == 3 and not state["requeued"]
         recorded = [genome for genome, _ in state["records"]]
         assert all(orphan in recorded for orphan in orphans)  # proposed again and run after the resume
         # (Failures are not counted here: a trial that failed just before the stop may end before the
@@ -209,3 +209,90 @@ def test_registered_tuner_on_the_sklearn_example_with_failing_trials_reaches_don
 @pytest.mark.parametrize("repeat", range(6))
 def test_soak_failing_trials_never_crash_the_dispatcher(tmp_path, repeat):
     run_and_check(tmp_path, check_front=False)
+
+
+# ----------------------------------------------------------------------------------------------------
+# Same seed, same search: a fast two-objective function (no training) through nnictl
+
+FUNCTION_TRIAL = '''"""A trial of a two-objective test function (ZDT1 on x, y; k shifts it), after a random sleep."""
+import math, random, sys, time
+import nni
+params = nni.get_next_parameter()
+time.sleep(random.SystemRandom().uniform(0, float(sys.argv[1])))
+if params["k"] == 2 and params["y"] > 0.3:
+    raise RuntimeError("outside the test function's domain")  # a failed trial is a result too
+x, y = params["x"], params["y"] / (1 + params["k"])
+g = 1 + 9 * y
+nni.report_final_result({"default": -x, "f1": x, "f2": g * (1 - math.sqrt(x / g)), "y": y})
+'''
+FUNCTION_SPACE = {"x": {"_type": "uniform", "_value": [0, 1]}, "y": {"_type": "quniform", "_value": [0, 1, 0.05]},
+                  "k": {"_type": "choice", "_value": [0, 1, 2]}}
+FUNCTION_TRIALS = 16
+
+
+def function_experiment(folder: Path, delay_s: float) -> tuple[Path, dict]:
+    folder.mkdir(parents=True)
+    (folder / "trial.py").write_text(FUNCTION_TRIAL)
+    (folder / "search_space.json").write_text(json.dumps(FUNCTION_SPACE))
+    config = {"experimentName": "tnas-er-function", "searchSpaceFile": "search_space.json", "trialCodeDirectory": ".",
+              "trialCommand": f"{sys.executable} trial.py {delay_s}", "trialConcurrency": 2,
+              "maxTrialNumber": FUNCTION_TRIALS, "maxExperimentDuration": "5m",
+              "experimentWorkingDirectory": str(folder / "experiments"),
+              "tuner": {"name": "TNASEvolution", "classArgs": {"objectives": {"f1": "min", "f2": "min"},
+                                                               "population_size": 4, "seed": 3}},
+              "trainingService": {"platform": "local"}}
+    (folder / "config.yml").write_text(yaml.safe_dump(config))
+    env = dict(os.environ, NNI_CONFIG_DIR=str(folder / "nni-config"))
+    run([*NNICTL, "algo", "register", "--meta", str(ROOT / "strategies/meta.yml")], env)
+    return folder / "config.yml", env
+
+
+def function_search(folder: Path, delay_s: float, stop_after: int | None = None) -> list[dict]:
+    """Run the function experiment to DONE (``stop_after`` results: ``nnictl stop`` while trials run, then
+    ``nnictl resume``); every result as the tuner recorded it, in proposal order."""
+    for attempt in range(3):  # a new experiment only if NNI gave up on a dispatcher slow to start
+        config, env = function_experiment(folder / f"attempt{attempt}", delay_s)
+        port, experiment_id = free_port(), None
+        try:
+            created = run([*NNICTL, "create", "--config", str(config), "--port", str(port)], env, check=False)
+            match = re.search(r"Experiment ID: (?:\x1b\[\d+m)?(\w+)", created.stdout)
+            assert match, created.stdout + created.stderr
+            experiment_id = match.group(1)
+            nni_folder = config.parent / "experiments" / experiment_id
+            if stop_after is not None:
+                deadline = time.monotonic() + 120
+                while sum(job["status"] in ("SUCCEEDED", "FAILED") for job in rest(port, "trial-jobs")) < stop_after:
+                    if slow_start(port, nni_folder):
+                        break
+                    assert time.monotonic() < deadline, rest(port, "trial-jobs")
+                    time.sleep(0.2)
+                else:
+                    run([*NNICTL, "stop", experiment_id], env)
+                    run([*NNICTL, "resume", experiment_id, "--port", str(port)], env)
+            status = wait_for_status(port, {"DONE", "ERROR"}, timeout=180)
+            if slow_start(port, nni_folder):
+                continue
+            log = (nni_folder / "log" / "dispatcher.log").read_text()
+            assert status == "DONE" and "Traceback" not in log, log[-3000:]
+            core = ParetoEvolution(FUNCTION_SPACE, EvolutionOptions(objectives={"f1": "min", "f2": "min"}))
+            core.load_state_dict(json.loads((nni_folder / "checkpoint" / "tnas_evolution_state.json").read_text()))
+            front = run([*TNAS_ER, "front", experiment_id, "--objectives", "f1:min,f2:min", "--out", str(folder / "front")], env)
+            assert "Pareto front of" in front.stdout
+            return core.history()
+        finally:
+            if experiment_id is not None:
+                run([*NNICTL, "stop", experiment_id], env, check=False)
+            assert not stop_managers_on(port), f"an NNI manager outlived the test on port {port}"
+    raise AssertionError("the dispatcher did not start within NNI's 10 s in 3 attempts")
+
+
+def test_same_seed_same_search_through_nnictl_whatever_the_timing_and_across_stop_and_resume(tmp_path):
+    """A run whose trials take random times (0 to 1.5 s), so that they end in another order, stopped while
+    trials run and resumed, records the same candidates as an undisturbed run, in the same order, with the
+    same results, and ``tnas-er front`` writes the same front."""
+    steady = function_search(tmp_path / "a", 0.0)
+    assert len(steady) == FUNCTION_TRIALS and any(entry["metrics"] is None for entry in steady)
+    assert function_search(tmp_path / "b", 1.5, stop_after=6) == steady
+    fronts = [pd.read_csv(tmp_path / name / "front" / "front.csv").drop(columns=["trial", "trial_id"])
+              .sort_values(["f1", "f2"]).reset_index(drop=True) for name in "ab"]
+    assert fronts[0].equals(fronts[1])

@@ -3,7 +3,10 @@ exceptions inside callbacks, a mixed-type search space, stop and resume with orp
 import json
 import logging
 import math
+import queue
+import random
 import threading
+import time
 
 import nni
 import pytest
@@ -48,27 +51,61 @@ def checkpoint_dir(tmp_path, monkeypatch):
     return tmp_path
 
 
-def test_callbacks_from_two_threads_lose_no_write_and_never_crash(checkpoint_dir, caplog):
-    """NNI's dispatcher: proposals and results on one queue thread, trial ends on another; plus a reader
-    of the state file, which must always find a whole JSON state."""
-    tuner = TNASEvolutionTuner(objectives={"accuracy": "max", "latency": "min"}, seed=0, population_size=8)
-    tuner.update_search_space(SPACE)
-    trials, ended, errors = 150, [], []
-    done = threading.Event()
+def drive_like_nni(tuner, trials, concurrency, jitter):
+    """NNI's dispatcher in miniature: requests and results on one queue thread, trial ends on another;
+    ``concurrency`` trials run, each for a random time drawn from ``jitter``, and each end frees a slot for
+    a new request. A request the tuner cannot answer yet is answered through ``st_callback``. One trial in
+    three fails without a result."""
+    default, ends, started = queue.Queue(), queue.Queue(), queue.Queue()
+    requested = list(range(concurrency))
+    for pid in requested:
+        default.put(("request", pid))
 
     def default_queue():
-        for pid in range(trials):
-            params = tuner.generate_parameters(pid)
-            if pid % 3:
-                tuner.receive_trial_result(pid, params, metrics(params))
-            ended.append(pid)
+        while (item := default.get()) is not None:
+            if item[0] == "request":
+                for params in tuner.generate_multiple_parameters([item[1]], st_callback=lambda *sent: started.put(sent)):
+                    started.put((item[1], params))
+            else:
+                tuner.receive_trial_result(*item[1:])
 
     def trial_end_queue():
-        position = 0
-        while position < trials:
-            if position < len(ended):
-                tuner.trial_end(ended[position], success=bool(ended[position] % 3))
-                position += 1
+        while (item := ends.get()) is not None:
+            tuner.trial_end(*item)
+
+    def trials_running():
+        running, done = [], 0
+        while done < trials:
+            while not started.empty():
+                running.append(started.get())
+            if not running:
+                time.sleep(0.001)
+                continue
+            pid, params = running.pop(jitter.randrange(len(running)))
+            time.sleep(jitter.random() / 500)
+            if pid % 3:
+                default.put(("result", pid, params, metrics(params)))
+            ends.put((pid, bool(pid % 3)))
+            done += 1
+            if len(requested) < trials:
+                requested.append(len(requested))
+                default.put(("request", requested[-1]))
+        default.put(None)
+        ends.put(None)
+
+    threads = [threading.Thread(target=f) for f in (default_queue, trial_end_queue, trials_running)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+
+
+def test_callbacks_from_two_threads_lose_no_write_never_crash_and_give_the_same_search(checkpoint_dir, caplog):
+    """NNI's dispatcher: proposals and results on one queue thread, trial ends on another, trials of random
+    length; plus a reader of the state file, which must always find a whole JSON state. The same seed gives
+    the same search whatever the order the trials end in."""
+    trials, errors, histories = 150, [], []
+    done = threading.Event()
 
     def reader():
         while not done.is_set():
@@ -79,22 +116,27 @@ def test_callbacks_from_two_threads_lose_no_write_and_never_crash(checkpoint_dir
             except Exception as broken:  # noqa: BLE001 - any partial read is the failure under test
                 errors.append(broken)
 
-    threads = [threading.Thread(target=f) for f in (default_queue, trial_end_queue, reader)]
-    with caplog.at_level(logging.WARNING):
-        for thread in threads:
-            thread.start()
-        for thread in threads[:2]:
-            thread.join(timeout=120)
-        done.set()
-        threads[2].join()
-    assert not errors
-    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
-    history = tuner.core.history()
-    assert len(history) == trials and tuner.core.pending == []
-    assert sum(entry["metrics"] is None for entry in history) == len(range(0, trials, 3))  # ended without a result
-    saved = json.loads((checkpoint_dir / CHECKPOINT_FILE).read_text())
-    assert saved == json.loads(json.dumps(tuner.core.state_dict()))
-    assert sorted(p.name for p in checkpoint_dir.iterdir()) == [CHECKPOINT_FILE]  # no temporary file left
+    for jitter in (1, 2):
+        tuner = TNASEvolutionTuner(objectives={"accuracy": "max", "latency": "min"}, seed=0, population_size=8)
+        tuner.late_result_grace_s = 5.0
+        tuner.update_search_space(SPACE)
+        watcher = threading.Thread(target=reader)
+        with caplog.at_level(logging.WARNING):
+            watcher.start()
+            drive_like_nni(tuner, trials, 3, random.Random(jitter))
+            done.set()
+            watcher.join()
+        done.clear()
+        assert not errors
+        assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
+        history = tuner.core.history()
+        assert len(history) == trials and tuner.core.pending == []
+        assert sum(entry["metrics"] is None for entry in history) == len(range(0, trials, 3))  # ended without a result
+        saved = json.loads((checkpoint_dir / CHECKPOINT_FILE).read_text())
+        assert saved == json.loads(json.dumps(tuner.core.state_dict()))
+        assert sorted(p.name for p in checkpoint_dir.iterdir()) == [CHECKPOINT_FILE]  # no temporary file left
+        histories.append([entry["params"] for entry in history])
+    assert histories[0] == histories[1]
 
 
 def test_an_exception_in_tuner_code_is_logged_never_raised(checkpoint_dir, caplog, monkeypatch):
@@ -193,7 +235,7 @@ def test_stop_and_resume_continue_the_same_search_including_orphaned_candidates(
 
 
 def test_an_unusable_checkpoint_starts_a_fresh_search(checkpoint_dir, caplog):
-    (checkpoint_dir / CHECKPOINT_FILE).write_text(json.dumps({"version": 2, "space": {"other": []}}))
+    (checkpoint_dir / CHECKPOINT_FILE).write_text(json.dumps({"version": 3, "space": {"other": []}}))
     tuner = TNASEvolutionTuner(objectives={"accuracy": "max", "latency": "min"}, seed=0)
     with caplog.at_level(logging.WARNING):
         tuner.load_checkpoint()

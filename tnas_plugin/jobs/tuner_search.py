@@ -61,13 +61,23 @@ def tuner_experiment(*, data: Path, work: Path, experiment_id: str, budget: int,
 
 
 def search_results(database: Path, search_space: dict, tuner_args: dict) -> tuple[list[dict], list[dict]]:
-    """(every finished trial as ``{"params", "metrics"}`` — ``None`` for a failed one — in NNI's order,
-    the Pareto front best first), ranked by the tuner's NSGA-II core with the tuner's objectives."""
+    """(every finished trial as ``{"params", "metrics"}`` — ``None`` for a failed one — in the tuner's
+    proposal order, the Pareto front best first), ranked by the tuner's NSGA-II core with the tuner's objectives.
+
+    The order comes from the tuner's saved state (``checkpoint/`` next to ``db/``), not from NNI's trial
+    numbers, which a resume can restart from 1; trials NNI recorded that the state lacks come last.
+    """
     from tnas_plugin.strategies.evolution_core import EvolutionOptions, ParetoEvolution
+    from tnas_plugin.strategies.tuner import CHECKPOINT_FILE
 
     options = {key: value for key, value in tuner_args.items() if key in ("objectives", "budgets", "constraints")}
     core = ParetoEvolution(search_space, EvolutionOptions.from_dict(options))
+    state = database.parent.parent / "checkpoint" / CHECKPOINT_FILE
+    if state.is_file():
+        core.load_state_dict(json.loads(state.read_text()))
     for trial in read_trials(database):
+        if core.has_result(trial.params):
+            continue
         if trial.status == "SUCCEEDED" and trial.metrics is not None:
             core.tell(trial.params, trial.metrics)
         elif trial.status in ("FAILED", "EARLY_STOPPED") or (trial.status == "SUCCEEDED" and trial.metrics is None):
