@@ -26,8 +26,8 @@ from torch.utils.data import DataLoader
 from tnas_plugin.candidate import CandidateSpec, candidate_dataset
 from tnas_plugin.data import VALIDATION_FRACTION
 from tnas_plugin.hardware import CostReport, count_ttfs, estimate_energy, load_profile
-from tnas_plugin.metrics import recognition_report
-from tnas_plugin.trainer import TrainCallbacks, TrainConfig, inference_model, predict, train_ttfs
+from tnas_plugin.metrics import recognition_report, uar, war
+from tnas_plugin.trainer import EpochHook, TrainCallbacks, TrainConfig, inference_model, predict, train_ttfs
 from tnas_plugin.ttfs import TTFSNetwork
 
 FITNESS = {
@@ -190,6 +190,27 @@ def evaluate_network(spec: CandidateSpec, snn: TTFSNetwork, settings: Measuremen
         latency_ms=energy["latency_ms"],
     )
     return Evaluation(split, metrics, y_true, y_pred, synops)
+
+
+def epoch_validation(spec: CandidateSpec, settings: MeasurementSettings) -> EpochHook:
+    """An ``on_epoch`` hook scoring the network being trained on the validation split with the fitness of the
+    final ``default`` (docs/ARCHITECTURE.md, "Intermediate results"): the ReLU twin in the ``ann`` stage, the
+    discrete-time TTFS network afterwards, so the last epoch's score is the final ``default`` itself.
+
+    Adds ``val_war``, ``val_uar`` and ``val_default`` to the epoch's history entry; reads no global random state.
+    """
+    loader = DataLoader(settings.dataset(spec, "validation"), batch_size=settings.batch_size * 4,
+                        generator=torch.Generator())  # an iterator draws its seed from this, not from torch's global one
+    device = settings.train.torch_device()
+
+    def on_epoch(entry: dict, network: torch.nn.Module) -> dict:
+        network.eval()  # the trainer sets training mode again at the start of each epoch
+        model = network if entry["stage"] == "ann" else (lambda x: network(x, spec.steps_per_window))
+        y_true, y_pred = predict(model, loader, device)
+        scores = {"war": war(y_true, y_pred), "uar": uar(y_true, y_pred)}
+        return {"val_war": scores["war"], "val_uar": scores["uar"], "val_default": FITNESS[settings.fitness](scores)}
+
+    return on_epoch
 
 
 def measure_candidate(spec: CandidateSpec, ann: torch.nn.Sequential, settings: MeasurementSettings,
