@@ -15,12 +15,24 @@ from .signals import say
 
 # Options of a search run that --resume takes from the stopped run (None on the command line: not given).
 _RUN_OPTIONS = ("data", "out", "budget", "seed", "epochs", "final_epochs", "resolution", "population", "finalists",
-                "efficiency", "cache_dir", "skip_bad", "concurrency", "engine")
+                "efficiency", "cache_dir", "skip_bad", "concurrency", "engine", "baselines")
 # --efficiency NAME -> the metric key minimised next to WAR and UAR (None: WAR and UAR only)
 EFFICIENCY = {"energy": "energy_uj", "synops": "synops", "latency": "latency_steps", "params": "params", "none": None}
 
+# --baselines NAME: the reference networks measured after the search (SearchOptions.baselines)
+BASELINES = {
+    "full": "the hand-crafted TTFS CNN; the chosen network's ANN twin, rate twin and SEEN-style LIF CNN",
+    "fast": "the hand-crafted TTFS CNN and the chosen network's ANN twin",
+    "none": "none (the report compares the chosen network with chance only)",
+}
+
+# --quick: SearchOptions of a smoke run that still learns (about 2 minutes on 2 cores; measured in the README)
+QUICK = dict(budget=6, epochs=6, final_epochs=12, finalists=2, population=6, baselines="fast", lava_samples=5)
+
+
 SEARCH_EPILOG = """examples:
   tnas-er search                                 # synthetic data, web UI on :8080, results in results/search
+  tnas-er search --quick --out results/quick     # a smoke run of about 2 minutes that still learns
   tnas-er search --budget 30 --port 8081 --out results/run2
   tnas-er search --data /datasets/SEE --resolution 48 --epochs 30
   tnas-er search --out results/run2 --overwrite  # replace an earlier run's results
@@ -34,15 +46,14 @@ exit status: 0 done, 1 bad data or files (one line names the file), 2 usage erro
 def _search(args: argparse.Namespace) -> int:
     from .search_job import SearchInterrupted, SearchOptions, run_search
 
-    defaults = SearchOptions()
     given = {name: value for name, value in vars(args).items() if name in _RUN_OPTIONS and value is not None}
-    if args.resume is not None and (given or args.overwrite):
-        flags = ", ".join(f"--{name.replace('_', '-')}" for name in [*given, *(["overwrite"] if args.overwrite else [])])
+    if args.resume is not None and (given or args.overwrite or args.quick):
+        flags = ", ".join(f"--{name.replace('_', '-')}" for name in
+                          [*given, *(["overwrite"] if args.overwrite else []), *(["quick"] if args.quick else [])])
         raise UsageError(f"--resume continues a run with the options it was started with; {flags} cannot be given "
                          "with it (only --port, --listen and --quiet)")
     options = SearchOptions(port=args.port, listen=args.listen, announce_ui=not args.quiet,
-                            **{name: getattr(defaults, name) if value is None else value
-                               for name, value in ((name, getattr(args, name)) for name in _RUN_OPTIONS)})
+                            **{**(QUICK if args.quick else {}), **given})  # options given win over --quick's
     if args.efficiency is not None:
         options.efficiency = EFFICIENCY[args.efficiency]
     try:
@@ -184,6 +195,14 @@ def register(subparsers) -> None:
     search.add_argument("--engine", choices=("tuner", "nas"),
                         help="tuner (default): HPO-style NNI experiment with Lightning-free trials; "
                              "nas: NasExperiment (NAS-mode trials, several seconds more start-up each)")
+    search.add_argument("--baselines", choices=tuple(BASELINES),
+                        help="reference networks measured after the search: " +
+                             "; ".join(f"{name}: {what}" for name, what in BASELINES.items()) + " (default full)")
+    search.add_argument("--quick", action="store_true",
+                        help="a smoke run of about 2 minutes on 2 cores that still learns: " +
+                             ", ".join(f"--{name.replace('_', '-')} {value}" for name, value in QUICK.items()
+                                       if name in _RUN_OPTIONS) +
+                             f", Lava checked on {QUICK['lava_samples']} clips (options given override these)")
     add_cache_dir(search)
     search.add_argument("--skip-bad", action="store_true", default=None,
                         help="leave out the sequences the data check finds bad (listed in report.md) instead of stopping")

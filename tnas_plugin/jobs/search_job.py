@@ -48,7 +48,8 @@ from tnas_plugin.search_spaces.eye_space import EyeSpaceChoices
 
 from .baselines import HANDCRAFTED_TTFS, RATE_TWIN_STEPS, train_lif_baseline, twin_metrics
 from .experiment import SearchExperiment, run_to_completion
-from .report import write_report
+from .commands import BASELINES
+from .report import CHOSEN, HANDCRAFTED, write_report
 from .results import InputError, JobError, ResultsFolder, UsageError
 from .signals import Stopped, say, stop_requested
 from .trial_log import trial_columns
@@ -81,6 +82,11 @@ class SearchOptions:
     hardware_profile: str = "loihi"
     cache_dir: Path | None = None  # decoded-frame cache (None: the data set's default)
     skip_bad: bool = False  # leave out the sequences the preflight check finds bad, instead of stopping
+    baselines: str = "full"  # BASELINES: which reference networks are measured after the search
+
+    def __post_init__(self):
+        if self.baselines not in BASELINES:
+            raise ValueError(f"baselines must be one of {sorted(BASELINES)}, got {self.baselines!r}")
 
     def objectives(self) -> dict:
         return {"war": "max", "uar": "max", **({self.efficiency: "min"} if self.efficiency else {})}
@@ -268,20 +274,27 @@ def measure_baselines(options: SearchOptions, settings, spec: CandidateSpec, snn
     """The hand-crafted TTFS CNN, trained like the finalists (``handcrafted_result``: already trained so);
     and for the chosen network (``spec``, ``snn``) its ANN twin, its rate twin (``rate_steps`` steps;
     ``None``: left out) and a SEEN-style LIF CNN of its architecture trained with BPTT for the same epochs on
-    the same data (:mod:`tnas_plugin.jobs.baselines`). Each is measured on the validation split (for the
+    the same data (:mod:`tnas_plugin.jobs.baselines`); ``options.baselines`` (:data:`BASELINES`) ``"fast"``
+    keeps the first two, ``"none"`` measures nothing. Each is measured on the validation split (for the
     search's plot and hypervolume) and on the test split (the final table): ``{"validation": rows, "testing": rows}``."""
+    if options.baselines == "none":
+        return {"validation": [], "testing": []}
+    full = options.baselines == "full"
+    rate_steps = rate_steps if full else None
     handcrafted = replace(HANDCRAFTED_TTFS, resolution=options.resolution)
     ttfs = handcrafted_result
     if ttfs is None:
         with epoch_progress(settings.train, "hand-crafted TTFS baseline") as callbacks:
             ttfs = measure_candidate(handcrafted, build_ann(handcrafted), settings, callbacks)
-    with epoch_progress(settings.train, "LIF baseline (BPTT)") as callbacks:
-        lif = train_lif_baseline(spec, settings, callbacks)
-    rows, twins = {}, ("ANN twin, rate twin" if rate_steps is not None else "ANN twin")
+    lif = None
+    if full:
+        with epoch_progress(settings.train, "LIF baseline (BPTT)") as callbacks:
+            lif = train_lif_baseline(spec, settings, callbacks)
+    rows, twins = {}, ("ANN twin, rate twin and LIF baseline" if full else "ANN twin")
     for split, prefix in (("validation", "val_"), ("testing", "test_")):
         evaluation = ttfs.validation if split == "validation" else evaluate_network(handcrafted, ttfs.snn, settings, split, ttfs.params)
-        print(f"measuring the chosen network's {twins} and the LIF baseline on the {split} split", flush=True)
-        rows[split] = [_summary_row("hand-crafted TTFS CNN", evaluation.metrics, prefix),
+        print(f"measuring the hand-crafted network and the chosen network's {twins} on the {split} split", flush=True)
+        rows[split] = [_summary_row(HANDCRAFTED, evaluation.metrics, prefix),
                        *[_summary_row(name, metrics, prefix)
                          for name, metrics in twin_metrics(spec, snn, lif, settings, split, rate_steps)]]
     return rows
@@ -300,8 +313,10 @@ def save_chosen(out: Path, spec: CandidateSpec, snn, test: Evaluation, test_inpu
     with torch.no_grad():
         run = snn.run(test_inputs, spec.steps_per_window)
     spiking = [i for i, kind in enumerate(run.kinds) if kind.has_neurons]
+    # run entry i holds the output spikes of layer i - 1 (entry 0 is the input): named "<layer>:<kind>" as in
+    # synops_per_layer.csv, so every plot labels a layer alike
     np.savez_compressed(out / "spike_times.npz", steps_per_window=spec.steps_per_window,
-                        **{f"{i}:{run.kinds[i]}": run.spike_times[i][run.spike_mask[i]].cpu().numpy() for i in spiking})
+                        **{f"{i - 1}:{run.kinds[i]}": run.spike_times[i][run.spike_mask[i]].cpu().numpy() for i in spiking})
 
 
 def open_run(options: SearchOptions, overwrite: bool, resume_from: Path | None) -> tuple[ResultsFolder, SearchOptions, dict]:
@@ -428,9 +443,12 @@ def _run(options: SearchOptions, folder: ResultsFolder, run: dict, resumed: bool
     print(f"checking the chosen network on Lava ({len(inputs)} clips)", flush=True)
     (out / "lava.json").write_text(json.dumps(check_lava(result.snn, inputs, spec.steps_per_window), indent=2) + "\n")
     (out / "fixed_point.json").write_text(json.dumps(check_fixed_point(spec, result.snn, settings, inputs), indent=2) + "\n")
-    baselines = measure_baselines(options, settings, spec, result.snn)
-    pd.DataFrame(baselines["validation"]).to_csv(out / "baselines_validation.csv", index=False)
-    comparison = [_summary_row("TNAS-ER (chosen)", test_result.metrics),
+    handcrafted = replace(HANDCRAFTED_TTFS, resolution=options.resolution)  # a finalist already trained alike
+    baselines = measure_baselines(options, settings, spec, result.snn, handcrafted_result=next(
+        (f_result for _, f_spec, f_result in finalists if f_spec == handcrafted), None))
+    pd.DataFrame(baselines["validation"], columns=list(_summary_row(HANDCRAFTED, {}, "val_"))
+                 ).to_csv(out / "baselines_validation.csv", index=False)
+    comparison = [_summary_row(CHOSEN, test_result.metrics),
                   *[_summary_row(f"TNAS-ER finalist {number}", evaluation.metrics) for number, evaluation in enumerate(tested[1:], 1)],
                   *baselines["testing"]]
     pd.DataFrame(comparison).to_csv(out / "comparison.csv", index=False)
