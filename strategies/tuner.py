@@ -184,7 +184,9 @@ class TNASEvolutionTuner(Tuner):
     def trial_end(self, parameter_id: int, success: bool, **kwargs: Any) -> None:
         params = self._running.pop(parameter_id, None)
         if params is not None:  # ended without a final result (a late result still counts)
-            _logger.warning("Trial of %s ended (success=%s) without a final result: recorded as failed.", params, success)
+            _logger.warning("Trial of %s ended (success=%s) without a final result: recorded as failed (the reason ends "
+                            "the trial's trial.stderr, in the experiment's folder under environments/*/trials/<trial ID>/).",
+                            params, success)
             self._tell(self._require_core(), params, None)
             self.save_checkpoint()
 

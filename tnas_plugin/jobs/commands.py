@@ -148,6 +148,26 @@ def _report(args: argparse.Namespace) -> int:
     return 0
 
 
+def _nnictl_config(args: argparse.Namespace) -> int:
+    from .search_job import SearchOptions
+    from .tuner_search import nnictl_yaml
+
+    options = SearchOptions(**{name: value for name in ("data", "budget", "epochs", "concurrency", "seed", "resolution")
+                               if (value := getattr(args, name)) is not None})
+    if args.efficiency is not None:
+        options.efficiency = EFFICIENCY[args.efficiency]
+    if not (options.data / "emotion.json").is_file():
+        raise InputError(f"{options.data / 'emotion.json'}: not a SEE tree (create one with: tnas-er data synth --out {options.data})")
+    if args.out.exists() and not args.overwrite:
+        raise UsageError(f"{args.out} exists; pass --overwrite to replace it or choose another --out")
+    check_writable(args.out.resolve().parent)
+    args.out.write_text(f"# nnictl create --config {args.out} --port 8080   (written by tnas-er nnictl-config)\n"
+                        + nnictl_yaml(options, args.out.resolve().parent))
+    print(f"wrote {args.out}: {options.budget} trials of {options.epochs} epochs on {options.data.resolve()}, "
+          f"{options.concurrency} side by side; run it with: nnictl create --config {args.out} --port 8080")
+    return 0
+
+
 def _listen_address(text: str) -> str:
     from tnas_plugin.strategies.manager_listen import check_address
 
@@ -207,6 +227,22 @@ def register(subparsers) -> None:
     search.add_argument("--skip-bad", action="store_true", default=None,
                         help="leave out the sequences the data check finds bad (listed in report.md) instead of stopping")
     search.set_defaults(func=_search)
+
+    config = subparsers.add_parser(
+        "nnictl-config", help="write the nnictl configuration of the search, every path absolute (runs from any folder)",
+        epilog="example:\n  tnas-er nnictl-config --out ~/see_search.yml --epochs 5 --budget 20\n"
+               "  nnictl create --config ~/see_search.yml --port 8080",
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    config.add_argument("--out", type=Path, default=Path("see_search.yml"), help="YAML file to write (default %(default)s)")
+    config.add_argument("--overwrite", action="store_true", help="replace an existing --out file")
+    config.add_argument("--data", type=Path, help="SEE tree the trials read (default data/synthetic-see)")
+    config.add_argument("--budget", type=int_range(1, 100_000), help="number of trials (default 100)")
+    config.add_argument("--epochs", type=int_range(1, 10_000), help="training epochs per trial (default 15)")
+    config.add_argument("--concurrency", type=int_range(1, 64), help="trials side by side (default 2)")
+    config.add_argument("--seed", type=int_range(0, 2**32 - 1), help="seed of training and search (default 0)")
+    config.add_argument("--resolution", type=int_range(8, MAX_RESOLUTION), help="input resolution in pixels (default 32)")
+    config.add_argument("--efficiency", choices=tuple(EFFICIENCY), help="cost minimised next to WAR and UAR (default energy)")
+    config.set_defaults(func=_nnictl_config)
 
     train = subparsers.add_parser("train", help="train one architecture (JSON) and save its TTFS checkpoint",
                                   epilog="example:\n  tnas-er train results/search/chosen/architecture.json --data data/synthetic-see",
