@@ -27,7 +27,7 @@ BASELINES = {
 }
 
 # --quick: SearchOptions of a smoke run that still learns (about 2 minutes on 2 cores; measured in the README)
-QUICK = dict(budget=6, epochs=6, final_epochs=12, finalists=2, population=6, baselines="fast", lava_samples=5)
+QUICK = dict(budget=4, epochs=5, final_epochs=10, finalists=2, population=4, baselines="fast", lava_samples=5)
 
 
 SEARCH_EPILOG = """examples:
