@@ -32,7 +32,8 @@ def test_intermediate_default_is_the_validation_fitness_and_the_loss_has_its_own
         for result in intermediate:
             assert 0 <= result["default"] <= 1 and result["default"] == pytest.approx((result["war"] + result["uar"]) / 2)
             assert result["loss"] > 0
-        # the last epoch scores the fine-tuned TTFS network on the validation split: the final default itself
+        # the last epoch scores the fine-tuned TTFS network on the validation clips (one per sequence, as eval_starts=1
+    # has the final result score): the final default itself
         assert intermediate[-1]["default"] == final["default"]
         assert (intermediate[-1]["war"], intermediate[-1]["uar"]) == (final["war"], final["uar"])
 

@@ -17,7 +17,7 @@ evaluates the TTFS network and counts its operations and energy on a hardware pr
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields, replace
 
 import numpy as np
 import torch
@@ -198,15 +198,19 @@ def epoch_validation(spec: CandidateSpec, settings: MeasurementSettings) -> Epoc
     discrete-time TTFS network afterwards, so the last epoch's score is the final ``default`` itself.
 
     Adds ``val_war``, ``val_uar`` and ``val_default`` to the epoch's history entry; reads no global random state.
+    It scores one clip per validation sequence (``eval_starts=1``; the final result: ``settings.eval_starts``),
+    which keeps its cost near a tenth of the training's, loaded once at the first epoch and kept in memory.
     """
-    loader = DataLoader(settings.dataset(spec, "validation"), batch_size=settings.batch_size * 4,
-                        generator=torch.Generator())  # an iterator draws its seed from this, not from torch's global one
+    batches: list = []
     device = settings.train.torch_device()
 
     def on_epoch(entry: dict, network: torch.nn.Module) -> dict:
+        if not batches:  # an iterator draws its seed from the loader's generator, not from torch's global one
+            clips = replace(settings, eval_starts=1).dataset(spec, "validation")  # one clip per sequence
+            batches.extend(DataLoader(clips, batch_size=settings.batch_size * 4, generator=torch.Generator()))
         network.eval()  # the trainer sets training mode again at the start of each epoch
         model = network if entry["stage"] == "ann" else (lambda x: network(x, spec.steps_per_window))
-        y_true, y_pred = predict(model, loader, device)
+        y_true, y_pred = predict(model, batches, device)
         scores = {"war": war(y_true, y_pred), "uar": uar(y_true, y_pred)}
         return {"val_war": scores["war"], "val_uar": scores["uar"], "val_default": FITNESS[settings.fitness](scores)}
 
