@@ -39,6 +39,12 @@ def test_every_tnas_er_command_of_the_readme_parses(line):
     assert args.func is not None
 
 
+@pytest.mark.parametrize("module", sorted(set(re.findall(r"`python -m ([\w.]+) --help`", README))))
+def test_every_python_module_command_of_the_readme_runs(module):
+    done = subprocess.run([sys.executable, "-m", module, "--help"], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0 and "usage:" in done.stdout, done.stderr
+
+
 @pytest.mark.parametrize("target", ["demo", "test"])
 def test_the_make_targets_of_the_readme_exist(target):
     done = subprocess.run(["make", "-n", "-C", str(REPO), target], capture_output=True, text=True, timeout=60)
