@@ -9,9 +9,11 @@ import sys
 from pathlib import Path
 
 import pytest
+import yaml
 
 from nni_helpers import free_port, no_orphan_managers, wait_for_no_new_managers
 from tnas_plugin.jobs.cli import build_parser
+from tnas_plugin.jobs.search_job import SearchOptions
 
 REPO = Path(__file__).resolve().parents[1]
 README = (REPO / "README.md").read_text()
@@ -58,17 +60,19 @@ def tiny_script(tmp_path: Path, tiny_see: Path) -> str:
     * ``source .venv/bin/activate``: the environment running this test;
     * ``tnas-er data synth --out data/synthetic-see``: the tiny tree stands in (``data/`` links to it);
     * ``tnas-er search``: tiny options; port 8080: a free port; ``~``: a folder of the test;
-    * ``examples/see_search.yml``: a copy with one trial of one epoch at 16x16 pixels;
+    * ``examples/see_search.yml``: a copy with one trial, the hand-crafted network for 3 epochs at 16x16 pixels;
     * ``<ID>``: the ID ``nnictl create`` printed; ``tnas-er front`` waits for the first result.
     """
     (tmp_path / "data").mkdir()
     (tmp_path / "data" / "synthetic-see").symlink_to(tiny_see)
     (tmp_path / "examples").mkdir()
-    config = (REPO / "examples" / "see_search.yml").read_text()
-    config = config.replace("maxTrialNumber: 30", "maxTrialNumber: 1").replace(
-        "--threads 1", """--threads 1 --space-args '{"resolution": 16}' --evaluator-args '{"epochs": 1, "eval_starts": 1}'""")
-    (tmp_path / "examples" / "see_search.yml").write_text(config.replace("trialCodeDirectory: ..", f"trialCodeDirectory: {tmp_path}")
-                                                          .replace("codeDirectory: ..", f"codeDirectory: {tmp_path}"))
+    config = yaml.safe_load((REPO / "examples" / "see_search.yml").read_text())
+    config.update(maxTrialNumber=1, trialCodeDirectory=str(tmp_path))
+    config["trialCommand"] += """ --space-args '{"resolution": 16}' --evaluator-args '{"epochs": 3, "eval_starts": 1}'"""
+    config["tuner"]["codeDirectory"] = str(tmp_path)
+    # the hand-crafted network first: it learns in 3 epochs on the tiny tree (a collapsed trial has no result)
+    config["tuner"]["classArgs"]["initial_population"] = [SearchOptions(resolution=16).handcrafted_sample()]
+    (tmp_path / "examples" / "see_search.yml").write_text(yaml.safe_dump(config))
     (tmp_path / "examples" / "see_search_space.json").write_text((REPO / "examples" / "see_search_space.json").read_text())
     lines = ["set -euo pipefail", f"cd {shlex.quote(str(tmp_path))}", f"export HOME={shlex.quote(str(tmp_path / 'home'))}"]
     for line in BASH_LINES:
@@ -93,14 +97,14 @@ def tiny_script(tmp_path: Path, tiny_see: Path) -> str:
 @pytest.mark.slow  # a tiny tnas-er search and a one-trial nnictl experiment: ~3 min (pytest -m slow)
 def test_the_readme_bash_blocks_run_on_the_tiny_tree(tiny_see, tmp_path):
     script = tiny_script(tmp_path, tiny_see)
+    env = {**os.environ, "NNI_CONFIG_DIR": str(tmp_path / "nni-config")}  # nnictl's registry: this test's experiments only
     with no_orphan_managers() as before:
         try:
-            done = subprocess.run(["bash", "-c", script], capture_output=True, text=True, timeout=900,
-                                  env={**os.environ, "NNI_CONFIG_DIR": str(tmp_path / "nni-config")})
+            done = subprocess.run(["bash", "-c", script], capture_output=True, text=True, timeout=900, env=env)
         finally:
             subprocess.run(["bash", "-c", f"source {sys.prefix}/bin/activate; HOME={tmp_path / 'home'} nnictl stop --all"],
-                           capture_output=True, timeout=120)
+                           capture_output=True, timeout=120, env=env)
+        assert done.returncode == 0, script + done.stdout[-4000:] + done.stderr[-4000:]
         assert wait_for_no_new_managers(before)
-    assert done.returncode == 0, script + done.stdout[-4000:] + done.stderr[-4000:]
     assert (tmp_path / "results" / "quick" / "report.md").read_text().splitlines()[2].startswith("**Verdict.**")
     assert "Pareto front of" in done.stdout and (tmp_path / "home" / "see_search.yml").is_file()
