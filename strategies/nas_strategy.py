@@ -196,7 +196,8 @@ class TNASEvolution(Strategy):
 
     def _record_failure(self, key: tuple, reason: str) -> None:
         params = self.core.decode(key)
-        _logger.warning("%s %s: recorded as failed.", params, reason)
+        _logger.warning("%s %s: recorded as failed (the reason ends the trial's trial.stderr, in the experiment's folder "
+                        "under environments/*/trials/<trial ID>/).", params, reason)
         self._running.pop(key, None)
         self._metric_due.pop(key, None)
         self.core.tell(params, None)

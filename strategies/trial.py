@@ -68,7 +68,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--data", required=True, help="SEE-layout data directory (first argument of the evaluator)")
     parser.add_argument("--space-args", type=_json_object, default={}, help="TTFSEyeSpace keyword arguments (JSON)")
-    parser.add_argument("--evaluator-args", type=_json_object, default={}, help="further evaluator keyword arguments (JSON)")
+    from tnas_plugin.measurement import MeasurementSettings
+
+    keys = ", ".join(sorted(MeasurementSettings.from_options(".").to_options()))
+    parser.add_argument("--evaluator-args", type=_json_object, default={},
+                        help='further evaluator keyword arguments (JSON), e.g. \'{"epochs": 5}\'; for the default '
+                             f"evaluator (TrainConfig and MeasurementSettings fields): {keys}")
     parser.add_argument(
         "--evaluator", default=DEFAULT_EVALUATOR,
         help=f"evaluator factory 'module:name', called as factory(data, **evaluator_args) (default {DEFAULT_EVALUATOR})",

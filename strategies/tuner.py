@@ -240,7 +240,9 @@ class TNASEvolutionTuner(Tuner):
     def _no_result(self, parameter_id: int, params: dict, success: bool) -> None:
         self._running.pop(parameter_id, None)
         if not self._require_core().has_result(params):
-            _logger.warning("Trial of %s ended (success=%s) without a final result: recorded as failed.", params, success)
+            _logger.warning("Trial of %s ended (success=%s) without a final result: recorded as failed (the reason ends "
+                            "the trial's trial.stderr, in the experiment's folder under environments/*/trials/<trial ID>/).",
+                            params, success)
             self._tell(self._require_core(), params, None)
             self._serve_waiting()
 

@@ -3,6 +3,7 @@ import json
 import subprocess
 import sys
 
+import numpy as np
 import pandas as pd
 import pytest
 from PIL import Image
@@ -51,6 +52,13 @@ def test_tiny_search_writes_every_result(tiny_see, tmp_path):
         assert f"({name})" in report
     assert "## Fixed point" in report and "8-bit integer" in report
     assert "retrained on training + validation" in report and "takes within subjects" in report
+    chosen, handcrafted = (comparison.set_index("network").loc[name] for name in ("TNAS-ER (chosen)", "hand-crafted TTFS CNN"))
+    verdict = report.splitlines()[2]  # the report opens with its verdict: chosen vs hand-crafted, on test
+    assert verdict.startswith("**Verdict.**") and "chance is 0.143" in verdict.lower()
+    assert f"test UAR {chosen.test_uar:.3f} at {chosen.test_energy_uj:.3g} µJ" in verdict
+    assert "hand-crafted TTFS CNN itself" in verdict or f"{handcrafted.test_uar:.3f} at {handcrafted.test_energy_uj:.3g} µJ" in verdict
+    spiking = set(np.load(out / "spike_times.npz").files) - {"steps_per_window"}  # one label per layer in every plot
+    assert spiking and spiking <= set(pd.read_csv(out / "synops_per_layer.csv")["name"])
 
 
 @pytest.mark.parametrize("args, message", [(["--data", "/nonexistent/see"], "emotion.json")])

@@ -15,8 +15,8 @@ README = Path(__file__).resolve().parents[1] / "README.md"
 
 
 def recipe_blocks() -> tuple[str, str]:
-    """The two Python blocks of README's "From Python": the search, and the resume."""
-    text = README.read_text().split("**From Python**", 1)[1]
+    """The two Python blocks of README's "Searching from Python": the search, and the resume."""
+    text = README.read_text().split("## Searching from Python", 1)[1]
     search, resume = re.findall(r"```python\n(.*?)```", text, flags=re.S)[:2]
     return search, resume
 

@@ -18,7 +18,7 @@ evaluates the TTFS network and counts its operations and energy on a hardware pr
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields, replace
 
 import numpy as np
 import torch
@@ -27,8 +27,8 @@ from torch.utils.data import DataLoader
 from tnas_plugin.candidate import CandidateSpec, candidate_dataset
 from tnas_plugin.data import VALIDATION_FRACTION, VALIDATION_SPLITS
 from tnas_plugin.hardware import CostReport, count_ttfs, estimate_energy, load_profile
-from tnas_plugin.metrics import recognition_report
-from tnas_plugin.trainer import TrainCallbacks, TrainConfig, inference_model, predict, train_ttfs
+from tnas_plugin.metrics import recognition_report, uar, war
+from tnas_plugin.trainer import EpochHook, TrainCallbacks, TrainConfig, inference_model, predict, train_ttfs
 from tnas_plugin.ttfs import TTFSNetwork
 
 FITNESS = {
@@ -199,6 +199,31 @@ def evaluate_network(spec: CandidateSpec, snn: TTFSNetwork, settings: Measuremen
         latency_ms=energy["latency_ms"],
     )
     return Evaluation(split, metrics, y_true, y_pred, synops)
+
+
+def epoch_validation(spec: CandidateSpec, settings: MeasurementSettings) -> EpochHook:
+    """An ``on_epoch`` hook scoring the network being trained on the validation split with the fitness of the
+    final ``default`` (docs/ARCHITECTURE.md, "Intermediate results"): the ReLU twin in the ``ann`` stage, the
+    discrete-time TTFS network afterwards, so the last epoch's score is the final ``default`` itself.
+
+    Adds ``val_war``, ``val_uar`` and ``val_default`` to the epoch's history entry; reads no global random state.
+    It scores one clip per validation sequence (``eval_starts=1``; the final result: ``settings.eval_starts``),
+    which keeps its cost near a tenth of the training's, loaded once at the first epoch and kept in memory.
+    """
+    batches: list = []
+    device = settings.train.torch_device()
+
+    def on_epoch(entry: dict, network: torch.nn.Module) -> dict:
+        if not batches:  # an iterator draws its seed from the loader's generator, not from torch's global one
+            clips = replace(settings, eval_starts=1).dataset(spec, "validation")  # one clip per sequence
+            batches.extend(DataLoader(clips, batch_size=settings.batch_size * 4, generator=torch.Generator()))
+        network.eval()  # the trainer sets training mode again at the start of each epoch
+        model = network if entry["stage"] == "ann" else (lambda x: network(x, spec.steps_per_window))
+        y_true, y_pred = predict(model, batches, device)
+        scores = {"war": war(y_true, y_pred), "uar": uar(y_true, y_pred)}
+        return {"val_war": scores["war"], "val_uar": scores["uar"], "val_default": FITNESS[settings.fitness](scores)}
+
+    return on_epoch
 
 
 def measure_candidate(spec: CandidateSpec, ann: torch.nn.Sequential, settings: MeasurementSettings,

@@ -279,10 +279,10 @@ def train_lif_baseline(spec: CandidateSpec, settings, callbacks: TrainCallbacks 
     return model
 
 
-def twin_metrics(spec: CandidateSpec, snn, lif: SEENStyleLIF, settings, split: str,
+def twin_metrics(spec: CandidateSpec, snn, lif: SEENStyleLIF | None, settings, split: str,
                  rate_steps: int | None = RATE_TWIN_STEPS) -> list[tuple[str, dict]]:
     """``(name, metrics)`` on ``split`` of the TTFS network ``snn``'s ANN twin, its rate twin (``rate_steps``
-    steps; ``None``: left out) and the LIF baseline.
+    steps; ``None``: left out) and the LIF baseline (``None``: left out).
 
     Metrics: ``war``, ``uar``, ``params``, ``synops``, ``neuron_updates``, ``spikes_per_neuron``, ``macs``,
     ``energy_uj``, ``latency_steps``, ``latency_ms`` (on ``settings.hardware_profile``), operations counted on
@@ -312,6 +312,7 @@ def twin_metrics(spec: CandidateSpec, snn, lif: SEENStyleLIF, settings, split: s
         twin = rate_twin(snn, rate_steps)
         row(f"rate twin (IF, T={rate_steps})", *evaluate_stepped(twin, loader, count=False)[:2],
             evaluate_stepped(twin, cost_batch)[2], params)
-    row(f"LIF BPTT (SEEN-style, T={lif.steps})", *evaluate_stepped(lif, loader, count=False)[:2],
-        evaluate_stepped(lif, cost_batch)[2], sum(p.numel() for p in lif.parameters() if p.requires_grad))
+    if lif is not None:
+        row(f"LIF BPTT (SEEN-style, T={lif.steps})", *evaluate_stepped(lif, loader, count=False)[:2],
+            evaluate_stepped(lif, cost_batch)[2], sum(p.numel() for p in lif.parameters() if p.requires_grad))
     return rows

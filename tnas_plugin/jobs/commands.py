@@ -16,12 +16,24 @@ from .signals import say
 # Options of a search run that --resume takes from the stopped run (None on the command line: not given).
 _RUN_OPTIONS = ("data", "out", "budget", "seed", "epochs", "final_epochs", "resolution", "population", "finalists",
                 "efficiency", "cache_dir", "annotations", "validation_split", "final_training", "skip_bad", "concurrency",
-                "engine")
+                "engine", "baselines")
 # --efficiency NAME -> the metric key minimised next to WAR and UAR (None: WAR and UAR only)
 EFFICIENCY = {"energy": "energy_uj", "synops": "synops", "latency": "latency_steps", "params": "params", "none": None}
 
+# --baselines NAME: the reference networks measured after the search (SearchOptions.baselines)
+BASELINES = {
+    "full": "the hand-crafted TTFS CNN; the chosen network's ANN twin, rate twin and SEEN-style LIF CNN",
+    "fast": "the hand-crafted TTFS CNN and the chosen network's ANN twin",
+    "none": "none (the report compares the chosen network with chance only)",
+}
+
+# --quick: SearchOptions of a smoke run that still learns (2 min 40 s of CPU time; measured in the README)
+QUICK = dict(budget=4, epochs=5, final_epochs=10, finalists=2, population=4, baselines="fast", lava_samples=5)
+
+
 SEARCH_EPILOG = """examples:
   tnas-er search                                 # synthetic data, web UI on :8080, results in results/search
+  tnas-er search --quick --out results/quick     # a smoke run that still learns (2 min 40 s of CPU)
   tnas-er search --budget 30 --port 8081 --out results/run2
   tnas-er search --data /datasets/SEE --resolution 48 --epochs 30
   tnas-er search --out results/run2 --overwrite  # replace an earlier run's results
@@ -35,15 +47,14 @@ exit status: 0 done, 1 bad data or files (one line names the file), 2 usage erro
 def _search(args: argparse.Namespace) -> int:
     from .search_job import SearchInterrupted, SearchOptions, run_search
 
-    defaults = SearchOptions()
     given = {name: value for name, value in vars(args).items() if name in _RUN_OPTIONS and value is not None}
-    if args.resume is not None and (given or args.overwrite):
-        flags = ", ".join(f"--{name.replace('_', '-')}" for name in [*given, *(["overwrite"] if args.overwrite else [])])
+    if args.resume is not None and (given or args.overwrite or args.quick):
+        flags = ", ".join(f"--{name.replace('_', '-')}" for name in
+                          [*given, *(["overwrite"] if args.overwrite else []), *(["quick"] if args.quick else [])])
         raise UsageError(f"--resume continues a run with the options it was started with; {flags} cannot be given "
                          "with it (only --port, --listen and --quiet)")
     options = SearchOptions(port=args.port, listen=args.listen, announce_ui=not args.quiet,
-                            **{name: getattr(defaults, name) if value is None else value
-                               for name, value in ((name, getattr(args, name)) for name in _RUN_OPTIONS)})
+                            **{**(QUICK if args.quick else {}), **given})  # options given win over --quick's
     if args.efficiency is not None:
         options.efficiency = EFFICIENCY[args.efficiency]
     try:
@@ -141,6 +152,26 @@ def _report(args: argparse.Namespace) -> int:
     return 0
 
 
+def _nnictl_config(args: argparse.Namespace) -> int:
+    from .search_job import SearchOptions
+    from .tuner_search import nnictl_yaml
+
+    options = SearchOptions(**{name: value for name in ("data", "budget", "epochs", "concurrency", "seed", "resolution")
+                               if (value := getattr(args, name)) is not None})
+    if args.efficiency is not None:
+        options.efficiency = EFFICIENCY[args.efficiency]
+    if not (options.data / "emotion.json").is_file():
+        raise InputError(f"{options.data / 'emotion.json'}: not a SEE tree (create one with: tnas-er data synth --out {options.data})")
+    if args.out.exists() and not args.overwrite:
+        raise UsageError(f"{args.out} exists; pass --overwrite to replace it or choose another --out")
+    check_writable(args.out.resolve().parent)
+    args.out.write_text(f"# nnictl create --config {args.out} --port 8080   (written by tnas-er nnictl-config)\n"
+                        + nnictl_yaml(options, args.out.resolve().parent))
+    print(f"wrote {args.out}: {options.budget} trials of {options.epochs} epochs on {options.data.resolve()}, "
+          f"{options.concurrency} side by side; run it with: nnictl create --config {args.out} --port 8080")
+    return 0
+
+
 def _listen_address(text: str) -> str:
     from tnas_plugin.strategies.manager_listen import check_address
 
@@ -188,7 +219,6 @@ def register(subparsers) -> None:
     search.add_argument("--engine", choices=("tuner", "nas"),
                         help="tuner (default): HPO-style NNI experiment with Lightning-free trials; "
                              "nas: NasExperiment (NAS-mode trials, several seconds more start-up each)")
-    add_data_options(search)
     search.add_argument("--validation-split", choices=("take", "subject"),
                         help="how validation is carved from the training subset (default: as the test split was "
                              "carved: takes within subjects when test subjects also appear in training, as in SEE's "
@@ -196,9 +226,34 @@ def register(subparsers) -> None:
     search.add_argument("--keep-validation-out", dest="final_training", action="store_const", const="training",
                         help="after the choice, keep training the chosen network and the baselines on the training "
                              "split only (default: retrain them on training + validation)")
+    search.add_argument("--baselines", choices=tuple(BASELINES),
+                        help="reference networks measured after the search: " +
+                             "; ".join(f"{name}: {what}" for name, what in BASELINES.items()) + " (default full)")
+    search.add_argument("--quick", action="store_true",
+                        help="a smoke run that still learns (2 min 40 s of CPU time): " +
+                             ", ".join(f"--{name.replace('_', '-')} {value}" for name, value in QUICK.items()
+                                       if name in _RUN_OPTIONS) +
+                             f", Lava checked on {QUICK['lava_samples']} clips (options given override these)")
+    add_data_options(search)
     search.add_argument("--skip-bad", action="store_true", default=None,
                         help="leave out the sequences the data check finds bad (listed in report.md) instead of stopping")
     search.set_defaults(func=_search)
+
+    config = subparsers.add_parser(
+        "nnictl-config", help="write the nnictl configuration of the search, every path absolute (runs from any folder)",
+        epilog="example:\n  tnas-er nnictl-config --out ~/see_search.yml --epochs 5 --budget 20\n"
+               "  nnictl create --config ~/see_search.yml --port 8080",
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    config.add_argument("--out", type=Path, default=Path("see_search.yml"), help="YAML file to write (default %(default)s)")
+    config.add_argument("--overwrite", action="store_true", help="replace an existing --out file")
+    config.add_argument("--data", type=Path, help="SEE tree the trials read (default data/synthetic-see)")
+    config.add_argument("--budget", type=int_range(1, 100_000), help="number of trials (default 100)")
+    config.add_argument("--epochs", type=int_range(1, 10_000), help="training epochs per trial (default 15)")
+    config.add_argument("--concurrency", type=int_range(1, 64), help="trials side by side (default 2)")
+    config.add_argument("--seed", type=int_range(0, 2**32 - 1), help="seed of training and search (default 0)")
+    config.add_argument("--resolution", type=int_range(8, MAX_RESOLUTION), help="input resolution in pixels (default 32)")
+    config.add_argument("--efficiency", choices=tuple(EFFICIENCY), help="cost minimised next to WAR and UAR (default energy)")
+    config.set_defaults(func=_nnictl_config)
 
     train = subparsers.add_parser("train", help="train one architecture (JSON) and save its TTFS checkpoint",
                                   epilog="example:\n  tnas-er train results/search/chosen/architecture.json --data data/synthetic-see",

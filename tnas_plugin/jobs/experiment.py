@@ -4,7 +4,8 @@
 search with ``TNASEvolutionTuner``, or ``--engine nas``): one line per trial event, NNI's manager
 stopped on every path, and, before a tuner resume, :func:`prepare_tuner_state`.
 
-``SearchExperiment`` is an NNI ``NasExperiment`` that resumes.
+``SearchExperiment`` is an NNI ``NasExperiment`` that resumes, and whose :meth:`~SearchExperiment.front` gives
+the Pareto front with each member's metrics (``export_top_models`` gives the architectures only).
 
 NNI 3.0 keeps a NAS experiment's strategy state in ``checkpoint/state.ckpt.torch`` (``torch.save``),
 written only when the experiment starts and stops. Resuming it fails on torch >= 2.6, whose
@@ -31,6 +32,7 @@ import importlib
 import json
 import logging
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
@@ -84,6 +86,23 @@ class _ChannelSkippingImports(TunerCommandChannel):
                 _logger.info("Skipping NNI's command the NAS engine has no use for (%s).", unknown)
 
 
+@dataclass(frozen=True)
+class FrontMember:
+    """One network of the Pareto front: its architecture (the sample ``export_top_models(formatter="dict")``
+    gives) and its trial's validation metrics (docs/ARCHITECTURE.md, "Metrics"); ``energy_uj`` is ``None``
+    when the trials report no energy."""
+
+    sample: dict
+    war: float
+    uar: float
+    energy_uj: float | None
+    metrics: dict  #: the trial's whole final metric dict
+
+    @classmethod
+    def of(cls, sample: dict, metrics: dict) -> "FrontMember":
+        return cls(sample, metrics["war"], metrics["uar"], metrics.get("energy_uj"), metrics)
+
+
 class SearchExperiment(NasExperiment):
     """``NasExperiment(model_space, evaluator, strategy, id=...)`` with a JSON strategy state.
 
@@ -109,6 +128,19 @@ class SearchExperiment(NasExperiment):
         super().__init__(model_space, evaluator, strategy, config, id=id)
         self._state_file = None if state_file is None else Path(state_file)
         self._state_refused = False
+
+    def front(self) -> list[FrontMember]:
+        """The Pareto front, best first by the first objective (the models ``export_top_models(top_k=None)``
+        lists, in its order), each with its trial's whole metric dict: WAR, UAR, energy and the rest, on the
+        validation split. NNI keeps only a model's ``default``; the metric dicts come from the strategy's
+        ``pareto_front()`` (:class:`~tnas_plugin.strategies.TNASEvolution`). Call it after ``run``, as
+        ``export_top_models``."""
+        pareto_front = getattr(self.strategy, "pareto_front", None)
+        if pareto_front is None:
+            raise TypeError(f"front() needs the TNASEvolution strategy (its pareto_front()); this experiment runs "
+                            f"{type(self.strategy).__name__}: use export_top_models")
+        return [FrontMember.of(self.strategy.model_space.freeze(entry["params"]).sample, entry["metrics"])
+                for entry in pareto_front()]
 
     def execution_engine_factory(self, config):
         """NNI's engine, with a command channel that survives the ``ImportData`` command of a resume.

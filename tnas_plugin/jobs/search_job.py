@@ -52,7 +52,8 @@ from tnas_plugin.search_spaces.eye_space import EyeSpaceChoices
 
 from .baselines import HANDCRAFTED_TTFS, RATE_TWIN_STEPS, train_lif_baseline, twin_metrics
 from .experiment import SearchExperiment, run_to_completion
-from .report import write_report
+from .commands import BASELINES
+from .report import CHOSEN, HANDCRAFTED, write_report
 from .results import InputError, JobError, ResultsFolder, UsageError
 from .signals import Stopped, say, stop_requested
 from .trial_log import trial_columns
@@ -90,6 +91,11 @@ class SearchOptions:
     validation_split: str = "auto"  # "take" (within subjects), "subject", or "auto": as the test split was carved
     final_training: str = "training+validation"  # the chosen network and baselines retrain on it once chosen
     skip_bad: bool = False  # leave out the sequences the preflight check finds bad, instead of stopping
+    baselines: str = "full"  # BASELINES: which reference networks are measured after the search
+
+    def __post_init__(self):
+        if self.baselines not in BASELINES:
+            raise ValueError(f"baselines must be one of {sorted(BASELINES)}, got {self.baselines!r}")
 
     def objectives(self) -> dict:
         return {"war": "max", "uar": "max", **({self.efficiency: "min"} if self.efficiency else {})}
@@ -295,18 +301,27 @@ def _summary_row(name: str, metrics: dict, prefix: str = "test_") -> dict:
 
 def measure_baselines(options: SearchOptions, settings: MeasurementSettings, spec: CandidateSpec, snn,
                       handcrafted_snn, rate_steps: int | None = RATE_TWIN_STEPS) -> list[dict]:
-    """Test rows of the baselines: the hand-crafted TTFS CNN (``handcrafted_snn``, trained like the chosen
-    network), and for the chosen network (``spec``, ``snn``) its ANN twin, its rate twin (``rate_steps`` steps;
-    ``None``: left out) and a SEEN-style LIF CNN of its architecture trained with BPTT for the same epochs
-    on the same split as the chosen network (:mod:`tnas_plugin.jobs.baselines`)."""
-    handcrafted = replace(HANDCRAFTED_TTFS, resolution=options.resolution)
-    with epoch_progress(settings.train, "LIF baseline (BPTT)") as callbacks:
-        lif = train_lif_baseline(spec, settings, callbacks, split=options.final_training)
-    twins = "ANN twin, rate twin" if rate_steps is not None else "ANN twin"
-    print(f"measuring the chosen network's {twins} and the LIF baseline on the test split", flush=True)
-    evaluation = evaluate_network(handcrafted, handcrafted_snn, settings, "testing", build_params(handcrafted))
-    return [_summary_row("hand-crafted TTFS CNN", evaluation.metrics),
-            *[_summary_row(name, metrics) for name, metrics in twin_metrics(spec, snn, lif, settings, "testing", rate_steps)]]
+    """Test rows of the baselines (``options.baselines``, :data:`BASELINES`): the hand-crafted TTFS CNN
+    (``handcrafted_snn``, trained like the chosen network; ``None``: left out) and, for the chosen network
+    (``spec``, ``snn``), its ANN twin; with ``"full"`` also its rate twin (``rate_steps`` steps; ``None``: left
+    out) and a SEEN-style LIF CNN of its architecture trained with BPTT for the same epochs on the same split
+    as the chosen network (:mod:`tnas_plugin.jobs.baselines`). ``"none"``: no row."""
+    if options.baselines == "none":
+        return []
+    full = options.baselines == "full"
+    lif = None
+    if full:
+        with epoch_progress(settings.train, "LIF baseline (BPTT)") as callbacks:
+            lif = train_lif_baseline(spec, settings, callbacks, split=options.final_training)
+    twins = "ANN twin, rate twin and LIF baseline" if full else "ANN twin"
+    print(f"measuring the hand-crafted network and the chosen network's {twins} on the test split", flush=True)
+    rows = []
+    if handcrafted_snn is not None:
+        handcrafted = replace(HANDCRAFTED_TTFS, resolution=options.resolution)
+        rows.append(_summary_row(HANDCRAFTED, evaluate_network(handcrafted, handcrafted_snn, settings, "testing",
+                                                               build_params(handcrafted)).metrics))
+    return rows + [_summary_row(name, metrics)
+                   for name, metrics in twin_metrics(spec, snn, lif, settings, "testing", rate_steps if full else None)]
 
 
 def build_params(spec: CandidateSpec) -> int:
@@ -339,8 +354,10 @@ def save_chosen(out: Path, spec: CandidateSpec, snn, test: Evaluation, test_inpu
     with torch.no_grad():
         run = snn.run(test_inputs, spec.steps_per_window)
     spiking = [i for i, kind in enumerate(run.kinds) if kind.has_neurons]
+    # run entry i holds the output spikes of layer i - 1 (entry 0 is the input): named "<layer>:<kind>" as in
+    # synops_per_layer.csv, so every plot labels a layer alike
     np.savez_compressed(out / "spike_times.npz", steps_per_window=spec.steps_per_window,
-                        **{f"{i}:{run.kinds[i]}": run.spike_times[i][run.spike_mask[i]].cpu().numpy() for i in spiking})
+                        **{f"{i - 1}:{run.kinds[i]}": run.spike_times[i][run.spike_mask[i]].cpu().numpy() for i in spiking})
 
 
 def open_run(options: SearchOptions, overwrite: bool, resume_from: Path | None) -> tuple[ResultsFolder, SearchOptions, dict]:
@@ -461,24 +478,28 @@ def _run(options: SearchOptions, folder: ResultsFolder, run: dict, resumed: bool
         say(f"the search finished before the stop ({len(history)} trials): going on with the finalists")
     if not front:
         raise JobError(f"no trial succeeded; see the reason column of {out / 'trials.csv'}")
-    finalists, settings = retrain_finalists(options, space, history, finalist_budget(options, history))
+    trial_budget = finalist_budget(options, history)
+    finalists, settings = retrain_finalists(options, space, history, trial_budget)
     handcrafted_spec = replace(HANDCRAFTED_TTFS, resolution=options.resolution)
-    seeded = next((f.result for f in finalists if f.spec == handcrafted_spec), None)
-    if seeded is None:
+    seeded = next((f.result for f in finalists if f.spec == handcrafted_spec), None)  # a finalist already trained alike
+    if seeded is None and options.baselines != "none":
         with epoch_progress(settings.train, "hand-crafted TTFS baseline") as callbacks:
             seeded = measure_candidate(handcrafted_spec, build_ann(handcrafted_spec), settings, callbacks)
     cost = options.efficiency
-    chosen = choose([f.result.metrics for f in finalists], cost, seeded.metrics.get(cost) if cost else None)
+    budget = seeded.metrics.get(cost) if seeded is not None and cost else trial_budget  # "none": the trial's cost
+    chosen = choose([f.result.metrics for f in finalists], cost, budget)
     pd.DataFrame([{**f.params, "chosen": k == chosen, **{f"val_{key}": value for key, value in f.result.metrics.items()}}
                   for k, f in enumerate(finalists)]).to_csv(out / "finalists.csv", index=False)
-    pd.DataFrame([_summary_row("hand-crafted TTFS CNN", seeded.metrics, "val_")]).to_csv(out / "baselines_validation.csv", index=False)
+    pd.DataFrame([_summary_row(HANDCRAFTED, seeded.metrics, "val_")] if seeded is not None and options.baselines != "none" else [],
+                 columns=list(_summary_row(HANDCRAFTED, {}, "val_"))).to_csv(out / "baselines_validation.csv", index=False)
     # Every choice is made: the test split is read from here on.
     order = [chosen, *(k for k in range(len(finalists)) if k != chosen)]
     tested = [evaluate_network(finalists[k].spec, finalists[k].result.snn, settings, "testing", finalists[k].result.params)
               for k in order]  # as measured on validation (trained on training): how well validation predicted test
     spec = finalists[chosen].spec
     snn = final_network(options, settings, spec, finalists[chosen].result, "chosen network")
-    handcrafted_snn = final_network(options, settings, handcrafted_spec, seeded, "hand-crafted TTFS CNN")
+    handcrafted_snn = (final_network(options, settings, handcrafted_spec, seeded, "hand-crafted TTFS CNN")
+                       if seeded is not None and options.baselines != "none" else None)
     test_result = evaluate_network(spec, snn, settings, "testing", finalists[chosen].result.params)
     test = replace(settings, eval_starts=1).dataset(spec, "testing")
     inputs = torch.stack([test[i][0] for i in range(min(options.lava_samples, len(test)))])
@@ -486,7 +507,7 @@ def _run(options: SearchOptions, folder: ResultsFolder, run: dict, resumed: bool
     print(f"checking the chosen network on Lava ({len(inputs)} clips)", flush=True)
     (out / "lava.json").write_text(json.dumps(check_lava(snn, inputs, spec.steps_per_window), indent=2) + "\n")
     (out / "fixed_point.json").write_text(json.dumps(check_fixed_point(spec, snn, settings, inputs), indent=2) + "\n")
-    comparison = [_summary_row("TNAS-ER (chosen)", test_result.metrics),
+    comparison = [_summary_row(CHOSEN, test_result.metrics),
                   *measure_baselines(options, settings, spec, snn, handcrafted_snn),
                   *[{**_summary_row(f"finalist {k} (trained on training)", evaluation.metrics),
                      "val_uar": finalists[k].result.metrics["uar"]} for k, evaluation in zip(order, tested)]]

@@ -37,14 +37,14 @@ def trial_command(data: Path, space_args: dict, evaluator_args: dict, threads: i
                      "--threads", str(threads)])
 
 
-def tuner_experiment(*, data: Path, work: Path, experiment_id: str, budget: int, concurrency: int,
-                     space_args: dict, evaluator_args: dict, tuner_args: dict):
-    """The NNI ``Experiment`` (not started): search space, tuner, trial command, local training service."""
-    from nni.experiment import Experiment, ExperimentConfig
+def tuner_config(*, data: Path, work: Path, budget: int, concurrency: int, space_args: dict, evaluator_args: dict,
+                 tuner_args: dict):
+    """The NNI ``ExperimentConfig``: search space, tuner, trial command, local training service; every path
+    absolute (``work``: NNI's experiment folder, the trial and tuner code folder)."""
+    from nni.experiment import ExperimentConfig
     from nni.experiment.config import CustomAlgorithmConfig, LocalConfig
 
-    work.mkdir(parents=True, exist_ok=True)
-    config = ExperimentConfig(
+    return ExperimentConfig(
         experiment_name="tnas-er-search",
         experiment_working_directory=str(work.resolve()),
         search_space=EyeSpaceChoices(**space_args).hpo_space(),
@@ -57,7 +57,27 @@ def tuner_experiment(*, data: Path, work: Path, experiment_id: str, budget: int,
                                     class_args={**tuner_args, "canonical": CANONICAL}),
         training_service=LocalConfig(use_active_gpu=False),
     )
-    return Experiment(config, id=experiment_id)
+
+
+def tuner_experiment(*, work: Path, experiment_id: str, **config):
+    """The NNI ``Experiment`` (not started) of :func:`tuner_config`, its folder ``work`` created."""
+    from nni.experiment import Experiment
+
+    work.mkdir(parents=True, exist_ok=True)
+    return Experiment(tuner_config(work=work, **config), id=experiment_id)
+
+
+def nnictl_yaml(options, folder: Path) -> str:
+    """The nnictl configuration of the search ``tnas-er search`` runs with ``options`` (``SearchOptions``), every
+    path absolute so that it runs from any folder: NNI's experiments in its default folder, the trial and tuner
+    code folder ``folder``."""
+    import yaml
+
+    config = tuner_config(data=options.data, work=folder, budget=options.budget, concurrency=options.concurrency,
+                          space_args={"resolution": options.resolution}, evaluator_args=options.evaluator_settings(),
+                          tuner_args=options.evolution_args()).json()
+    del config["experimentWorkingDirectory"]  # NNI's default, ~/nni-experiments
+    return yaml.safe_dump(config, sort_keys=False)
 
 
 def search_results(database: Path, search_space: dict, tuner_args: dict) -> tuple[list[dict], list[dict]]:
