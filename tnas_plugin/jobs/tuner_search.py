@@ -39,9 +39,12 @@ def trial_command(data: Path, space_args: dict, evaluator_args: dict, threads: i
 
 def tuner_experiment(*, data: Path, work: Path, experiment_id: str, budget: int, concurrency: int,
                      space_args: dict, evaluator_args: dict, tuner_args: dict):
-    """The NNI ``Experiment`` (not started): search space, tuner, trial command, local training service."""
-    from nni.experiment import Experiment, ExperimentConfig
+    """The NNI ``Experiment`` (not started; :class:`~.experiment.TunerExperiment`): search space, tuner, trial
+    command, local training service."""
+    from nni.experiment import ExperimentConfig
     from nni.experiment.config import CustomAlgorithmConfig, LocalConfig
+
+    from .experiment import TunerExperiment
 
     work.mkdir(parents=True, exist_ok=True)
     config = ExperimentConfig(
@@ -57,7 +60,7 @@ def tuner_experiment(*, data: Path, work: Path, experiment_id: str, budget: int,
                                     class_args={**tuner_args, "canonical": CANONICAL}),
         training_service=LocalConfig(use_active_gpu=False),
     )
-    return Experiment(config, id=experiment_id)
+    return TunerExperiment(config, id=experiment_id)
 
 
 def search_results(database: Path, search_space: dict, tuner_args: dict) -> tuple[list[dict], list[dict]]:
