@@ -1,13 +1,13 @@
 """Running NNI experiments that can be stopped at any moment and resumed (docs/ARCHITECTURE.md, "Reliability").
 
 :func:`run_to_completion` runs or resumes any NNI experiment for ``tnas-er search`` (the HPO-style
-search with ``TNASEvolutionTuner``, or ``--engine nas``): one line per trial event, NNI's waits at
-start-up long enough for a loaded machine (:func:`~tnas_plugin.strategies.manager_start.patient_manager_start`),
-NNI's manager stopped on every path within seconds (:class:`BoundedStop`), and, before a tuner resume,
-:func:`prepare_tuner_state`. A resume of a run stopped before anything was recorded starts it afresh.
+search with ``TNASEvolutionTuner``, or ``--engine nas``): one line per trial event, NNI's manager
+stopped on every path, and, before a tuner resume, :func:`prepare_tuner_state`. A resume of a run stopped
+before anything was recorded starts it afresh.
 
 ``TunerExperiment`` is NNI's HPO ``Experiment`` and ``SearchExperiment`` an NNI ``NasExperiment`` that resumes,
-both with the bounded stop.
+both :class:`PatientManager`: NNI's waits at start-up long enough for a loaded machine, its manager stopped
+within seconds.
 
 NNI 3.0 keeps a NAS experiment's strategy state in ``checkpoint/state.ckpt.torch`` (``torch.save``),
 written only when the experiment starts and stops. Resuming it fails on torch >= 2.6, whose
@@ -57,13 +57,18 @@ class ResumeError(InputError):
     """The saved state could not be loaded; it was left untouched (exit status 1 from the command line)."""
 
 
-class BoundedStop:
-    """Mixed into an NNI experiment: its manager stops within seconds, whatever state it is in.
+class PatientManager:
+    """Mixed into an NNI experiment: its manager gets the time a loaded machine needs to start, and stops
+    within seconds whatever state it is in (:mod:`tnas_plugin.strategies.manager_start`).
 
-    NNI's ``stop`` asks the manager to stop and waits for it without a limit; a manager whose tuner is
-    still starting waits for that tuner (49 s were seen on a loaded machine), and the tuner then prints a
-    ``ConnectionRefusedError``. :func:`~tnas_plugin.strategies.manager_start.stop_manager` bounds it.
+    NNI gives its manager 3 s to answer and the tuner 10 s to connect; its ``stop`` asks the manager to stop
+    and waits without a limit, and a manager whose tuner is still starting waits for that tuner (49 s were
+    seen on a loaded machine), after which the tuner prints a ``ConnectionRefusedError``.
     """
+
+    def _start_nni_manager(self, *args, **kwargs):
+        with patient_manager_start():
+            return super()._start_nni_manager(*args, **kwargs)
 
     def _stop_nni_manager(self) -> None:
         if self._proc is not None:
@@ -72,8 +77,8 @@ class BoundedStop:
         self._proc = None
 
 
-class TunerExperiment(BoundedStop, Experiment):
-    """NNI's HPO ``Experiment`` (``TNASEvolutionTuner`` and the trial entry) with the bounded stop."""
+class TunerExperiment(PatientManager, Experiment):
+    """NNI's HPO ``Experiment`` (``TNASEvolutionTuner`` and the trial entry), :class:`PatientManager`."""
 
 
 class _ChannelSkippingImports(TunerCommandChannel):
@@ -90,7 +95,7 @@ class _ChannelSkippingImports(TunerCommandChannel):
                 _logger.info("Skipping NNI's command the NAS engine has no use for (%s).", unknown)
 
 
-class SearchExperiment(BoundedStop, NasExperiment):
+class SearchExperiment(PatientManager, NasExperiment):
     """``NasExperiment(model_space, evaluator, strategy, id=...)`` with a JSON strategy state.
 
     Parameters
@@ -200,7 +205,7 @@ def run_to_completion(experiment, port: int, resume: bool = False, on_end: Calla
     if resume and not isinstance(experiment, SearchExperiment):
         prepare_tuner_state(experiment, directory)
     outcome, stopped_by_nni = None, False
-    with patient_manager_start(), TrialMonitor(directory / experiment.id / "db" / "nni.sqlite", on_end=on_end):
+    with TrialMonitor(directory / experiment.id / "db" / "nni.sqlite", on_end=on_end):
         try:
             outcome = (experiment.resume if resume else experiment.run)(port=port, wait_completion=True)
             stopped_by_nni = outcome is None  # NNI stops the experiment itself on KeyboardInterrupt
