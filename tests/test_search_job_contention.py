@@ -10,7 +10,6 @@ import subprocess
 import sys
 import time
 
-import psutil
 import pytest
 
 from job_helpers import Job
@@ -85,32 +84,6 @@ def test_a_busy_port_is_refused_when_chosen_and_skipped_when_not(monkeypatch, tm
     taken, claim = claim_port(None, "127.0.0.1")
     assert taken == port + 1 or taken > port
     claim.release()
-
-
-def local_addresses() -> set[str]:
-    return {address.address.split("%")[0] for addresses in psutil.net_if_addrs().values() for address in addresses}
-
-
-@pytest.mark.parametrize("address", ["999.1.1.1", "10.255.255.1"])
-def test_listen_on_an_address_this_machine_does_not_have_exits_2_before_nni_starts(tiny_see, tmp_path, address):
-    if address in local_addresses():
-        pytest.skip(f"{address} is an address of this machine")
-    out = tmp_path / "r"
-    job = search(tiny_see, out, "--listen", address, "--port", free_port())
-    assert job.wait() == 2, job.output
-    assert "starting NNI" not in job.output and "Traceback" not in job.output
-    assert address in job.lines[-1] and not out.exists() and not (tmp_path / "r.partial").exists()
-
-
-def test_a_chosen_port_another_program_listens_on_exits_2_in_one_line(tiny_see, tmp_path):
-    with socket.socket() as busy:
-        busy.bind(("127.0.0.1", 0))
-        busy.listen()
-        port = busy.getsockname()[1]
-        job = search(tiny_see, tmp_path / "r", "--port", port)
-        assert job.wait() == 2, job.output
-    assert stderr_lines(job) == [f"tnas-er search: port {port} is busy (Address already in use); choose another with --port\n"]
-    assert not (tmp_path / "r.partial").exists() and not (tmp_path / "r").exists()
 
 
 @pytest.mark.slow
