@@ -30,7 +30,7 @@ from typing import Iterator
 import psutil
 
 MANAGER_START_S = 60  # the launcher's wait for its manager's REST server (NNI: 3 s)
-TUNER_CONNECT_S = 300  # the manager's wait for the tuner to connect (NNI: 10 s)
+TUNER_CONNECT_S = 300  # the manager's wait for the tuner to connect (NNI: 10 s); TNAS_TUNER_CONNECT_S overrides it
 MANAGER_STOP_S = 5.0  # NNI's own stop, before the manager and its processes are ended
 PRELOAD = Path(__file__).resolve().with_name("tuner_connect.js")
 SECONDS_VARIABLE = "TNAS_TUNER_CONNECT_S"
@@ -56,10 +56,14 @@ def listens(port: int, process: psutil.Process | None = None) -> bool:
 
 
 @contextlib.contextmanager
-def patient_manager_start(seconds: int = TUNER_CONNECT_S) -> Iterator[None]:
-    """Within the block, NNI managers started by this process get the waits above (see the module docstring);
-    a start-up that fails or is interrupted leaves no manager or tuner behind."""
+def patient_manager_start(seconds: int | None = None) -> Iterator[None]:
+    """Within the block, NNI managers started by this process get the waits above (see the module docstring):
+    the tuner ``seconds`` (default: ``$TNAS_TUNER_CONNECT_S``, else ``TUNER_CONNECT_S``). A start-up that
+    fails or is interrupted leaves no manager or tuner behind."""
     from nni.experiment import launcher
+
+    if seconds is None:
+        seconds = int(os.environ.get(SECONDS_VARIABLE) or TUNER_CONNECT_S)
 
     original, started = {name: getattr(launcher, name) for name in _PATCHED}, []
 

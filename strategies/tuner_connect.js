@@ -32,7 +32,9 @@ function patch(exports) {
     setTimeout(() => {
       if (!this.connect.settled) {
         const msg = `Tuner did not connect in ${seconds} seconds. Please check tuner (dispatcher) log.`;
-        this.connect.reject(new Error('tuner_command_channel: ' + msg));
+        const error = new Error('tuner_command_channel: ' + msg);
+        error.stack = `Error: ${error.message}`;  // NNI prints the stack: one line, not this file's frames
+        this.connect.reject(error);
       }
     }, seconds * 1000);
     return this.connect.promise;

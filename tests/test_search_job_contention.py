@@ -13,7 +13,7 @@ import time
 import pytest
 
 from job_helpers import Job
-from nni_helpers import free_port, no_orphan_managers, wait_for_no_new_managers
+from nni_helpers import free_port, manager_pids, no_orphan_managers, wait_for_no_new_managers
 from tnas_plugin.jobs import claims
 from tnas_plugin.jobs.claims import Claim, Held, claim_folder, claim_port
 from tnas_plugin.jobs.results import UsageError
@@ -136,3 +136,20 @@ def test_sigint_during_nni_start_up_exits_at_once_and_resume_completes(tiny_see,
         assert resumed.wait(timeout=900) == 0, resumed.output[-3000:]
         assert (out / "report.md").is_file() and "Traceback" not in resumed.output
         assert wait_for_no_new_managers(before)
+
+
+def test_a_tuner_that_does_not_connect_in_time_fails_in_one_line_and_leaves_nothing(tiny_see, tmp_path):
+    """NNI's manager waits TNAS_TUNER_CONNECT_S seconds (here 1, less than the tuner needs to import NNI)."""
+    os.environ["TNAS_TUNER_CONNECT_S"] = "1"
+    try:
+        with no_orphan_managers() as before:
+            job = search(tiny_see, tmp_path / "r", "--port", free_port())
+            code = job.wait()
+            assert wait_for_no_new_managers(before), (manager_pids(), job.output[-3000:])
+    finally:
+        del os.environ["TNAS_TUNER_CONNECT_S"]
+    assert code == 1 and "Traceback" not in job.output, job.output[-3000:]
+    assert stderr_lines(job) == ["tnas-er search: NNI ended the search before its first trial (tuner_command_channel: Tuner "
+                                 "did not connect in 1 seconds. Please check tuner (dispatcher) log.); nothing was kept: "
+                                 "run the same command again\n"], job.output[-3000:]
+    assert not any(tmp_path.iterdir())  # neither r, r.partial nor r.lock: the same command can run again

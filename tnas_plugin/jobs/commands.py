@@ -41,10 +41,13 @@ def _search(args: argparse.Namespace) -> int:
         raise UsageError(f"--resume continues a run with the options it was started with; {flags} cannot be given "
                          "with it (only --port, --listen and --quiet)")
     from tnas_plugin.strategies.manager_listen import bind_problem
+    from tnas_plugin.strategies.manager_start import SECONDS_VARIABLE
 
     problem = bind_problem(args.listen)  # before anything starts: NNI's manager would fail after starting up
     if problem is not None:
         raise UsageError(f"--listen {args.listen}: this machine cannot listen on it ({problem}); give one of its addresses")
+    if not os.environ.get(SECONDS_VARIABLE, "1").isdigit() or os.environ.get(SECONDS_VARIABLE) == "0":
+        raise UsageError(f"{SECONDS_VARIABLE}={os.environ[SECONDS_VARIABLE]!r}: must be a whole number of seconds, at least 1")
     options = SearchOptions(port=args.port, listen=args.listen, announce_ui=not args.quiet,
                             **{name: getattr(defaults, name) if value is None else value
                                for name, value in ((name, getattr(args, name)) for name in _RUN_OPTIONS)})

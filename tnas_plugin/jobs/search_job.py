@@ -26,6 +26,7 @@ from __future__ import annotations
 import contextlib
 import json
 import math
+import re
 import sys
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
@@ -124,13 +125,14 @@ class StartupFailed(JobError):
 
 
 def manager_error(experiment_folder: Path) -> str:
-    """The last error NNI's manager logged (``log/nnimanager.log`` of the experiment), without its time stamp."""
+    """The first error NNI's manager logged (``log/nnimanager.log`` of the experiment: ``[time] ERROR (module)
+    Error: message``), its message only."""
+    log = experiment_folder / "log" / "nnimanager.log"
     with contextlib.suppress(OSError):
-        lines = (experiment_folder / "log" / "nnimanager.log").read_text(errors="replace").splitlines()
-        errors = [line.split("] ", 1)[-1].strip() for line in lines if "ERROR" in line]
-        if errors:
-            return errors[-1]
-    return f"no error in {experiment_folder / 'log' / 'nnimanager.log'}"
+        for line in log.read_text(errors="replace").splitlines():
+            if match := re.match(r"^\[[^]]*\] ERROR \([^)]*\) (?:\w*Error: )?(.*)$", line):
+                return match.group(1).strip()
+    return f"no error in {log}"
 
 
 def ensure_data(options: SearchOptions) -> Path:
