@@ -1,6 +1,7 @@
 """Evolutionary multi-objective strategy (NNI Strategy and Tuner) and the WAR/UAR evaluator, installed as ``tnas_plugin.strategies``.
 
-Exports load lazily (PEP 562): NNI's manager gives the tuner process 10 s (hard-coded) to connect, and
+Exports load lazily (PEP 562): NNI's manager gives the tuner process 10 s (hard-coded; ``tnas-er search``
+raises it, :mod:`.manager_start`) to connect, and
 ``tuner: {className: tnas_plugin.strategies.TNASEvolutionTuner}`` imports this package first, so it must
 not pull in torch, the trainer or the NAS machinery.
 

@@ -33,6 +33,7 @@ import ipaddress
 import os
 import re
 import shlex
+import socket
 import sys
 from pathlib import Path
 from typing import Iterator, Mapping
@@ -40,7 +41,9 @@ from typing import Iterator, Mapping
 DEFAULT_LISTEN = "127.0.0.1"
 PRELOAD = Path(__file__).resolve().with_name("listen_host.js")
 HOST_VARIABLE = "TNAS_MANAGER_LISTEN"
-_HOSTNAME = re.compile(r"^(?=.{1,253}$)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$")
+# RFC 1123 host names; the last label is not all digits, so "999.1.1.1" is a bad IP address, not a name.
+_HOSTNAME = re.compile(r"^(?=.{1,253}$)(?!(?:[0-9]+\.)*[0-9]+$)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+                       r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$")
 
 SECURITY_WARNING = (
     "WARNING: NNI's manager will listen on {address}, which other machines may reach. Its REST API and "
@@ -60,6 +63,25 @@ def check_address(address: str) -> str:
     if not _HOSTNAME.match(address):
         raise ValueError(f"not an IP address or host name: {address!r}")
     return address
+
+
+def bind_problem(address: str, port: int = 0) -> str | None:
+    """Why a listening TCP socket cannot be bound to ``(address, port)`` here (``None``: it can).
+
+    The socket is bound and closed: nothing is sent. A host name is resolved by the system's resolver
+    first (an IP address is used as it is).
+    """
+    try:
+        family, _, _, _, where = socket.getaddrinfo(address, port, type=socket.SOCK_STREAM)[0]
+    except (socket.gaierror, UnicodeError) as error:
+        return f"cannot resolve it: {getattr(error, 'strerror', None) or error}"
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # a port in TIME_WAIT is free for a new listener
+        try:
+            probe.bind(where)
+        except OSError as error:
+            return error.strerror or str(error)
+    return None
 
 
 def is_loopback(address: str) -> bool:

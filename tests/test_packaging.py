@@ -28,5 +28,6 @@ def test_wheel_installs_plugins_only_under_tnas_plugin(tmp_path):
     for plugin in ("search_spaces", "strategies", "hardware"):
         assert f"tnas_plugin/{plugin}/__init__.py" in names
     assert "tnas_plugin/strategies/listen_host.js" in names  # the Node preload of strategies/manager_listen.py
+    assert "tnas_plugin/strategies/tuner_connect.js" in names  # the Node preload of strategies/manager_start.py
     entry_points = next(n for n in names if n.endswith("entry_points.txt"))
     assert "tnas-er = tnas_plugin.jobs.cli:main" in zipfile.ZipFile(wheel).read(entry_points).decode()

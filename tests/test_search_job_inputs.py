@@ -6,6 +6,7 @@ import socket
 import subprocess
 import sys
 
+import psutil
 import pytest
 from PIL import Image
 
@@ -67,8 +68,19 @@ def test_busy_port_is_refused_before_anything_starts(capsys, tiny_see, tmp_path)
         busy.listen()
         port = busy.getsockname()[1]
         code, _, err = run(capsys, "search", "--data", tiny_see, "--out", tmp_path / "r", "--port", port)
-    assert code == 2 and f"port {port} is busy" in err
-    assert not (tmp_path / "r").exists() and not (tmp_path / "r.partial").exists()
+    assert err == f"tnas-er search: port {port} is busy (Address already in use); choose another with --port\n"
+    assert code == 2 and not any(tmp_path.iterdir())  # neither r, r.partial nor the lock r.lock
+
+
+@pytest.mark.parametrize("address", ["999.1.1.1", "10.255.255.1"])
+def test_listen_on_an_address_this_machine_does_not_have_exits_2_before_nni_starts(capsys, tiny_see, tmp_path, address):
+    """Checked by binding a socket to it (nothing is sent); 999.1.1.1 is neither an IP address nor a host name."""
+    own = {entry.address.split("%")[0] for entries in psutil.net_if_addrs().values() for entry in entries}
+    if address in own:
+        pytest.skip(f"{address} is an address of this machine")
+    code, out, err = run(capsys, "search", "--data", tiny_see, "--out", tmp_path / "r", "--listen", address)
+    assert code == 2 and address in err.splitlines()[-1] and "Traceback" not in err
+    assert "starting NNI" not in out and not any(tmp_path.iterdir())
 
 
 def test_an_earlier_run_is_never_overwritten_without_overwrite(capsys, tiny_see, tmp_path):

@@ -8,6 +8,8 @@ integers of its :class:`~tnas_plugin.ttfs.QuantizedTTFSNetwork` (:func:`load_qua
 """
 from __future__ import annotations
 
+import pickle
+import warnings
 from pathlib import Path
 
 import torch
@@ -90,9 +92,13 @@ def load_quantized_checkpoint(path: str | Path) -> tuple[CandidateSpec, Quantize
         raise CheckpointError(f"{path}: no quantised network in this checkpoint (save it with quantized=...)")
     try:
         qnet = quantize(snn, **data["quantized"]["settings"])  # the structure; the stored integers replace its own
-        qnet.load_state_dict(data["quantized"]["state_dict"])
+        stored = data["quantized"]["state_dict"]
     except (KeyError, TypeError, ValueError, RuntimeError) as error:
-        raise CheckpointError(f"{path}: field 'quantized' does not fit the architecture in 'spec' ({error})") from error
+        raise CheckpointError(f"{path}: field 'quantized' does not fit the architecture in 'spec' ({_first_line(error)})") from None
+    mismatches = _mismatches(qnet.state_dict(), stored)
+    if mismatches:
+        raise CheckpointError(f"{path}: field 'quantized' does not fit the architecture in 'spec': {_count(mismatches)}")
+    qnet.load_state_dict(stored)
     return spec, qnet.eval(), data.get("metrics", {})
 
 
@@ -100,9 +106,14 @@ def _load(path: Path) -> tuple[CandidateSpec, TTFSNetwork, dict]:
     if not path.is_file():
         raise CheckpointError(f"{path}: no such checkpoint file")
     try:
-        data = torch.load(path, map_location="cpu", weights_only=True)
+        with warnings.catch_warnings():  # torch warns about pickle protocols before refusing or reading the file
+            warnings.simplefilter("ignore")
+            data = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as error:  # torch's weights-only unpickler met something other than tensors and plain data
+        raise CheckpointError(f"{path}: not a safe checkpoint (it holds Python objects other than tensors and plain "
+                              "data, which loading could run as code); refused") from None
     except Exception as error:  # torch raises several types for a corrupt or foreign file
-        raise CheckpointError(f"{path}: not a readable checkpoint ({error})") from error
+        raise CheckpointError(f"{path}: not a readable checkpoint ({_first_line(error)})") from None
     if not isinstance(data, dict) or data.get("format") != FORMAT:
         raise CheckpointError(f"{path}: expected a {FORMAT!r} checkpoint, found format {data.get('format') if isinstance(data, dict) else type(data).__name__!r}")
     try:
@@ -111,8 +122,32 @@ def _load(path: Path) -> tuple[CandidateSpec, TTFSNetwork, dict]:
         raise CheckpointError(f"{path}: field 'spec' is not a candidate architecture ({error})") from error
     ann = build_ann(spec).eval()
     snn = ann_to_ttfs(ann, torch.zeros(1, spec.in_channels, spec.resolution, spec.resolution))
-    try:
-        snn.load_state_dict(data["state_dict"])
-    except RuntimeError as error:
-        raise CheckpointError(f"{path}: field 'state_dict' does not fit the architecture in 'spec' ({error})") from error
+    mismatches = _mismatches(snn.state_dict(), data.get("state_dict"))
+    if mismatches:
+        raise CheckpointError(f"{path}: field 'state_dict' does not fit the architecture in 'spec': {_count(mismatches)}")
+    snn.load_state_dict(data["state_dict"])
     return spec, snn.eval(), data
+
+
+def _mismatches(expected: dict, stored) -> list[str]:
+    """Every way ``stored`` fails to fit the network's own ``expected`` state dict, one phrase per tensor."""
+    if not isinstance(stored, dict):
+        return [f"expected a dict of tensors, found {type(stored).__name__}"]
+    problems = []
+    for name, tensor in expected.items():
+        if name not in stored:
+            problems.append(f"tensor {name!r} missing")
+        elif not isinstance(stored[name], torch.Tensor) or stored[name].shape != tensor.shape:
+            found = tuple(stored[name].shape) if isinstance(stored[name], torch.Tensor) else type(stored[name]).__name__
+            problems.append(f"tensor {name!r} has shape {found}, the architecture needs {tuple(tensor.shape)}")
+    problems += [f"unexpected tensor {name!r}" for name in stored if name not in expected]
+    return problems
+
+
+def _count(problems: list[str]) -> str:
+    """The first problem and how many follow it (one line however many tensors differ)."""
+    return problems[0] + (f" (and {len(problems) - 1} more)" if len(problems) > 1 else "")
+
+
+def _first_line(error: Exception) -> str:
+    return next((line.strip() for line in str(error).splitlines() if line.strip()), type(error).__name__)

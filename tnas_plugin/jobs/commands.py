@@ -53,6 +53,14 @@ def _search(args: argparse.Namespace) -> int:
                           [*given, *(["overwrite"] if args.overwrite else []), *(["quick"] if args.quick else [])])
         raise UsageError(f"--resume continues a run with the options it was started with; {flags} cannot be given "
                          "with it (only --port, --listen and --quiet)")
+    from tnas_plugin.strategies.manager_listen import bind_problem
+    from tnas_plugin.strategies.manager_start import SECONDS_VARIABLE
+
+    problem = bind_problem(args.listen)  # before anything starts: NNI's manager would fail after starting up
+    if problem is not None:
+        raise UsageError(f"--listen {args.listen}: this machine cannot listen on it ({problem}); give one of its addresses")
+    if not os.environ.get(SECONDS_VARIABLE, "1").isdigit() or os.environ.get(SECONDS_VARIABLE) == "0":
+        raise UsageError(f"{SECONDS_VARIABLE}={os.environ[SECONDS_VARIABLE]!r}: must be a whole number of seconds, at least 1")
     options = SearchOptions(port=args.port, listen=args.listen, announce_ui=not args.quiet,
                             **{**(QUICK if args.quick else {}), **given})  # options given win over --quick's
     if args.efficiency is not None:
@@ -189,8 +197,9 @@ def register(subparsers) -> None:
     # Run options default to None ("not given", which --resume checks); SearchOptions holds the defaults.
     search.add_argument("--data", type=Path, help="SEE tree (default data/synthetic-see, generated if absent)")
     search.add_argument("--budget", type=int_range(1, 100_000), help="number of trials, each a distinct network (default 100)")
-    search.add_argument("--port", type=int_range(1, 65535), default=8080,
-                        help="NNI manager / web UI port (default %(default)s; checked to be free before NNI starts)")
+    search.add_argument("--port", type=int_range(1, 65535),
+                        help="NNI manager / web UI port (default: 8080, or the next free port if it is busy; a port "
+                             "given here that is busy stops the job before NNI starts)")
     search.add_argument("--listen", metavar="ADDRESS", type=_listen_address, default="127.0.0.1",
                         help="address NNI's manager (REST API, web UI) listens on (default %(default)s: this machine "
                              "only); another one, e.g. 0.0.0.0, prints a warning: the manager has no authentication")

@@ -2,10 +2,13 @@
 
 :func:`run_to_completion` runs or resumes any NNI experiment for ``tnas-er search`` (the HPO-style
 search with ``TNASEvolutionTuner``, or ``--engine nas``): one line per trial event, NNI's manager
-stopped on every path, and, before a tuner resume, :func:`prepare_tuner_state`.
+stopped on every path, and, before a tuner resume, :func:`prepare_tuner_state`. A resume of a run stopped
+before anything was recorded starts it afresh.
 
-``SearchExperiment`` is an NNI ``NasExperiment`` that resumes, and whose :meth:`~SearchExperiment.front` gives
-the Pareto front with each member's metrics (``export_top_models`` gives the architectures only).
+``TunerExperiment`` is NNI's HPO ``Experiment`` and ``SearchExperiment`` an NNI ``NasExperiment`` that resumes,
+both :class:`PatientManager`: NNI's waits at start-up long enough for a loaded machine, its manager stopped
+within seconds. :meth:`SearchExperiment.front` gives the Pareto front with each member's metrics
+(``export_top_models`` gives the architectures only).
 
 NNI 3.0 keeps a NAS experiment's strategy state in ``checkpoint/state.ckpt.torch`` (``torch.save``),
 written only when the experiment starts and stops. Resuming it fails on torch >= 2.6, whose
@@ -31,13 +34,17 @@ import functools
 import importlib
 import json
 import logging
+import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
+from nni.experiment import Experiment
 from nni.nas.experiment import NasExperiment
 from nni.runtime.tuner_command_channel import TunerCommandChannel
+
+from tnas_plugin.strategies.manager_start import patient_manager_start, stop_manager
 
 from .results import InputError, write_atomic
 from .trial_log import TrialMonitor, read_trials
@@ -52,24 +59,28 @@ class ResumeError(InputError):
     """The saved state could not be loaded; it was left untouched (exit status 1 from the command line)."""
 
 
-MANAGER_START_S = 60  # NNI waits 3 s for its manager's REST server; a busy machine can take longer
+class PatientManager:
+    """Mixed into an NNI experiment: its manager gets the time a loaded machine needs to start, and stops
+    within seconds whatever state it is in (:mod:`tnas_plugin.strategies.manager_start`).
 
-
-@contextlib.contextmanager
-def patient_manager_start():
-    """Let NNI wait up to ``MANAGER_START_S`` seconds for its manager to answer, instead of 3.
-
-    NNI 3.0's launcher polls the new manager's REST server 3 times, 1 s apart, then kills it and fails
-    ("Create experiment failed"), which a loaded machine (2 cores, trials running) hits.
+    NNI gives its manager 3 s to answer and the tuner 10 s to connect; its ``stop`` asks the manager to stop
+    and waits without a limit, and a manager whose tuner is still starting waits for that tuner (49 s were
+    seen on a loaded machine), after which the tuner prints a ``ConnectionRefusedError``.
     """
-    from nni.experiment import launcher
 
-    check = launcher._check_rest_server
-    launcher._check_rest_server = functools.partial(check, retry=MANAGER_START_S)
-    try:
-        yield
-    finally:
-        launcher._check_rest_server = check
+    def _start_nni_manager(self, *args, **kwargs):
+        with patient_manager_start():
+            return super()._start_nni_manager(*args, **kwargs)
+
+    def _stop_nni_manager(self) -> None:
+        if self._proc is not None:
+            stop_manager(self._proc.pid, self.port, self.url_prefix)
+        self.port = None
+        self._proc = None
+
+
+class TunerExperiment(PatientManager, Experiment):
+    """NNI's HPO ``Experiment`` (``TNASEvolutionTuner`` and the trial entry), :class:`PatientManager`."""
 
 
 class _ChannelSkippingImports(TunerCommandChannel):
@@ -103,7 +114,7 @@ class FrontMember:
         return cls(sample, metrics["war"], metrics["uar"], metrics.get("energy_uj"), metrics)
 
 
-class SearchExperiment(NasExperiment):
+class SearchExperiment(PatientManager, NasExperiment):
     """``NasExperiment(model_space, evaluator, strategy, id=...)`` with a JSON strategy state.
 
     Parameters
@@ -158,10 +169,6 @@ class SearchExperiment(NasExperiment):
             return super().execution_engine_factory(config)
         finally:
             training_service.TunerCommandChannel = channel
-
-    def _start_nni_manager(self, *args, **kwargs):
-        with patient_manager_start():
-            return super()._start_nni_manager(*args, **kwargs)
 
     @property
     def state_file(self) -> Path:
@@ -218,6 +225,10 @@ def run_to_completion(experiment, port: int, resume: bool = False, on_end: Calla
     False when it was stopped (NNI handles Ctrl-C/SIGTERM as a stop).
     """
     directory = Path(experiment.config.canonical_copy().experiment_working_directory)
+    if resume and nothing_recorded(experiment, directory):
+        # stopped while NNI started (before its tuner saved a state or a trial ran): start afresh, same ID
+        shutil.rmtree(directory / experiment.id, ignore_errors=True)
+        resume = False
     if resume and not experiment.has_checkpoint():
         if (directory / experiment.id / "db" / "nni.sqlite").is_file():
             raise ResumeError(f"NNI has no record of experiment {experiment.id} on this machine "
@@ -226,7 +237,7 @@ def run_to_completion(experiment, port: int, resume: bool = False, on_end: Calla
     if resume and not isinstance(experiment, SearchExperiment):
         prepare_tuner_state(experiment, directory)
     outcome, stopped_by_nni = None, False
-    with patient_manager_start(), TrialMonitor(directory / experiment.id / "db" / "nni.sqlite", on_end=on_end):
+    with TrialMonitor(directory / experiment.id / "db" / "nni.sqlite", on_end=on_end):
         try:
             outcome = (experiment.resume if resume else experiment.run)(port=port, wait_completion=True)
             stopped_by_nni = outcome is None  # NNI stops the experiment itself on KeyboardInterrupt
@@ -234,6 +245,20 @@ def run_to_completion(experiment, port: int, resume: bool = False, on_end: Calla
             if not stopped_by_nni:
                 experiment.stop()
     return outcome is True
+
+
+def state_path(experiment, directory: Path) -> Path:
+    """Where the experiment's search state is saved: the NAS strategy's (:class:`SearchExperiment`) or the tuner's."""
+    from tnas_plugin.strategies.tuner import CHECKPOINT_FILE
+
+    if isinstance(experiment, SearchExperiment):
+        return experiment.state_file
+    return directory / experiment.id / "checkpoint" / CHECKPOINT_FILE
+
+
+def nothing_recorded(experiment, directory: Path) -> bool:
+    """True when the experiment has neither a saved search state nor a trial in NNI's database."""
+    return not state_path(experiment, directory).is_file() and not read_trials(directory / experiment.id / "db" / "nni.sqlite")
 
 
 def prepare_tuner_state(experiment, directory: Path) -> None:
@@ -249,12 +274,11 @@ def prepare_tuner_state(experiment, directory: Path) -> None:
       tuner's pending list here; their results reach the tuner as any result does.
     """
     from tnas_plugin.strategies.evolution_core import EvolutionOptions, ParetoEvolution
-    from tnas_plugin.strategies.tuner import CHECKPOINT_FILE
 
     tuner = experiment.config.tuner
     if tuner is None or not str(tuner.class_name or tuner.name or "").endswith(("TNASEvolutionTuner", "TNASEvolution")):
         return
-    path = directory / experiment.id / "checkpoint" / CHECKPOINT_FILE
+    path = state_path(experiment, directory)
     arguments = dict(tuner.class_args or {})
     canonical = arguments.pop("canonical", None)
     try:

@@ -85,13 +85,17 @@ class ResultsFolder:
         return folder
 
     @classmethod
-    def stopped(cls, path: Path) -> "ResultsFolder":
-        """The stopped run written for ``--out path`` (``path`` may also be its ``.partial`` folder itself)."""
+    def of(cls, path: Path) -> "ResultsFolder":
+        """The folder of ``--out path`` or of ``--resume path`` (``path`` may also be a ``.partial`` folder itself)."""
         path = Path(path)
         if path.name.endswith(PARTIAL_SUFFIX) and (path / RUN_FILE).is_file():
-            folder = cls(path.with_name(path.name[:-len(PARTIAL_SUFFIX)]))
-        else:
-            folder = cls(path)
+            return cls(path.with_name(path.name[:-len(PARTIAL_SUFFIX)]))
+        return cls(path)
+
+    @classmethod
+    def stopped(cls, path: Path) -> "ResultsFolder":
+        """The stopped run written for ``--out path`` (``path`` may also be its ``.partial`` folder itself)."""
+        folder = cls.of(path)
         if not folder.run_file.is_file():
             if (path / "report.md").is_file():
                 raise UsageError(f"{path}: this run finished; there is nothing to resume")

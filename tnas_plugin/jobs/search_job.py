@@ -26,9 +26,10 @@ SIGTERM or SIGHUP stop it at any moment with the finished trials in ``<out>.part
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import math
-import socket
+import re
 import sys
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
@@ -49,14 +50,16 @@ from tnas_plugin.search_spaces import TTFSEyeSpace
 from tnas_plugin.trainer import epoch_progress
 
 from tnas_plugin.search_spaces.eye_space import EyeSpaceChoices
+from tnas_plugin.strategies.manager_start import ManagerStartError
 
 from .baselines import HANDCRAFTED_TTFS, RATE_TWIN_STEPS, train_lif_baseline, twin_metrics
+from .claims import DEFAULT_PORT, claim_folder, claim_port
 from .experiment import SearchExperiment, run_to_completion
 from .commands import BASELINES
 from .report import CHOSEN, HANDCRAFTED, write_report
 from .results import InputError, JobError, ResultsFolder, UsageError
 from .signals import Stopped, say, stop_requested
-from .trial_log import trial_columns
+from .trial_log import read_trials, trial_columns
 from .tuner_search import announce, search_results, tuner_experiment
 
 NNI_FOLDER = "nni"  # NNI's experiment folder inside the results folder
@@ -72,7 +75,7 @@ class SearchOptions:
     data: Path = Path("data/synthetic-see")
     out: Path = Path("results/search")
     budget: int = 100  # trials, each a distinct network
-    port: int = 8080
+    port: int | None = None  # NNI's manager and web UI; None: 8080 or the next port free (claims.claim_port)
     listen: str = "127.0.0.1"  # NNI's manager listens here only; another address prints a security warning
     announce_ui: bool = True  # print the web UI address (NNI's manager serves the UI either way)
     seed: int = 0
@@ -128,6 +131,25 @@ class SearchOptions:
 
 class SearchInterrupted(RuntimeError):
     """The search stopped before its end; the finished trials were kept and it can be resumed."""
+
+
+class StartupFailed(JobError):
+    """NNI's search failed before its first trial; a new run leaves nothing behind (exit status 1)."""
+
+    def __init__(self, why: str, folder: ResultsFolder, resumed: bool):
+        then = f"continue with: tnas-er search --resume {folder.out}" if resumed else "nothing was kept: run the same command again"
+        super().__init__(f"{why}; {then}")
+
+
+def manager_error(experiment_folder: Path) -> str:
+    """The first error NNI's manager logged (``log/nnimanager.log`` of the experiment: ``[time] ERROR (module)
+    Error: message``), its message only."""
+    log = experiment_folder / "log" / "nnimanager.log"
+    with contextlib.suppress(OSError):
+        for line in log.read_text(errors="replace").splitlines():
+            if match := re.match(r"^\[[^]]*\] ERROR \([^)]*\) (?:\w*Error: )?(.*)$", line):
+                return match.group(1).strip()
+    return f"no error in {log}"
 
 
 def ensure_data(options: SearchOptions) -> Path:
@@ -410,16 +432,6 @@ def preflight(options: SearchOptions, out: Path) -> None:
     say(f"--skip-bad: leaving out {len(checked.bad_sequences())} bad sequence(s) (listed in {SKIPPED_FILE})")
 
 
-def check_port(port: int) -> None:
-    """``UsageError`` when something already listens on ``port`` (NNI would fail after starting up)."""
-    with socket.socket() as probe:
-        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            probe.bind(("", port))
-        except OSError as error:
-            raise UsageError(f"port {port} is busy ({error.strerror}); choose another with --port") from None
-
-
 def run_search(options: SearchOptions, *, overwrite: bool = False, resume_from: Path | None = None) -> Path:
     """The whole job (see the module docstring); returns the path of ``report.md``.
 
@@ -440,40 +452,81 @@ def run_search(options: SearchOptions, *, overwrite: bool = False, resume_from: 
     SearchInterrupted, Stopped
         The run stopped; what it finished is in ``<out>.partial`` and ``--resume`` continues it.
     """
-    folder, options, run = open_run(options, overwrite, resume_from)
+    owner = claim_folder(ResultsFolder.of(options.out if resume_from is None else resume_from).out)
     try:
-        return _run(options, folder, run, resumed=resume_from is not None)
-    except BaseException as error:
-        if resume_from is None and not folder.run_file.exists():
-            folder.discard()  # stopped or refused before the search started: nothing to keep
-        elif isinstance(error, Stopped):
-            say(f"stopped: what the run finished is in {folder.work}; continue with: tnas-er search --resume {folder.out}")
-        raise
+        folder, options, run = open_run(options, overwrite, resume_from)
+        try:
+            return _run(options, folder, run, resumed=resume_from is not None)
+        except BaseException as error:
+            if resume_from is None and (not folder.run_file.exists() or isinstance(error, (StartupFailed, UsageError))):
+                folder.discard()  # refused, failed or stopped before the search started: nothing to keep
+            elif isinstance(error, Stopped):
+                say(f"stopped: what the run finished is in {folder.work}; continue with: tnas-er search --resume {folder.out}")
+            raise
+    finally:
+        owner.release()
+
+
+def _search(options: SearchOptions, space: TTFSEyeSpace, folder: ResultsFolder, run: dict,
+            resumed: bool) -> tuple[list[dict], list[dict]]:
+    """The NNI search of the run (started, or continued when ``resumed``); its tables written and the run
+    record marked complete. ``Stopped`` or :class:`SearchInterrupted` when it ended early."""
+    out = folder.work
+    search = run_nas if options.engine == "nas" else run_tuner
+    history, front, completed = search(options, space, folder, run["experiment_id"], resume=resumed)
+    database = out / NNI_FOLDER / run["experiment_id"] / "db" / "nni.sqlite"
+    names = sorted({name for record in history for name in record["params"]})
+    trial_columns(_rows(history), database, names).to_csv(out / "trials.csv", index=False)
+    _rows(front).drop(columns=["trial", "status"], errors="ignore").to_csv(out / "pareto.csv", index=False)
+    if not completed:
+        stop = stop_requested()
+        if stop is None and not read_trials(database):
+            raise StartupFailed(f"NNI ended the search before its first trial ({manager_error(database.parent.parent)})",
+                                folder, resumed)
+        say(f"search stopped after {len(history)} finished trials; they are in {out / 'trials.csv'}")
+        if stop is not None:
+            raise stop
+        raise SearchInterrupted(f"NNI ended the search early; continue with: tnas-er search --resume {folder.out}")
+    folder.write_run({**run, "search_complete": True, "history": history, "front": front})
+    return history, front
+
+
+def _claimed_search(options: SearchOptions, space: TTFSEyeSpace, folder: ResultsFolder, run: dict,
+                    resumed: bool) -> tuple[list[dict], list[dict]]:
+    """:func:`_search` on a port this job holds until the search ends (:func:`claim_port`, checked before the
+    data). When another program takes a port that the user did not choose while NNI starts, the search
+    starts again on the next free one; a chosen one is a ``UsageError``."""
+    port, claim = claim_port(options.port, options.listen)
+    try:
+        if options.port is None and port != DEFAULT_PORT:
+            say(f"port {DEFAULT_PORT} is busy: NNI's manager and web UI use port {port}")
+        ensure_data(options)
+        preflight(options, folder.work)
+        folder.write_run(run)
+        while True:
+            try:
+                return _search(replace(options, port=port), space, folder, run, resumed)
+            except ManagerStartError as error:
+                if not error.port_taken:
+                    raise StartupFailed(str(error), folder, resumed) from None
+                if options.port is not None:
+                    raise UsageError(f"port {port} is busy (another program took it while NNI started); "
+                                     "choose another with --port") from None
+                claim.release()
+                port, claim = claim_port(None, options.listen)
+                say(f"port {error.port} was taken while NNI started: NNI's manager and web UI use port {port}")
+    finally:
+        claim.release()
 
 
 def _run(options: SearchOptions, folder: ResultsFolder, run: dict, resumed: bool) -> Path:
     out = folder.work
-    if not run.get("search_complete"):
-        check_port(options.port)
-    ensure_data(options)
-    preflight(options, out)
     space = TTFSEyeSpace(resolution=options.resolution)
     if not run.get("search_complete"):
-        folder.write_run(run)
-        search = run_nas if options.engine == "nas" else run_tuner
-        history, front, completed = search(options, space, folder, run["experiment_id"], resume=resumed)
-        database = out / NNI_FOLDER / run["experiment_id"] / "db" / "nni.sqlite"
-        names = sorted({name for record in history for name in record["params"]})
-        trial_columns(_rows(history), database, names).to_csv(out / "trials.csv", index=False)
-        _rows(front).drop(columns=["trial", "status"], errors="ignore").to_csv(out / "pareto.csv", index=False)
-        if not completed:
-            say(f"search stopped after {len(history)} finished trials; they are in {out / 'trials.csv'}")
-            stop = stop_requested()
-            if stop is not None:
-                raise stop
-            raise SearchInterrupted(f"NNI ended the search early; continue with: tnas-er search --resume {folder.out}")
-        folder.write_run({**run, "search_complete": True, "history": history, "front": front})
+        history, front = _claimed_search(options, space, folder, run, resumed)
     else:
+        ensure_data(options)
+        preflight(options, out)
         history, front = run["history"], run["front"]
         say(f"the search finished before the stop ({len(history)} trials): going on with the finalists")
     if not front:

@@ -61,10 +61,10 @@ def tuner_config(*, data: Path, work: Path, budget: int, concurrency: int, space
 
 def tuner_experiment(*, work: Path, experiment_id: str, **config):
     """The NNI ``Experiment`` (not started) of :func:`tuner_config`, its folder ``work`` created."""
-    from nni.experiment import Experiment
+    from .experiment import TunerExperiment
 
     work.mkdir(parents=True, exist_ok=True)
-    return Experiment(tuner_config(work=work, **config), id=experiment_id)
+    return TunerExperiment(tuner_config(work=work, **config), id=experiment_id)
 
 
 def nnictl_yaml(options, folder: Path) -> str:
