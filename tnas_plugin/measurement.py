@@ -18,12 +18,14 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
 
 import numpy as np
 import torch
 from torch.utils.data import DataLoader
 
 from tnas_plugin.candidate import CandidateSpec, candidate_dataset
+from tnas_plugin.clip_store import load_dataset
 from tnas_plugin.data import VALIDATION_FRACTION
 from tnas_plugin.hardware import CostReport, count_ttfs, estimate_energy, load_profile
 from tnas_plugin.metrics import recognition_report
@@ -67,6 +69,9 @@ class MeasurementSettings:
         ``"raise"`` on a bad sequence, or ``"skip"`` it (``tnas-er search --skip-bad``, after the preflight listed it).
     validation_fraction, validation_seed
         Share of the training subjects held out for validation and the seed that picks them.
+    clip_store
+        Folder of a clip store (:mod:`tnas_plugin.clip_store`) to read the data sets from when it holds them;
+        ``None`` (or a folder that does not exist) builds them from ``data_root``.
 
     Example
     -------
@@ -86,6 +91,7 @@ class MeasurementSettings:
     on_error: str = "raise"
     validation_fraction: float = VALIDATION_FRACTION
     validation_seed: int = 0
+    clip_store: str | None = None
 
     def __post_init__(self):
         if self.fitness not in FITNESS:
@@ -116,8 +122,19 @@ class MeasurementSettings:
         return {**flat.pop("train"), **flat}
 
 
+    def data_settings(self) -> dict:
+        """The settings a candidate's data set depends on besides the candidate (a clip store's key)."""
+        return {"data_root": str(Path(self.data_root).resolve()), "skip": self.skip, "eval_starts": self.eval_starts,
+                "seed": self.train.seed, "validation_fraction": self.validation_fraction,
+                "validation_seed": self.validation_seed, "on_error": self.on_error}
+
     def dataset(self, spec: CandidateSpec, split: str):
-        """``split`` of the data as ``spec`` sees it (:func:`tnas_plugin.candidate.candidate_dataset`)."""
+        """``split`` of the data as ``spec`` sees it (:func:`tnas_plugin.candidate.candidate_dataset`), from the
+        clip store when it holds it."""
+        if self.clip_store is not None:
+            stored = load_dataset(self.clip_store, self.data_settings(), spec, split)
+            if stored is not None:
+                return stored
         return candidate_dataset(spec, self.data_root, split, skip=self.skip, eval_starts=self.eval_starts,
                                  seed=self.train.seed, validation_fraction=self.validation_fraction,
                                  validation_seed=self.validation_seed, cache_dir=self.cache_dir, on_error=self.on_error)

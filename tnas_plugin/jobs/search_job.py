@@ -36,6 +36,7 @@ import torch
 
 from tnas_plugin.candidate import CandidateSpec, build_ann
 from tnas_plugin.checkpoint import save_checkpoint
+from tnas_plugin.clip_store import write_clip_store
 from tnas_plugin.data import EMOTIONS, SynthConfig, synthesize
 from tnas_plugin.data.cli import print_problems
 from tnas_plugin.data.preflight import check_tree
@@ -56,6 +57,7 @@ from .tuner_search import announce, search_results, tuner_experiment
 
 NNI_FOLDER = "nni"  # NNI's experiment folder inside the results folder
 SKIPPED_FILE = "skipped.csv"  # the sequences --skip-bad left out
+CLIPS_FOLDER = "clips"  # the trials' clip store inside the results folder's work folder
 
 TRIAL_SYNOPS_SAMPLES = 16  # validation clips a trial counts its operations on (finalists: 64)
 
@@ -109,6 +111,22 @@ class SearchOptions:
                     **({"on_error": "skip"} if self.skip_bad else {}))
 
 
+def trial_settings(options: SearchOptions, folder: ResultsFolder) -> dict:
+    """A trial's measurement options (:meth:`SearchOptions.evaluator_settings`) reading its clips from a clip store
+    (:mod:`tnas_plugin.clip_store`) written here, once per search: the training and validation data sets of every
+    modality and clip length of the space, in ``<work>/clips``."""
+    choices = EyeSpaceChoices(resolution=options.resolution)
+    handcrafted = options.handcrafted_sample()
+    specs = [choices.spec({**handcrafted, "modality": modality, "frames": frames})
+             for modality in choices.modality_choices for frames in choices.frame_choices]
+    trial = options.evaluator_settings()
+    settings = MeasurementSettings.from_options(options.data, **trial)
+    say(f"decoding the clips of {len(specs)} modality and clip-length pairs once for every trial")
+    store = write_clip_store(folder.work / CLIPS_FOLDER, settings.data_settings(), specs, ("training", "validation"),
+                             settings.dataset)
+    return {**trial, "clip_store": str(store.resolve())}
+
+
 class SearchInterrupted(RuntimeError):
     """The search stopped before its end; the finished trials were kept and it can be resumed."""
 
@@ -132,7 +150,7 @@ def run_nas(options: SearchOptions, space: TTFSEyeSpace, folder: ResultsFolder, 
     from tnas_plugin.strategies import TNASEvaluator, TNASEvolution
     from tnas_plugin.strategies.manager_listen import manager_listening_on, security_warning, web_ui_url
 
-    evaluator = TNASEvaluator(str(options.data.resolve()), **options.evaluator_settings())
+    evaluator = TNASEvaluator(str(options.data.resolve()), **trial_settings(options, folder))
     strategy = TNASEvolution(**options.evolution_args())
     experiment = SearchExperiment(space, evaluator, strategy, id=experiment_id)
     experiment.config.experiment_working_directory = str((folder.work / NNI_FOLDER).resolve())
@@ -162,7 +180,7 @@ def run_tuner(options: SearchOptions, space: TTFSEyeSpace, folder: ResultsFolder
     tuner_args = options.evolution_args()
     experiment = tuner_experiment(data=options.data, work=folder.work / NNI_FOLDER, experiment_id=experiment_id,
                                   budget=options.budget, concurrency=options.concurrency, space_args=space_args,
-                                  evaluator_args=options.evaluator_settings(), tuner_args=tuner_args)
+                                  evaluator_args=trial_settings(options, folder), tuner_args=tuner_args)
     warning = security_warning(options.listen)
     if warning:
         print(warning, file=sys.stderr)
