@@ -14,6 +14,7 @@ them built once, before the trials start:
 :func:`load_dataset` returns the stored data set, equal item for item to a freshly built one, or ``None``
 when the store has none for that candidate (or the folder is absent, e.g. on a remote machine): the caller
 then builds it as usual. A store built with other data settings is refused with the field that differs.
+:func:`preload_store` loads them all ahead, in a process that forks the trials (a warm trial pool).
 """
 from __future__ import annotations
 
@@ -33,6 +34,9 @@ from tnas_plugin.data import SEEDataset
 STORE_VERSION = 1
 MANIFEST = "store.json"
 FRAMES = "frames.npy"
+
+#: Data sets loaded ahead by :func:`preload_store`, by (store folder, file name); each is handed out once.
+_PRELOADED: dict[tuple[str, str], SEEDataset] = {}
 
 
 @dataclass(frozen=True)
@@ -117,24 +121,48 @@ def write_clip_store(directory: str | Path, settings: Mapping, specs: Iterable[C
     return directory
 
 
+def _manifest(directory: Path) -> dict | None:
+    path = directory / MANIFEST
+    if not path.exists():
+        return None
+    manifest = json.loads(path.read_text())
+    if manifest.get("version") != STORE_VERSION:
+        raise ValueError(f"{path}: clip store version {manifest.get('version')!r}, expected {STORE_VERSION}")
+    return manifest
+
+
+def _unpickle(directory: Path, name: str, frames: np.ndarray) -> SEEDataset:
+    with open(directory / name, "rb") as handle:
+        return _StoreUnpickler(handle, frames).load()
+
+
+def preload_store(directory: str | Path) -> int:
+    """Load every data set of the store into this process ahead of :func:`load_dataset` (a warm trial pool does,
+    so that the trials it forks find them in memory); each is handed out once. Returns how many."""
+    directory = Path(directory).resolve()
+    manifest = _manifest(directory)
+    if manifest is None:
+        raise ValueError(f"{directory}: not a clip store ({MANIFEST} missing)")
+    frames = np.load(directory / FRAMES, mmap_mode="r")
+    for name in manifest["datasets"]:
+        _PRELOADED[(str(directory), name)] = _unpickle(directory, name, frames)
+    return len(manifest["datasets"])
+
+
 def load_dataset(directory: str | Path, settings: Mapping, spec: CandidateSpec, split: str) -> SEEDataset | None:
     """The stored data set of ``spec``'s ``split``, or ``None`` if ``directory`` does not exist or holds none for
     it; ``ValueError`` naming the field if the store was built with other ``settings``."""
-    directory = Path(directory)
-    manifest_path = directory / MANIFEST
-    if not manifest_path.exists():
+    directory = Path(directory).resolve()
+    manifest = _manifest(directory)
+    if manifest is None:
         return None
-    manifest = json.loads(manifest_path.read_text())
-    if manifest.get("version") != STORE_VERSION:
-        raise ValueError(f"{manifest_path}: clip store version {manifest.get('version')!r}, expected {STORE_VERSION}")
     stored = manifest["settings"]
-    for name in sorted(set(stored) | set(settings)):
-        if stored.get(name) != settings.get(name):
-            raise ValueError(f"{manifest_path}: the clip store was built with {name}={stored.get(name)!r}, "
-                             f"this measurement uses {settings.get(name)!r}")
+    for field in sorted(set(stored) | set(settings)):
+        if stored.get(field) != settings.get(field):
+            raise ValueError(f"{directory / MANIFEST}: the clip store was built with {field}={stored.get(field)!r}, "
+                             f"this measurement uses {settings.get(field)!r}")
     name = DatasetKey.of(spec, split).file_name
     if name not in manifest["datasets"]:
         return None
-    frames = np.load(directory / FRAMES, mmap_mode="r")
-    with open(directory / name, "rb") as handle:
-        return _StoreUnpickler(handle, frames).load()
+    preloaded = _PRELOADED.pop((str(directory), name), None)
+    return preloaded if preloaded is not None else _unpickle(directory, name, np.load(directory / FRAMES, mmap_mode="r"))

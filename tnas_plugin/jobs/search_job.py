@@ -54,6 +54,7 @@ from .results import InputError, JobError, ResultsFolder, UsageError
 from .signals import Stopped, say, stop_requested
 from .trial_log import trial_columns
 from .tuner_search import announce, search_results, tuner_experiment
+from .warm_trials import warm_pool
 
 NNI_FOLDER = "nni"  # NNI's experiment folder inside the results folder
 SKIPPED_FILE = "skipped.csv"  # the sequences --skip-bad left out
@@ -172,23 +173,25 @@ def run_nas(options: SearchOptions, space: TTFSEyeSpace, folder: ResultsFolder, 
 
 def run_tuner(options: SearchOptions, space: TTFSEyeSpace, folder: ResultsFolder, experiment_id: str,
               resume: bool = False) -> tuple[list[dict], list[dict], bool]:
-    """Run (``resume``: continue) the search as an HPO-style NNI experiment (:mod:`.tuner_search`); returns
-    (every trial's record, the Pareto front, whether it completed)."""
+    """Run (``resume``: continue) the search as an HPO-style NNI experiment (:mod:`.tuner_search`), its trials on a
+    warm trial pool (:mod:`.warm_trials`); returns (every trial's record, the Pareto front, whether it completed)."""
     from tnas_plugin.strategies.manager_listen import manager_listening_on, security_warning, web_ui_url
 
     space_args = {"resolution": options.resolution}
     tuner_args = options.evolution_args()
-    experiment = tuner_experiment(data=options.data, work=folder.work / NNI_FOLDER, experiment_id=experiment_id,
-                                  budget=options.budget, concurrency=options.concurrency, space_args=space_args,
-                                  evaluator_args=trial_settings(options, folder), tuner_args=tuner_args)
-    warning = security_warning(options.listen)
-    if warning:
-        print(warning, file=sys.stderr)
-    if options.announce_ui:
-        print(f"NNI web UI: {web_ui_url(options.listen, options.port)}  (experiment {experiment.id})", flush=True)
-    announce(experiment, resume, options.port)
-    with manager_listening_on(options.listen):
-        completed = run_to_completion(experiment, options.port, resume)
+    evaluator_args = trial_settings(options, folder)
+    with warm_pool(preload=[evaluator_args["clip_store"]]) as pool:
+        experiment = tuner_experiment(data=options.data, work=folder.work / NNI_FOLDER, experiment_id=experiment_id,
+                                      budget=options.budget, concurrency=options.concurrency, space_args=space_args,
+                                      evaluator_args=evaluator_args, tuner_args=tuner_args, pool=pool)
+        warning = security_warning(options.listen)
+        if warning:
+            print(warning, file=sys.stderr)
+        if options.announce_ui:
+            print(f"NNI web UI: {web_ui_url(options.listen, options.port)}  (experiment {experiment.id})", flush=True)
+        announce(experiment, resume, options.port)
+        with manager_listening_on(options.listen):
+            completed = run_to_completion(experiment, options.port, resume)
     database = folder.work / NNI_FOLDER / experiment_id / "db" / "nni.sqlite"
     history, front = search_results(database, experiment.config.search_space, tuner_args)
     return history, front, completed
