@@ -15,7 +15,8 @@ network and its one-change neighbours), so both versions train the same candidat
   from the start of its first epoch (its first intermediate result minus its median epoch interval) to its
   final result: interpreter start, imports, data sets, NNI's hand-over and end detection.
 
-Medians over the runs (trials per minute) and over all trials (fixed cost). A run in which NNI ran no trial (its
+Medians over the runs (trials per minute) and over all trials (fixed cost), written again after every run (a
+stopped benchmark leaves the runs it finished). A run in which NNI ran no trial (its
 tuner did not connect within NNI's 10 s on a loaded machine) is repeated. Writes ``trial_overhead.json`` and
 ``trial_overhead.md`` under ``--results`` with the machine's load average before and after each run.
 
@@ -178,9 +179,16 @@ def main() -> None:
                           f"median fixed cost {statistics.median(run.fixed_costs_s or [float('nan')]):.2f} s, "
                           f"load {run.load_before:.1f} -> {run.load_after:.1f}", flush=True)
                     runs[version].append(run)
+                    write_results(args, runs)
         finally:
             subprocess.run(["git", "-C", str(REPOSITORY), "worktree", "remove", "--force", str(scratch / "baseline" / "source")],
                            capture_output=True)
+
+
+def write_results(args, runs: dict[str, list[SearchRun]]) -> None:
+    """``trial_overhead.json`` and ``.md`` from the runs finished so far (each version needs one)."""
+    if not all(runs.values()):
+        return
     summaries = {version: summary(version_runs) for version, version_runs in runs.items()}
     ordered = {f"{args.baseline} (before)": summaries[args.baseline], "this tree (after)": summaries["after"]}
     speedup = summaries["after"]["trials_per_minute"] / summaries[args.baseline]["trials_per_minute"]
@@ -190,10 +198,11 @@ def main() -> None:
         "budget": args.budget, "machine": machine, "summaries": ordered, "speedup": speedup,
         "runs": [asdict(run) for version_runs in runs.values() for run in version_runs]}, indent=2) + "\n")
     text = (f"# Trial overhead\n\n`python benchmarks/bench_trial_overhead.py --budget {args.budget} --runs {args.runs} "
-            f"--baseline {args.baseline}`; {machine} at the end (per-run loads in trial_overhead.json).\n\n"
+            f"--baseline {args.baseline}`: {min(len(r) for r in runs.values())} of {args.runs} runs per version done; "
+            f"{machine} when written (per-run loads in trial_overhead.json).\n\n"
             f"{table(ordered, args.budget)}\n\nTrials per minute: {speedup:.2f}x the baseline's.\n")
     (args.results / "trial_overhead.md").write_text(text)
-    print(text)
+    print(text, flush=True)
 
 
 if __name__ == "__main__":

@@ -50,8 +50,8 @@ _HEADER = struct.Struct("!I")  # length of the JSON request that follows the hea
 _READY = "ready"  # what the pool prints on stdout once it listens
 
 
-class WarmWorkerDied(RuntimeError):
-    """A trial's worker process ended without an exit status (killed by a signal)."""
+#: How the reason of a trial whose worker died begins (the last line of its ``trial.stderr``).
+WORKER_DIED = "WarmWorkerDied"
 
 
 @dataclass(frozen=True)
@@ -101,7 +101,7 @@ def run_client(socket_path: str, trial_args: list[str]) -> int:
         reply += chunk
     conn.close()
     if not reply:
-        print(f"{WarmWorkerDied.__name__}: the trial pool at {socket_path} ended before the trial did", file=sys.stderr)
+        print(f"{WORKER_DIED}: the trial pool at {socket_path} ended before the trial did", file=sys.stderr)
         return 1
     result = json.loads(reply)
     if result["reason"]:
@@ -155,7 +155,7 @@ def _reason(pid: int, wait_status: int) -> tuple[int, str | None]:
     """(exit status, reason) of a worker from its wait status; a reason only when it did not exit by itself."""
     if os.WIFSIGNALED(wait_status):
         name = signal.Signals(os.WTERMSIG(wait_status)).name
-        return 1, f"{WarmWorkerDied.__name__}: the trial's warm worker (pid {pid}) was killed by {name}"
+        return 1, f"{WORKER_DIED}: the trial's warm worker (pid {pid}) was killed by {name}"
     return os.waitstatus_to_exitcode(wait_status), None
 
 
@@ -166,8 +166,7 @@ def _kill(pid: int) -> None:
             kill(pid, signal.SIGKILL)
 
 
-def serve(socket_path: str, entry: str = DEFAULT_ENTRY, preload: list[str] = (), warm: tuple[str, ...] = DEFAULT_WARM,
-          watch_stdin: bool = True) -> None:
+def serve(socket_path: str, entry: str = DEFAULT_ENTRY, preload: list[str] = (), warm: tuple[str, ...] = DEFAULT_WARM) -> None:
     """Warm up (import the modules ``warm``, load the clip stores ``preload``), listen on ``socket_path`` and fork
     one worker per trial request, running ``entry``, until stdin closes, SIGTERM or SIGINT."""
     for module in warm:
@@ -185,8 +184,7 @@ def serve(socket_path: str, entry: str = DEFAULT_ENTRY, preload: list[str] = (),
     listener.listen(64)
     selector = selectors.DefaultSelector()
     selector.register(listener, selectors.EVENT_READ, "listener")
-    if watch_stdin:
-        selector.register(sys.stdin, selectors.EVENT_READ, "stdin")
+    selector.register(sys.stdin, selectors.EVENT_READ, "stdin")
     workers: dict[int, socket.socket] = {}  # worker pid -> its client's socket
     print(_READY, flush=True)
     try:
@@ -198,11 +196,16 @@ def serve(socket_path: str, entry: str = DEFAULT_ENTRY, preload: list[str] = (),
                 elif key.data == "listener":
                     conn, _ = listener.accept()
                     conn.settimeout(10)
+                    fds = []
                     try:
                         header, fds, _, _ = socket.recv_fds(conn, _HEADER.size, 2)
+                        if len(fds) != 2:
+                            raise ValueError(f"expected the client's stdout and stderr, got {len(fds)} descriptor(s)")
                         request = TrialRequest.decode(_recv_exactly(conn, _HEADER.unpack(header)[0]))
                     except (OSError, ValueError, KeyError, struct.error) as exc:
                         print(f"refused a trial request: {exc}", file=sys.stderr, flush=True)
+                        for fd in fds:
+                            os.close(fd)
                         conn.close()
                         continue
                     sys.stdout.flush()
