@@ -50,6 +50,10 @@ def ann_macs(weight: torch.Tensor, input_shape: tuple[int, ...], stride=(1, 1), 
     return int(synapse_counts(ones, structure, stride, padding).item())
 
 
+#: Largest number of elements (time steps x samples x (inputs + neurons)) stacked into one pass of ``_active_updates``.
+_STACK_ELEMENTS = 1 << 22
+
+
 def _geometry(layer) -> dict:
     return {"stride": layer.stride, "padding": layer.padding} if layer.kind == LayerKind.CONV else {}
 
@@ -63,12 +67,22 @@ def _currents(layer, spikes: torch.Tensor) -> torch.Tensor:
 
 
 def _active_updates(layer, times_in: torch.Tensor, times_out: torch.Tensor | None, steps: int) -> float:
-    """Active updates (summed over the batch) of ``layer``'s neurons; see the module docstring."""
+    """Active updates (summed over the batch) of ``layer``'s neurons; see the module docstring.
+
+    The input window's ``S`` steps are one batch of ``S x N`` spike masks (the spikes arriving at each step)
+    through the layer's synapses; the held current is their running sum over the steps, as the neuron
+    integrates it (``current += a_in``, :mod:`tnas_plugin.hardware.lava_procs.models`). Samples go through in
+    chunks of at most :data:`_STACK_ELEMENTS` stacked input elements (memory only; the count is per sample).
+    """
     base = (layer.window - 1) * steps
+    step = torch.arange(base, base + steps, device=times_in.device).view(steps, *([1] * times_in.dim()))
+    neurons = layer.weight.shape[0] if times_out is None else times_out[0].numel()
+    chunk = max(1, _STACK_ELEMENTS // (steps * (times_in[0].numel() + neurons)))
     active = 0.0
-    for k in range(steps):  # the input window: current accumulates, v integrates it
-        current = _currents(layer, times_in <= base + k)
-        arriving = _currents(layer, times_in == base + k)
+    for start in range(0, len(times_in), chunk):
+        times = times_in[start:start + chunk]
+        arriving = _currents(layer, (times == step).flatten(0, 1)).unflatten(0, (steps, len(times)))
+        current = arriving.cumsum(0)
         active += ((current != 0) | (arriving != 0)).sum().item()
     if times_out is None:  # readout (linear): read once, at its window start
         return active + layer.weight.shape[0] * len(times_in)

@@ -5,6 +5,7 @@ import pytest
 import torch
 from torch import nn
 
+from tnas_plugin.hardware import synops
 from tnas_plugin.hardware import CostReport, count_ttfs, estimate_energy, load_profile, synapse_counts
 from tnas_plugin.ttfs import ann_to_ttfs
 
@@ -94,6 +95,23 @@ def test_discrete_time_drops_spikes_below_one_step():
 def test_batches_average_per_sample(cross_net):
     frames = torch.cat([one_pixel(0, 0), one_pixel(1, 1), one_pixel(2, 1)])
     assert count_ttfs(cross_net, frames, 8) == count_ttfs(cross_net, frames, 8, batch_size=2)
+
+
+def test_counts_do_not_depend_on_batch_size_or_stacking(monkeypatch):
+    # conv, max-pool, stride-2 conv, linear, readout; the time steps of each window go through as one stacked batch
+    torch.manual_seed(0)
+    ann = nn.Sequential(nn.Conv2d(2, 4, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2), nn.Conv2d(4, 4, 3, stride=2, padding=1),
+                        nn.ReLU(), nn.Flatten(), nn.Linear(16, 8), nn.ReLU(), nn.Linear(8, 3)).double()
+    frames = torch.rand(10, 2, 8, 8, dtype=torch.float64) * (torch.rand(10, 2, 8, 8) < 0.5)
+    snn = ann_to_ttfs(ann, frames)
+    whole = count_ttfs(snn, frames, 8)
+    assert whole.updates_active > 0 and whole == count_ttfs(snn, frames, 8, batch_size=3)
+    singles = [count_ttfs(snn, frames[i:i + 1], 8) for i in range(len(frames))]
+    for k, layer in enumerate(whole.layers):  # the average of the per-sample counts (integers: exact)
+        assert layer.updates_active == sum(single.layers[k].updates_active for single in singles) / len(frames)
+        assert layer.synaptic_events == sum(single.layers[k].synaptic_events for single in singles) / len(frames)
+    monkeypatch.setattr(synops, "_STACK_ELEMENTS", 1)  # one sample per stacked pass
+    assert count_ttfs(snn, frames, 8, batch_size=4) == whole
 
 
 def test_loihi_energy_and_time_by_hand(cross_report):

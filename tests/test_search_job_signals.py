@@ -8,8 +8,10 @@ times, so that each resume is checked too.
 import json
 import shutil
 import signal
+import time
 
 import pandas as pd
+import psutil
 import pytest
 import torch
 
@@ -58,6 +60,30 @@ def test_stop_during_a_trial(tiny_see, tmp_path, name):
     assert_clean_stop(job, job.send(STOP[name]), STOP[name])
     assert (tmp_path / "r.partial" / "trials.csv").is_file() and not out.exists()
     assert f"--resume {out}" in job.output
+
+
+def test_sigterm_during_a_trial_on_a_warm_worker_leaves_no_worker(tiny_see, tmp_path):
+    # the trials run on forks of the warm trial pool (tnas_plugin/jobs/warm_trials.py), the pool a child of the job
+    job = search(tiny_see, tmp_path / "r", "--budget", "4")
+    job.wait_for(r"^trial \d+ \(\w+\) running")
+    deadline = time.monotonic() + 120
+    while not (workers := [worker for pool in _warm_pools(job) for worker in pool.children()]):
+        assert time.monotonic() < deadline, "no trial ran on a warm worker"
+        time.sleep(0.2)
+    assert_clean_stop(job, job.send(signal.SIGTERM), signal.SIGTERM)
+    assert {worker.pid for worker in workers} & {process.pid for process in job.descendants}
+    assert not any(worker.is_running() and worker.status() != psutil.STATUS_ZOMBIE for worker in workers)
+
+
+def _warm_pools(job: Job) -> list[psutil.Process]:
+    found = []
+    for process in psutil.Process(job.process.pid).children(recursive=True):
+        try:
+            if "tnas_plugin.jobs.warm_trials" in process.cmdline() and "--serve" in process.cmdline():
+                found.append(process)
+        except psutil.Error:
+            pass
+    return found
 
 
 def test_sigterm_at_every_moment_and_resume_to_the_end(tiny_see, tmp_path):

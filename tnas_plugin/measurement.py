@@ -19,12 +19,14 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass, field, fields, replace
+from pathlib import Path
 
 import numpy as np
 import torch
 from torch.utils.data import DataLoader
 
 from tnas_plugin.candidate import CandidateSpec, candidate_dataset
+from tnas_plugin.clip_store import load_dataset
 from tnas_plugin.data import VALIDATION_FRACTION, VALIDATION_SPLITS
 from tnas_plugin.hardware import CostReport, count_ttfs, estimate_energy, load_profile
 from tnas_plugin.metrics import recognition_report, uar, war
@@ -71,6 +73,9 @@ class MeasurementSettings:
         (``"take"``, ``"subject"`` or ``"auto"``: :func:`tnas_plugin.data.validation_sequences`).
     annotations
         The annotation file (None: the data set's ``emotion.json`` or ``emotion_new_adjust2.json``).
+    clip_store
+        Folder of a clip store (:mod:`tnas_plugin.clip_store`) to read the data sets from when it holds them;
+        ``None`` (or a folder that does not exist) builds them from ``data_root``.
 
     Example
     -------
@@ -92,6 +97,7 @@ class MeasurementSettings:
     validation_seed: int = 0
     validation_split: str = "auto"
     annotations: str | None = None
+    clip_store: str | None = None
 
     def __post_init__(self):
         if self.fitness not in FITNESS:
@@ -124,8 +130,20 @@ class MeasurementSettings:
         return {**flat.pop("train"), **flat}
 
 
+    def data_settings(self) -> dict:
+        """The settings a candidate's data set depends on besides the candidate (a clip store's key)."""
+        return {"data_root": str(Path(self.data_root).resolve()), "skip": self.skip, "eval_starts": self.eval_starts,
+                "seed": self.train.seed, "validation_fraction": self.validation_fraction,
+                "validation_seed": self.validation_seed, "validation_split": self.validation_split,
+                "annotations": self.annotations, "on_error": self.on_error}
+
     def dataset(self, spec: CandidateSpec, split: str):
-        """``split`` of the data as ``spec`` sees it (:func:`tnas_plugin.candidate.candidate_dataset`)."""
+        """``split`` of the data as ``spec`` sees it (:func:`tnas_plugin.candidate.candidate_dataset`), from the
+        clip store when it holds it."""
+        if self.clip_store is not None:
+            stored = load_dataset(self.clip_store, self.data_settings(), spec, split)
+            if stored is not None:
+                return stored
         return candidate_dataset(spec, self.data_root, split, skip=self.skip, eval_starts=self.eval_starts,
                                  seed=self.train.seed, validation_fraction=self.validation_fraction,
                                  validation_seed=self.validation_seed, validation_split=self.validation_split,

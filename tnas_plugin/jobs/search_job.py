@@ -40,6 +40,7 @@ import torch
 
 from tnas_plugin.candidate import CandidateSpec, build_ann
 from tnas_plugin.checkpoint import save_checkpoint
+from tnas_plugin.clip_store import write_clip_store
 from tnas_plugin.data import SEEDataError, SynthConfig, annotation_path, synthesize
 from tnas_plugin.data.cli import print_notes, print_problems
 from tnas_plugin.data.preflight import check_tree
@@ -61,11 +62,13 @@ from .results import InputError, JobError, ResultsFolder, UsageError
 from .signals import Stopped, say, stop_requested
 from .trial_log import read_trials, trial_columns
 from .tuner_search import announce, search_results, tuner_experiment
+from .warm_trials import warm_pool
 
 NNI_FOLDER = "nni"  # NNI's experiment folder inside the results folder
 SKIPPED_FILE = "skipped.csv"  # the sequences --skip-bad left out
 TOLERATED_FILE = "tolerated.csv"  # what the data check accepted as the SEE authors' loader does
 FINAL_TRAINING = ("training+validation", "training")  # what the chosen network and the baselines retrain on
+CLIPS_FOLDER = "clips"  # the trials' clip store inside the results folder's work folder
 
 TRIAL_SYNOPS_SAMPLES = 16  # validation clips a trial counts its operations on (finalists: 64)
 
@@ -129,6 +132,22 @@ class SearchOptions:
                     **({"on_error": "skip"} if self.skip_bad else {}))
 
 
+def trial_settings(options: SearchOptions, folder: ResultsFolder) -> dict:
+    """A trial's measurement options (:meth:`SearchOptions.evaluator_settings`) reading its clips from a clip store
+    (:mod:`tnas_plugin.clip_store`) written here, once per search: the training and validation data sets of every
+    modality and clip length of the space, in ``<work>/clips``."""
+    choices = EyeSpaceChoices(resolution=options.resolution)
+    handcrafted = options.handcrafted_sample()
+    specs = [choices.spec({**handcrafted, "modality": modality, "frames": frames})
+             for modality in choices.modality_choices for frames in choices.frame_choices]
+    trial = options.evaluator_settings()
+    settings = MeasurementSettings.from_options(options.data, **trial)
+    say(f"decoding the clips of {len(specs)} modality and clip-length pairs once for every trial")
+    store = write_clip_store(folder.work / CLIPS_FOLDER, settings.data_settings(), specs, ("training", "validation"),
+                             settings.dataset)
+    return {**trial, "clip_store": str(store.resolve())}
+
+
 class SearchInterrupted(RuntimeError):
     """The search stopped before its end; the finished trials were kept and it can be resumed."""
 
@@ -173,7 +192,7 @@ def run_nas(options: SearchOptions, space: TTFSEyeSpace, folder: ResultsFolder, 
     from tnas_plugin.strategies import TNASEvaluator, TNASEvolution
     from tnas_plugin.strategies.manager_listen import manager_listening_on, security_warning, web_ui_url
 
-    evaluator = TNASEvaluator(str(options.data.resolve()), **options.evaluator_settings())
+    evaluator = TNASEvaluator(str(options.data.resolve()), **trial_settings(options, folder))
     strategy = TNASEvolution(**options.evolution_args())
     experiment = SearchExperiment(space, evaluator, strategy, id=experiment_id)
     experiment.config.experiment_working_directory = str((folder.work / NNI_FOLDER).resolve())
@@ -195,23 +214,25 @@ def run_nas(options: SearchOptions, space: TTFSEyeSpace, folder: ResultsFolder, 
 
 def run_tuner(options: SearchOptions, space: TTFSEyeSpace, folder: ResultsFolder, experiment_id: str,
               resume: bool = False) -> tuple[list[dict], list[dict], bool]:
-    """Run (``resume``: continue) the search as an HPO-style NNI experiment (:mod:`.tuner_search`); returns
-    (every trial's record, the Pareto front, whether it completed)."""
+    """Run (``resume``: continue) the search as an HPO-style NNI experiment (:mod:`.tuner_search`), its trials on a
+    warm trial pool (:mod:`.warm_trials`); returns (every trial's record, the Pareto front, whether it completed)."""
     from tnas_plugin.strategies.manager_listen import manager_listening_on, security_warning, web_ui_url
 
     space_args = {"resolution": options.resolution}
     tuner_args = options.evolution_args()
-    experiment = tuner_experiment(data=options.data, work=folder.work / NNI_FOLDER, experiment_id=experiment_id,
-                                  budget=options.budget, concurrency=options.concurrency, space_args=space_args,
-                                  evaluator_args=options.evaluator_settings(), tuner_args=tuner_args)
-    warning = security_warning(options.listen)
-    if warning:
-        print(warning, file=sys.stderr)
-    if options.announce_ui:
-        print(f"NNI web UI: {web_ui_url(options.listen, options.port)}  (experiment {experiment.id})", flush=True)
-    announce(experiment, resume, options.port)
-    with manager_listening_on(options.listen):
-        completed = run_to_completion(experiment, options.port, resume)
+    evaluator_args = trial_settings(options, folder)
+    with warm_pool(preload=[evaluator_args["clip_store"]]) as pool:
+        experiment = tuner_experiment(data=options.data, work=folder.work / NNI_FOLDER, experiment_id=experiment_id,
+                                      budget=options.budget, concurrency=options.concurrency, space_args=space_args,
+                                      evaluator_args=evaluator_args, tuner_args=tuner_args, pool=pool)
+        warning = security_warning(options.listen)
+        if warning:
+            print(warning, file=sys.stderr)
+        if options.announce_ui:
+            print(f"NNI web UI: {web_ui_url(options.listen, options.port)}  (experiment {experiment.id})", flush=True)
+        announce(experiment, resume, options.port)
+        with manager_listening_on(options.listen):
+            completed = run_to_completion(experiment, options.port, resume)
     database = folder.work / NNI_FOLDER / experiment_id / "db" / "nni.sqlite"
     history, front = search_results(database, experiment.config.search_space, tuner_args)
     return history, front, completed

@@ -28,9 +28,12 @@ from .trial_log import read_trials
 CANONICAL = "tnas_plugin.search_spaces.eye_space:canonical_sample"
 
 
-def trial_command(data: Path, space_args: dict, evaluator_args: dict, threads: int = 1) -> str:
-    """The shell command of one trial (the interpreter running this job, by full path)."""
-    return " ".join([shlex.quote(sys.executable), "-m", "tnas_plugin.strategies.trial",
+def trial_command(data: Path, space_args: dict, evaluator_args: dict, threads: int = 1, pool: str | None = None) -> str:
+    """The shell command of one trial (the interpreter running this job, by full path): the plain trial entry, or
+    with ``pool`` (a warm trial pool's socket, :mod:`.warm_trials`) its client handing the same arguments to it."""
+    entry = ["-m", "tnas_plugin.strategies.trial"] if pool is None else \
+        ["-m", "tnas_plugin.jobs.warm_trials", "--socket", shlex.quote(pool), "--"]
+    return " ".join([shlex.quote(sys.executable), *entry,
                      "--data", shlex.quote(str(Path(data).resolve())),
                      "--space-args", shlex.quote(json.dumps(space_args)),
                      "--evaluator-args", shlex.quote(json.dumps(evaluator_args)),
@@ -38,9 +41,10 @@ def trial_command(data: Path, space_args: dict, evaluator_args: dict, threads: i
 
 
 def tuner_config(*, data: Path, work: Path, budget: int, concurrency: int, space_args: dict, evaluator_args: dict,
-                 tuner_args: dict):
-    """The NNI ``ExperimentConfig``: search space, tuner, trial command, local training service; every path
-    absolute (``work``: NNI's experiment folder, the trial and tuner code folder)."""
+                 tuner_args: dict, pool: str | None = None):
+    """The NNI ``ExperimentConfig``: search space, tuner, trial command (on the warm trial pool ``pool`` if
+    given), local training service; every path absolute (``work``: NNI's experiment folder, the trial and
+    tuner code folder)."""
     from nni.experiment import ExperimentConfig
     from nni.experiment.config import CustomAlgorithmConfig, LocalConfig
 
@@ -48,7 +52,7 @@ def tuner_config(*, data: Path, work: Path, budget: int, concurrency: int, space
         experiment_name="tnas-er-search",
         experiment_working_directory=str(work.resolve()),
         search_space=EyeSpaceChoices(**space_args).hpo_space(),
-        trial_command=trial_command(data, space_args, evaluator_args),
+        trial_command=trial_command(data, space_args, evaluator_args, pool=pool),
         trial_code_directory=str(work.resolve()),
         trial_concurrency=concurrency,
         max_trial_number=budget,
