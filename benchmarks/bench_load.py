@@ -143,7 +143,7 @@ def main(argv: list[str] | None = None) -> int:
     if data is None:
         from tnas_plugin.data import SynthConfig, synthesize
         data = work / "see"
-        synthesize(data, SynthConfig(subjects=8, size=(16, 16), sequences_per_subject=7, frames=(12, 16)))
+        synthesize(data, SynthConfig(subjects=8, size=(16, 16), sequences_per_subject=14, frames=(12, 16)))
     settings = (f"{args.searches} searches (budget {args.budget}, tiny synthetic data), {args.hogs} CPU hogs, all pinned "
                 f"to {len(cores)} core(s); {describe()}; {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}")
     print(settings, flush=True)

@@ -51,7 +51,9 @@ def test_validation_holds_out_takes_within_subjects_when_test_subjects_are_train
     assert {subject(n) for n in train} == {subject(n) for n in names(tiny_see, "training+validation")}  # none lost
     everything = names(tiny_see, "training+validation")
     for feeling, count in Counter(emotion(n) for n in everything).items():    # stratified by emotion
-        assert sum(emotion(n) == feeling for n in validation) == round(0.2 * count)
+        assert 0 < sum(emotion(n) == feeling for n in validation) <= round(0.2 * count)
+    kept = {(subject(n), emotion(n)) for n in train}                            # never validated on an emotion
+    assert {(subject(n), emotion(n)) for n in validation} <= kept              # its subject was not trained on
     assert validation == validation_sequences(tiny_see, seed=0)                # deterministic per seed
     assert len({frozenset(validation_sequences(tiny_see, seed=s)) for s in range(6)}) > 1
 
@@ -195,7 +197,8 @@ def test_nas_strategy_never_trains_one_network_twice():
 def test_a_trial_that_collapses_to_one_class_fails_with_that_reason(tiny_see, tmp_path):
     from tnas_plugin.strategies.reporting import CollapsedCandidate, measure_and_report
 
-    options = dict(epochs=2, synops_samples=4, cache_dir=str(tmp_path / "cache"))  # too short to learn: one class
+    # Next to no learning (seeded initial weights, lr 1e-6): the network answers one class for every clip
+    options = dict(epochs=2, lr=1e-6, synops_samples=4, cache_dir=str(tmp_path / "cache"))
     settings = MeasurementSettings.from_options(tiny_see, **options)
     assert measure_candidate(SPEC, build_ann(SPEC), settings).metrics["predicted_classes"] == 1
     with pytest.raises(CollapsedCandidate, match="predicts one class for all .* validation clips"):

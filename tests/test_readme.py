@@ -20,7 +20,7 @@ README = (REPO / "README.md").read_text()
 BASH_BLOCKS = re.findall(r"```bash\n(.*?)```", README, flags=re.S)
 BASH_LINES = [line.strip() for block in BASH_BLOCKS for line in block.splitlines() if line.strip()]
 INLINE = re.findall(r"`((?:\.venv/bin/)?tnas-er [^`]*--[^`]+)`", README)  # inline commands with options
-TINY_SEARCH = "--resolution 16 --budget 2 --epochs 3 --final-epochs 1 --finalists 1"
+TINY_SEARCH = "--resolution 16 --budget 2 --epochs 10 --final-epochs 1 --finalists 1"
 
 
 def _argv(line: str) -> list[str]:

@@ -133,7 +133,7 @@ def remote_see(tmp_path_factory):
     from tnas_plugin.data import SynthConfig, synthesize
 
     root = tmp_path_factory.mktemp("remote-see") / "synthetic-see"
-    synthesize(root, SynthConfig(subjects=20, size=(16, 16), sequences_per_subject=7, frames=(12, 16)))
+    synthesize(root, SynthConfig(subjects=20, size=(16, 16), sequences_per_subject=14, frames=(12, 16)))
     return root
 
 

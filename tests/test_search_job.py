@@ -10,7 +10,7 @@ from PIL import Image
 
 from nni_helpers import free_port, no_orphan_managers, wait_for_no_new_managers
 
-TINY = ["--budget", "2", "--epochs", "3", "--final-epochs", "1", "--resolution", "16", "--finalists", "1", "--quiet"]
+TINY = ["--budget", "2", "--epochs", "10", "--final-epochs", "1", "--resolution", "16", "--finalists", "1", "--quiet"]
 PLOTS = ["pareto.png", "confusion.png", "lighting.png", "synops_per_layer.png", "spike_times.png"]
 TABLES = ["trials.csv", "pareto.csv", "finalists.csv", "comparison.csv", "confusion.csv", "synops_per_layer.csv",
           "lava.json", "fixed_point.json", "run.json", "report.md", "chosen/model.pt", "chosen/architecture.json", "chosen/metrics.json"]

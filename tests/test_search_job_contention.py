@@ -18,7 +18,7 @@ from tnas_plugin.jobs import claims
 from tnas_plugin.jobs.claims import Claim, Held, claim_folder, claim_port
 from tnas_plugin.jobs.results import UsageError
 
-TINY = ["--budget", "2", "--epochs", "3", "--final-epochs", "1", "--resolution", "16", "--finalists", "1", "--quiet"]
+TINY = ["--budget", "2", "--epochs", "10", "--final-epochs", "1", "--resolution", "16", "--finalists", "1", "--quiet"]
 HOLD = "import fcntl, os, sys, time; fd = os.open(sys.argv[1], os.O_RDWR | os.O_CREAT); fcntl.flock(fd, fcntl.LOCK_EX); " \
        "os.write(fd, str(os.getpid()).encode()); print('held', flush=True); time.sleep(600)"
 

@@ -21,7 +21,7 @@ from tnas_plugin.candidate import CandidateSpec, StageSpec, build_ann
 from tnas_plugin.checkpoint import save_checkpoint
 from tnas_plugin.ttfs import ann_to_ttfs
 
-TINY = ["--epochs", "3", "--final-epochs", "1", "--resolution", "16", "--finalists", "1", "--quiet"]
+TINY = ["--epochs", "10", "--final-epochs", "1", "--resolution", "16", "--finalists", "1", "--quiet"]
 
 
 def search(data, out, *extra) -> Job:
@@ -94,7 +94,7 @@ def test_sigterm_at_every_moment_and_resume_to_the_end(tiny_see, tmp_path):
     bad.write_bytes(b"\xff\xd8 truncated")
     out, partial = tmp_path / "r", tmp_path / "r.partial"
     # 1. during a trial, once one has finished
-    job = search(data, out, "--budget", "3", "--skip-bad", "--epochs", "3")  # 3 epochs: some network learns
+    job = search(data, out, "--budget", "3", "--skip-bad", "--epochs", "10")  # 10 epochs: some network learns
     experiment = job.wait_for(r"^starting NNI experiment (\w+)").group(1)
     job.wait_for(r"^trial \d+ \(\w+\) (done|failed)")
     assert_clean_stop(job, job.send(signal.SIGTERM), signal.SIGTERM)

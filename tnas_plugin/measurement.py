@@ -233,7 +233,8 @@ def epoch_validation(spec: CandidateSpec, settings: MeasurementSettings) -> Epoc
 
     def on_epoch(entry: dict, network: torch.nn.Module) -> dict:
         if not batches:  # an iterator draws its seed from the loader's generator, not from torch's global one
-            clips = replace(settings, eval_starts=1).dataset(spec, "validation")  # one clip per sequence
+            # one clip per sequence; not from the clip store, which holds the final result's start points
+            clips = replace(settings, eval_starts=1, clip_store=None).dataset(spec, "validation")
             batches.extend(DataLoader(clips, batch_size=settings.batch_size * 4, generator=torch.Generator()))
         network.eval()  # the trainer sets training mode again at the start of each epoch
         model = network if entry["stage"] == "ann" else (lambda x: network(x, spec.steps_per_window))

@@ -43,9 +43,10 @@ def validation_sequences(root: str | Path, fraction: float = VALIDATION_FRACTION
                          annotations: str | Path | None = None) -> set[str]:
     """Names of the training sequences held out for validation (``fraction=0``: none).
 
-    ``mode="take"``: for each emotion, ``round(fraction * n)`` of its ``n`` training sequences, taken one take
-    at a time from (subject, emotion) groups visited in a seeded order, a group giving a take only while it
-    keeps another in training (then, if still short, while its subject keeps another sequence).
+    ``mode="take"``: for each emotion, up to ``round(fraction * n)`` of its ``n`` training sequences, taken one
+    take at a time from (subject, emotion) groups visited in a seeded order, a group giving a take only while
+    it keeps another in training (a subject is never validated on an emotion it was not trained on, which
+    the test split, too, never asks). ``SEEDataError`` when no group has two takes.
     ``mode="subject"``: every sequence of ``round(fraction * n)`` of the ``n`` training subjects (at least 1,
     at most ``n - 1``). ``"auto"``: :func:`split_protocol`.
     """
@@ -68,14 +69,15 @@ def validation_sequences(root: str | Path, fraction: float = VALIDATION_FRACTION
         count = min(len(subjects) - 1, max(1, round(fraction * len(subjects))))
         held_out = set(rng.permutation(subjects)[:count].tolist())
         return {info.name for info in training if info.subject in held_out}
-    return _held_out_takes(training, fraction, rng)
+    held_out = _held_out_takes(training, fraction, rng)
+    if not held_out:
+        raise SEEDataError(annotation_file.path, "no subject has two training takes of one emotion to hold one out "
+                           "for validation (use --validation-split subject)")
+    return held_out
 
 
 def _held_out_takes(training: list[SequenceName], fraction: float, rng: np.random.Generator) -> set[str]:
     """Takes held out within subjects, emotion by emotion (see :func:`validation_sequences`)."""
-    kept_per_subject = defaultdict(int)
-    for info in training:
-        kept_per_subject[info.subject] += 1
     held_out: set[str] = set()
     for emotion in sorted({info.emotion for info in training}):
         groups: dict[str, list[SequenceName]] = defaultdict(list)
@@ -85,18 +87,9 @@ def _held_out_takes(training: list[SequenceName], fraction: float, rng: np.rando
         target = round(fraction * sum(len(group) for group in groups.values()))
         order = [groups[s] for s in rng.permutation(sorted(groups)).tolist()]
         queues = [[group[k] for k in rng.permutation(len(group))] for group in order]
-        for may_empty_group in (False, True):
-            progress = True
-            while target > 0 and progress:
-                progress = False
-                for queue in queues:
-                    if target == 0:
-                        break
-                    keeps_group = len(queue) > 1 or (may_empty_group and len(queue) == 1)
-                    if keeps_group and kept_per_subject[queue[0].subject] > 1:
-                        info = queue.pop()
-                        held_out.add(info.name)
-                        kept_per_subject[info.subject] -= 1
-                        target -= 1
-                        progress = True
+        while target > 0 and any(len(queue) > 1 for queue in queues):
+            for queue in queues:
+                if target > 0 and len(queue) > 1:  # the group keeps a take in training
+                    held_out.add(queue.pop().name)
+                    target -= 1
     return held_out

@@ -54,7 +54,8 @@ class SynthConfig:
     size
         ``(H, W)`` of the frames (at least 8 x 8).
     sequences_per_subject
-        Sequences per subject (at least 2), spread over the emotions in SEE's class proportions.
+        Sequences per subject (at least 2): two takes of each emotion when at least 14, the rest in SEE's
+        class proportions. Only emotions with two takes or more are tested.
     frames
         ``(shortest, longest)`` number of frames of a sequence (SEE: 18 to 131).
     mean_frames
@@ -113,14 +114,17 @@ def _rng(config: SynthConfig, *key: int) -> np.random.Generator:
 
 
 def _class_counts(n: int, rng: np.random.Generator) -> np.ndarray:
-    """Per-emotion counts summing to ``n`` in SEE's proportions (remainders distributed at random)."""
+    """Per-emotion counts summing to ``n``: two takes of each emotion when ``n`` allows (so that each can be
+    both trained on and tested, as in SEE), the rest in SEE's proportions (remainders distributed at random)."""
     p = np.array([SEE_CLASS_COUNTS[e] for e in EMOTIONS], dtype=float)
     p /= p.sum()
-    counts = np.floor(p * n).astype(int)
-    rest = p * n - counts
-    if n > counts.sum():
-        counts[rng.choice(len(p), n - counts.sum(), replace=False, p=rest / rest.sum())] += 1
-    return counts
+    base = min(2, n // len(EMOTIONS))
+    rest_n = n - base * len(EMOTIONS)
+    counts = np.floor(p * rest_n).astype(int)
+    rest = p * rest_n - counts
+    if rest_n > counts.sum():
+        counts[rng.choice(len(p), rest_n - counts.sum(), replace=False, p=rest / rest.sum())] += 1
+    return counts + base
 
 
 def plan(config: SynthConfig) -> list[PlannedSequence]:
@@ -144,16 +148,18 @@ def plan(config: SynthConfig) -> list[PlannedSequence]:
 
 
 def _latest_takes(emotions: np.ndarray, takes: list[int], fraction: float, rng: np.random.Generator) -> set[int]:
-    """Indices of one subject's tested sequences: ``round(fraction * n)`` of its ``n`` (at least 1, at most
-    ``n - 1``), shared out over its emotions in proportion (largest remainders first, ties in a seeded
-    order), each emotion giving its latest takes, as in SEE's official split."""
+    """Indices of one subject's tested sequences: ``round(fraction * n)`` of its ``n``, shared out over its
+    emotions in proportion (largest remainders first, ties in a seeded order), each emotion giving its latest
+    takes and keeping at least one in training, as in SEE's official split (an emotion with one take is
+    never tested)."""
     n = len(emotions)
-    wanted = min(n - 1, max(1, round(fraction * n)))
+    wanted = round(fraction * n)
     groups = {e: sorted((k for k in range(n) if emotions[k] == e), key=lambda k: -takes[k]) for e in sorted(set(emotions))}
     share = {e: fraction * len(g) for e, g in groups.items()}
-    counts = {e: int(np.floor(q)) for e, q in share.items()}
+    counts = {e: min(len(groups[e]) - 1, int(np.floor(q))) for e, q in share.items()}
     tie = dict(zip(groups, rng.permutation(len(groups))))
-    for e in sorted(groups, key=lambda e: (counts[e] - share[e], tie[e]))[:max(0, wanted - sum(counts.values()))]:
+    open_groups = [e for e in groups if counts[e] < len(groups[e]) - 1]
+    for e in sorted(open_groups, key=lambda e: (counts[e] - share[e], tie[e]))[:max(0, wanted - sum(counts.values()))]:
         counts[e] += 1
     return {k for e, group in groups.items() for k in group[:counts[e]]}
 
