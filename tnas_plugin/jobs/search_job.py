@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import math
 import re
 import sys
@@ -179,7 +180,7 @@ def ensure_data(options: SearchOptions) -> Path:
         if options.data != SearchOptions.data or options.annotations is not None:
             raise InputError(f"{missing}; not a SEE tree") from None
         print(f"generating the synthetic SEE-like data set in {options.data} ...", flush=True)
-        synthesize(options.data, SynthConfig(seed=options.seed), progress=True)
+        synthesize(options.data, SynthConfig(seed=options.seed), progress=True, workers=min(4, os.cpu_count() or 1))
     return options.data
 
 
