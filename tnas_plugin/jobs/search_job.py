@@ -28,8 +28,8 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 import math
+import os
 import re
 import sys
 from dataclasses import asdict, dataclass, replace
