@@ -22,8 +22,8 @@ For each seed, on a synthetic SEE-like set with more subjects than the demo's (`
    are all trained on the training split (not retrained on training + validation), so that the Spearman
    rank correlation of the finalists' validation UAR and test UAR per seed says whether validation
    predicts test.
-3. Baselines: the hand-crafted TTFS CNN trained exactly like the finalists, its ANN twin (not its rate twin) and a
-   SEEN-style LIF CNN of its architecture (:func:`tnas_plugin.jobs.search_job.measure_baselines`).
+3. Baselines: the hand-crafted TTFS CNN trained exactly like the finalists and its ANN twin
+   (:func:`tnas_plugin.jobs.search_job.measure_baselines`, ``--baselines fast``).
 4. Hypervolume of (UAR, energy) with the reference point (UAR 1/7, 2x the hand-crafted network's energy):
    on validation over every trial, and on test over the retrained finalists.
 
@@ -113,7 +113,8 @@ def search_options(args, seed: int):
     from tnas_plugin.jobs.search_job import SearchOptions
 
     return SearchOptions(data=args.data, seed=seed, epochs=args.epochs, final_epochs=args.final_epochs,
-                         population=args.population, finalists=args.finalists, final_training="training")
+                         population=args.population, finalists=args.finalists, final_training="training",
+                         baselines="fast")
 
 
 def make_strategy(name: str, options):
@@ -221,9 +222,9 @@ def retrained_finalists(args, run: dict, handcrafted_val_energy: float, may_comp
 
 
 def baselines_run(args, seed: int) -> dict:
-    """The job's baselines with the hand-crafted TTFS CNN in the chosen network's place (its ANN twin
-    and a SEEN-style LIF CNN of its architecture; not its rate twin, whose 256 steps over the test clips would
-    cost more than a search): the hand-crafted network on validation, and every baseline on test."""
+    """The job's ``fast`` baselines with the hand-crafted TTFS CNN in the chosen network's place (itself and its
+    ANN twin; not its rate twin, whose 256 steps over the test clips would cost more than a search, nor the
+    LIF CNN): the hand-crafted network on validation, and both on test."""
     from tnas_plugin.candidate import build_ann
     from tnas_plugin.jobs.baselines import HANDCRAFTED_TTFS
     from tnas_plugin.jobs.search_job import _summary_row, measure_baselines
