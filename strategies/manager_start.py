@@ -29,6 +29,8 @@ from typing import Iterator
 
 import psutil
 
+from tnas_plugin.processes import end_processes
+
 MANAGER_START_S = 60  # the launcher's wait for its manager's REST server (NNI: 3 s)
 TUNER_CONNECT_S = 300  # the manager's wait for the tuner to connect (NNI: 10 s); TNAS_TUNER_CONNECT_S overrides it
 MANAGER_STOP_S = 5.0  # NNI's own stop, before the manager and its processes are ended
@@ -158,11 +160,4 @@ def _connected(process: psutil.Process, port: int | None) -> bool:
 
 def _end(processes: list[psutil.Process], timeout: float = 2.0) -> None:
     """SIGTERM, then SIGKILL after ``timeout`` seconds."""
-    for process in processes:
-        with contextlib.suppress(psutil.Error):
-            process.terminate()
-    _, alive = psutil.wait_procs(processes, timeout=timeout)
-    for process in alive:
-        with contextlib.suppress(psutil.Error):
-            process.kill()
-    psutil.wait_procs(alive, timeout=timeout)
+    end_processes(processes, timeout)

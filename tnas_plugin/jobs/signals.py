@@ -17,6 +17,8 @@ from typing import Iterator
 
 import psutil
 
+from tnas_plugin.processes import end_processes
+
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
 
@@ -75,14 +77,7 @@ def stop_requested() -> Stopped | None:
 def end_child_processes(timeout: float = 10.0) -> list[int]:
     """Terminate this process's remaining descendants (SIGTERM, then SIGKILL after ``timeout``); their PIDs."""
     children = psutil.Process().children(recursive=True)
-    for child in children:
-        with contextlib.suppress(psutil.Error):
-            child.terminate()
-    _, alive = psutil.wait_procs(children, timeout=timeout)
-    for child in alive:
-        with contextlib.suppress(psutil.Error):
-            child.kill()
-    psutil.wait_procs(alive, timeout=timeout)
+    end_processes(children, timeout)
     return [child.pid for child in children]
 
 
