@@ -272,7 +272,9 @@ def train_lif_baseline(spec: CandidateSpec, settings, callbacks: TrainCallbacks 
                        split: str = "training") -> SEENStyleLIF:
     """A SEEN-style LIF CNN of ``spec``'s architecture, trained with BPTT on ``settings``' ``split`` for its epochs
     (``"training"``, or ``"training+validation"`` once every choice is made)."""
-    loader = DataLoader(settings.dataset(spec, split), batch_size=settings.batch_size, shuffle=True,
+    data = settings.dataset(spec, split)
+    # batch norm cannot train on a last batch of one clip: such a remainder is dropped
+    loader = DataLoader(data, batch_size=settings.batch_size, shuffle=True, drop_last=len(data) % settings.batch_size == 1,
                         generator=torch.Generator().manual_seed(settings.train.seed))
     model = SEENStyleLIF(spec)
     train_stepped(model, loader, settings.train.epochs, settings.train.lr, settings.train.seed, callbacks)
