@@ -34,7 +34,10 @@ def _names_by_subset(entries: dict[str, dict]) -> dict[str, list[SequenceName]]:
 
 def split_protocol(root: str | Path, annotations: str | Path | None = None) -> str:
     """``"take"`` when a test subject also has training sequences (SEE's official split), else ``"subject"``."""
-    subsets = _names_by_subset(read_annotations(root, annotations).entries)
+    return _protocol(_names_by_subset(read_annotations(root, annotations).entries))
+
+
+def _protocol(subsets: dict[str, list[SequenceName]]) -> str:
     training = {info.subject for info in subsets["training"]}
     return "take" if any(info.subject in training for info in subsets["testing"]) else "subject"
 
@@ -57,9 +60,10 @@ def validation_sequences(root: str | Path, fraction: float = VALIDATION_FRACTION
     if fraction == 0:
         return set()
     annotation_file = read_annotations(root, annotations)
+    subsets = _names_by_subset(annotation_file.entries)
     if mode == "auto":
-        mode = split_protocol(root, annotations)
-    training = _names_by_subset(annotation_file.entries)["training"]
+        mode = _protocol(subsets)
+    training = subsets["training"]
     rng = np.random.default_rng(seed)
     if mode == "subject":
         subjects = sorted({info.subject for info in training})

@@ -103,6 +103,8 @@ class SearchOptions:
     def __post_init__(self):
         if self.baselines not in BASELINES:
             raise ValueError(f"baselines must be one of {sorted(BASELINES)}, got {self.baselines!r}")
+        if self.final_training not in FINAL_TRAINING:
+            raise ValueError(f"final_training must be one of {FINAL_TRAINING}, got {self.final_training!r}")
 
     def objectives(self) -> dict:
         return {"war": "max", "uar": "max", **({self.efficiency: "min"} if self.efficiency else {})}
