@@ -7,7 +7,7 @@ import torch
 
 from tnas_plugin.candidate import CandidateSpec, StageSpec
 from tnas_plugin.clip_store import MANIFEST, write_clip_store
-from tnas_plugin.measurement import MeasurementSettings
+from tnas_plugin.measurement import MeasurementSettings, one_clip_per_sequence
 
 SPEC = CandidateSpec("both", 2, 16, 16, (StageSpec(4, 3, "max"),), 16, 7)
 
@@ -33,6 +33,18 @@ def test_stored_data_sets_equal_fresh_ones_item_for_item(store):
     # one array holds every decoded sequence once, whatever the clip length or modality that reads it
     manifest = json.loads((folder / MANIFEST).read_text())
     assert len(manifest["datasets"]) == 4 and len(list(folder.glob("*.npy"))) == 1
+
+
+def test_the_per_epoch_validation_clips_come_from_the_store_and_equal_a_one_start_data_set(store):
+    """Each epoch's score reads the stored validation set at each sequence's first start point: the clips of a
+    data set built with ``eval_starts=1``."""
+    settings, folder = store
+    for spec in (SPEC, replace(SPEC, modality="event", frames=4)):
+        single = replace(settings, eval_starts=1).dataset(spec, "validation")
+        first = one_clip_per_sequence(replace(settings, clip_store=str(folder)).dataset(spec, "validation"))
+        assert len(first) == len(single) < len(settings.dataset(spec, "validation"))
+        for i in range(len(single)):
+            assert first[i][1] == single[i][1] and torch.equal(first[i][0], single[i][0])
 
 
 def test_absent_store_or_candidate_builds_as_usual_and_other_settings_are_refused(store, tmp_path):

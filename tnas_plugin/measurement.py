@@ -18,16 +18,16 @@ evaluates the TTFS network and counts its operations and energy on a hardware pr
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, field, fields, replace
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 import numpy as np
 import torch
-from torch.utils.data import DataLoader
+from torch.utils.data import DataLoader, Subset
 
 from tnas_plugin.candidate import CandidateSpec, candidate_dataset
 from tnas_plugin.clip_store import load_dataset
-from tnas_plugin.data import VALIDATION_FRACTION, VALIDATION_SPLITS
+from tnas_plugin.data import VALIDATION_FRACTION, VALIDATION_SPLITS, SEEDataset
 from tnas_plugin.hardware import CostReport, count_ttfs, estimate_energy, load_profile
 from tnas_plugin.metrics import recognition_report, uar, war
 from tnas_plugin.trainer import EpochHook, TrainCallbacks, TrainConfig, inference_model, predict, train_ttfs
@@ -219,22 +219,29 @@ def evaluate_network(spec: CandidateSpec, snn: TTFSNetwork, settings: Measuremen
     return Evaluation(split, metrics, y_true, y_pred, synops)
 
 
+def one_clip_per_sequence(clips: SEEDataset) -> Subset:
+    """The clips of ``clips`` (validation or testing: fixed start points) at each sequence's first start point:
+    item for item the data set built with ``eval_starts=1`` (a sequence's first start point does not depend on
+    ``eval_starts``: :class:`tnas_plugin.data.SEEDataset`)."""
+    return Subset(clips, range(0, len(clips), clips.eval_starts))
+
+
 def epoch_validation(spec: CandidateSpec, settings: MeasurementSettings) -> EpochHook:
     """An ``on_epoch`` hook scoring the network being trained on the validation split with the fitness of the
     final ``default`` (docs/ARCHITECTURE.md, "Intermediate results"): the ReLU twin in the ``ann`` stage, the
     discrete-time TTFS network afterwards, so the last epoch's score is the final ``default`` itself.
 
     Adds ``val_war``, ``val_uar`` and ``val_default`` to the epoch's history entry; reads no global random state.
-    It scores one clip per validation sequence (``eval_starts=1``; the final result: ``settings.eval_starts``),
-    which keeps its cost near a tenth of the training's, loaded once at the first epoch and kept in memory.
+    It scores one clip per validation sequence (:func:`one_clip_per_sequence`; the final result:
+    ``settings.eval_starts``), which keeps its cost near a tenth of the training's, loaded once at the first epoch
+    (from the clip store when it holds the validation split) and kept in memory.
     """
     batches: list = []
     device = settings.train.torch_device()
 
     def on_epoch(entry: dict, network: torch.nn.Module) -> dict:
         if not batches:  # an iterator draws its seed from the loader's generator, not from torch's global one
-            # one clip per sequence; not from the clip store, which holds the final result's start points
-            clips = replace(settings, eval_starts=1, clip_store=None).dataset(spec, "validation")
+            clips = one_clip_per_sequence(settings.dataset(spec, "validation"))
             batches.extend(DataLoader(clips, batch_size=settings.batch_size * 4, generator=torch.Generator()))
         network.eval()  # the trainer sets training mode again at the start of each epoch
         model = network if entry["stage"] == "ann" else (lambda x: network(x, spec.steps_per_window))

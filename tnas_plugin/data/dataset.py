@@ -57,7 +57,9 @@ class SEEDataset(Dataset):
 
     ``sampling`` is ``"random"`` (one item per sequence, a random start each time, from a generator
     seeded with ``seed``; in DataLoader workers torch's per-worker seed is used instead) or ``"fixed"``
-    (``eval_starts`` items per sequence with start points seeded by ``seed`` and the sequence name). The
+    (``eval_starts`` items per sequence, one after the other, with start points drawn in turn from a generator
+    seeded by ``seed`` and the sequence name, so a sequence's first ``n`` start points do not depend on
+    ``eval_starts`` >= ``n``). The
     default is ``"random"`` for the training splits and ``"fixed"`` otherwise. ``split`` is ``"training"``,
     ``"validation"``, ``"training+validation"`` or ``"testing"``: validation holds the training sequences that
     :func:`tnas_plugin.data.split.validation_sequences` picks with ``validation_fraction``,
