@@ -4,7 +4,7 @@ in one sitting on the same machine (docs/ARCHITECTURE.md, "Trial overhead").
 
 Each version runs ``--runs`` searches alternately (so that both see the same machine load): the search phase of
 ``tnas-er search`` (``run_tuner``) with the demo's settings (the default synthetic data, 15 epochs, two trials
-side by side) and ``--budget`` trials, in a fresh interpreter whose ``tnas_plugin`` is that version's: this tree
+side by side) and ``--budget`` trials, in a fresh interpreter whose ``tnas_plugin`` is that version's (``-P``: not the one in the current folder): this tree
 as installed, or the baseline's git worktree laid out as the package installs (a folder of links, first on
 ``PYTHONPATH``; the trials inherit it). The tuner proposes its seeded initial population first (the hand-crafted
 network and its one-change neighbours), so both versions train the same candidates. From NNI's database:
@@ -118,7 +118,7 @@ def trial_times(database: Path) -> tuple[list[float], list[float], int]:
 def run_search(version: str, env: dict, data: Path, budget: int, work: Path) -> SearchRun:
     experiment_id = f"{version[:4]}{int(time.time()) % 10_000:04d}"
     load_before = os.getloadavg()[0]
-    done = subprocess.run([sys.executable, "-c", RUNNER, str(data), str(budget), str(free_port()), str(work), experiment_id],
+    done = subprocess.run([sys.executable, "-P", "-c", RUNNER, str(data), str(budget), str(free_port()), str(work), experiment_id],
                           env=env, capture_output=True, text=True, timeout=3600)
     if done.returncode != 0:
         raise RuntimeError(f"{version} search failed:\n{done.stdout[-2000:]}\n{done.stderr[-4000:]}")
@@ -197,7 +197,11 @@ def write_results(args, runs: dict[str, list[SearchRun]]) -> None:
     (args.results / "trial_overhead.json").write_text(json.dumps({
         "budget": args.budget, "machine": machine, "summaries": ordered, "speedup": speedup,
         "runs": [asdict(run) for version_runs in runs.values() for run in version_runs]}, indent=2) + "\n")
-    text = (f"# Trial overhead\n\n`python benchmarks/bench_trial_overhead.py --budget {args.budget} --runs {args.runs} "
+    fixed = summaries["after"]["median_fixed_cost_s"]
+    verdict = (f"This tree runs {speedup:.2f}x the trials per minute of {args.baseline} (target 2x: "
+               f"{'met' if speedup >= 2 else 'not met'}), with a median fixed cost of {fixed:.2f} s per trial (target "
+               f"0.5 s: {'met' if fixed <= 0.5 else 'not met'}).")
+    text = (f"# Trial overhead\n\n{verdict}\n\n`python benchmarks/bench_trial_overhead.py --budget {args.budget} --runs {args.runs} "
             f"--baseline {args.baseline}`: {min(len(r) for r in runs.values())} of {args.runs} runs per version done; "
             f"{machine} when written (per-run loads in trial_overhead.json).\n\n"
             f"{table(ordered, args.budget)}\n\nTrials per minute: {speedup:.2f}x the baseline's.\n")

@@ -108,3 +108,9 @@ def test_without_a_pool_the_client_runs_the_plain_entry(tmp_path):
     done = subprocess.run([sys.executable, "-m", "tnas_plugin.jobs.warm_trials", "--socket", str(tmp_path / "none.sock"),
                            "--", "--help"], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0 and "python -m tnas_plugin.strategies.trial" in done.stdout
+
+
+def test_the_pool_warms_up_without_importing_nni_which_reads_each_trials_variables_on_import():
+    warm = "import importlib, sys; from tnas_plugin.jobs.warm_trials import DEFAULT_WARM\n" \
+           "[importlib.import_module(m) for m in DEFAULT_WARM]; print('nni' in sys.modules)"
+    assert subprocess.run([sys.executable, "-c", warm], capture_output=True, text=True, check=True).stdout.strip() == "False"

@@ -43,9 +43,11 @@ from pathlib import Path
 
 PLAIN_ENTRY = "tnas_plugin.strategies.trial"
 DEFAULT_ENTRY = f"{PLAIN_ENTRY}:main"
-#: What the pool imports before it listens: what a trial would otherwise import first (but ``nni``, see above);
-#: ``torch._dynamo`` is what torch imports on a trial's first optimizer (seconds).
-DEFAULT_WARM = ("torch", "torch._dynamo", "tnas_plugin.measurement", "tnas_plugin.search_spaces.eye_space")
+#: What the pool imports before it listens: what a trial would otherwise import first: ``torch._dynamo`` is
+#: what torch imports on a trial's first optimizer (seconds); not ``nni`` itself (see above), but the libraries
+#: it imports, which read no NNI variable (``import nni`` in a worker then takes a few hundredths of a second).
+DEFAULT_WARM = ("torch", "torch._dynamo", "tnas_plugin.measurement", "tnas_plugin.search_spaces.eye_space",
+                "requests", "json_tricks", "schema", "typeguard", "filelock", "sqlite3")
 _HEADER = struct.Struct("!I")  # length of the JSON request that follows the header
 _READY = "ready"  # what the pool prints on stdout once it listens
 
