@@ -51,9 +51,13 @@ system-deps:
 	if [ -n "$$policy" ]; then rm -f $$policy; fi; \
 	if [ $$status != 0 ]; then echo "system-deps: installing openssh-server failed"; exit $$status; fi
 
-bench: setup
+bench: setup $(DEMO_OUT)/chosen/architecture.json
 	$(PIP) install -q -r requirements-bench.txt   # benchmark-only dependencies (Optuna, for bench_tuner_zdt)
 	for script in benchmarks/bench_*.py; do $(PY) $$script || exit 1; done
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info
+
+# bench_quantization and bench_generation_idle read the demo's results: a demo runs first if there is none.
+$(DEMO_OUT)/chosen/architecture.json:
+	$(MAKE) demo

@@ -3,8 +3,8 @@
 
 A generation is bred only once every candidate of the one before has a result, so a slot whose trial has
 ended may wait for the slowest trial of its generation; the steady-state search of earlier releases started
-the next trial at once. In each NNI experiment given (default: the demo's, ``results/demo/nni/*``; if there is
-none, the demo's search phase is run here, 100 trials), every gap between a trial's end and the next trial's
+the next trial at once. In each NNI experiment given (default: the demo's, ``results/demo/nni/*``: ``make bench``
+runs ``make demo`` first if there is none), every gap between a trial's end and the next trial's
 start on the freed slot is read from NNI's database (``TrialJobEvent``) and put in one of two kinds:
 
 * **boundary**: the next trial is of a later generation (the tuner's saved ``generations``) than a trial still
@@ -22,20 +22,16 @@ from __future__ import annotations
 import argparse
 import bisect
 import json
-import os
 import sqlite3
-import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import pandas as pd
 
-from bench_trial_overhead import run_search
 from machine import describe
 
 ENDED = ("SUCCEEDED", "FAILED", "USER_CANCELED", "SYS_CANCELED", "EARLY_STOPPED")
 STATE = Path("checkpoint") / "tnas_evolution_state.json"
-DEMO_TRIALS = 100
 
 
 @dataclass(frozen=True)
@@ -84,17 +80,6 @@ def idle_slots(folder: Path, concurrency: int) -> IdleSlots:
                      60 * len(trials) / (wall - boundary / concurrency))
 
 
-def demo_search(scratch: Path) -> Path:
-    """The demo's search phase (its data, options and trial count), run here; its experiment folder."""
-    data = Path("data/synthetic-see").resolve()
-    if not (data / "emotion.json").exists():
-        from tnas_plugin.data import SynthConfig, synthesize
-
-        synthesize(data, SynthConfig(seed=0))
-    run_search("after", {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}, data, DEMO_TRIALS, scratch)
-    return next((scratch / "nni").glob("after*"))
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("experiments", nargs="*", type=Path, help="NNI experiment folders (default: the demo's)")
@@ -102,11 +87,10 @@ def main() -> None:
     parser.add_argument("--results", type=Path, default=Path(__file__).parent / "results")
     args = parser.parse_args()
     folders = args.experiments or sorted(p for p in Path("results/demo/nni").glob("*") if (p / STATE).exists())
-    with tempfile.TemporaryDirectory(prefix="bench-idle-") as scratch:
-        if not folders:
-            print(f"no demo experiment under results/demo/nni: running the demo's search phase ({DEMO_TRIALS} trials)")
-            folders = [demo_search(Path(scratch))]
-        rows = [idle_slots(folder, args.concurrency) for folder in folders]
+    if not folders:
+        raise SystemExit("bench_generation_idle: no experiment folder given and none under results/demo/nni "
+                         "(run `make demo` first)")
+    rows = [idle_slots(folder, args.concurrency) for folder in folders]
     table = pd.DataFrame([asdict(row) for row in rows])
     args.results.mkdir(parents=True, exist_ok=True)
     table.to_csv(args.results / "generation_idle.csv", index=False)

@@ -3,8 +3,8 @@
 Two networks, trained like the demo's finalists (``--epochs`` ReLU-twin epochs, then the TTFS fine-tuning
 stage, one epoch by default; seed per repeat; the default synthetic data set; nothing chosen on the test split):
 
-- the demo's chosen architecture (event frames, 4 per clip, conv 16@3x3 -> conv 4@5x5 + avg-pool, 64 hidden,
-  32 steps per window);
+- the architecture in ``--architecture`` (default: the chosen network of the latest ``make demo``,
+  ``results/demo/chosen/architecture.json``), named in the tables by its file and its layers;
 - the hand-crafted TTFS CNN (:data:`tnas_plugin.jobs.baselines.HANDCRAFTED_TTFS`).
 
 The ReLU twin is trained and converted once per network and seed (``train_ttfs``, the trainer's
@@ -32,6 +32,7 @@ from __future__ import annotations
 import argparse
 import copy
 import dataclasses
+import json
 import time
 from pathlib import Path
 
@@ -44,7 +45,7 @@ import torch  # noqa: E402
 from torch.utils.data import DataLoader  # noqa: E402
 
 from machine import describe  # noqa: E402  benchmarks/machine.py
-from tnas_plugin.candidate import CandidateSpec, StageSpec, build_ann  # noqa: E402
+from tnas_plugin.candidate import CandidateSpec, build_ann  # noqa: E402
 from tnas_plugin.data import SynthConfig, synthesize  # noqa: E402
 from tnas_plugin.jobs.baselines import HANDCRAFTED_TTFS  # noqa: E402
 from tnas_plugin.measurement import MeasurementSettings  # noqa: E402
@@ -54,11 +55,16 @@ from tnas_plugin.ttfs import quantize  # noqa: E402
 
 RESULTS = Path(__file__).parent / "results"
 
-DEMO_CHOSEN = CandidateSpec(
-    modality="event", frames=4, steps_per_window=32, resolution=32,
-    stages=(StageSpec(16, 3, "none"), StageSpec(4, 5, "avg")), classifier_width=64, num_classes=7,
-)
-NETWORKS = {"demo chosen": DEMO_CHOSEN, "hand-crafted": HANDCRAFTED_TTFS}
+DEMO_CHOSEN = Path("results/demo/chosen/architecture.json")
+
+
+def networks(architecture: Path) -> dict[str, CandidateSpec]:
+    """The two networks by name: the one in ``architecture`` (an architecture JSON), the hand-crafted one."""
+    if not architecture.is_file():
+        raise SystemExit(f"bench_quantization: {architecture}: no architecture JSON (run `make demo` first, or pass "
+                         "--architecture PATH)")
+    spec = CandidateSpec.from_dict(json.loads(architecture.read_text()))
+    return {f"{architecture} ({spec.describe()})": spec, f"hand-crafted ({HANDCRAFTED_TTFS.describe()})": HANDCRAFTED_TTFS}
 
 
 def with_bits(settings: MeasurementSettings, bits: int | None) -> MeasurementSettings:
@@ -115,6 +121,8 @@ def lava_check(name: str, spec, snn, settings, bits: int, samples: int) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--architecture", type=Path, default=DEMO_CHOSEN,
+                        help=f"architecture JSON to quantise besides the hand-crafted network (default {DEMO_CHOSEN})")
     parser.add_argument("--data", default=str(RESULTS / "synthetic-see"), help="SEE tree (generated if absent)")
     parser.add_argument("--epochs", type=int, default=50, help="ReLU-twin epochs (the demo's finalists: 50)")
     parser.add_argument("--seeds", type=int, default=3)
@@ -126,13 +134,14 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
+    named = networks(args.architecture)
     if not Path(args.data, "emotion.json").exists():
         synthesize(args.data, SynthConfig(), progress=True)
     args.out.mkdir(parents=True, exist_ok=True)
 
     rows, lava_rows = [], []
     for seed in range(args.seeds):
-        for name, spec in NETWORKS.items():
+        for name, spec in named.items():
             settings = MeasurementSettings.from_options(args.data, epochs=args.epochs, seed=seed, validation_seed=seed,
                                                         eval_starts=args.eval_starts, finetune_epochs=args.finetune_epochs)
             converted, seconds = converted_network(spec, settings)
@@ -175,8 +184,8 @@ def main() -> None:
     (args.out / "quantization.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
 
-    figure, axes = plt.subplots(1, len(NETWORKS), figsize=(5 * len(NETWORKS), 3.5), sharey=True)
-    for axis, network in zip(axes, NETWORKS):
+    figure, axes = plt.subplots(1, len(named), figsize=(5 * len(named), 3.5), sharey=True)
+    for axis, network in zip(axes, named):
         part = table[table.network == network]
         float_war = part[part.variant == "float"].war.median()
         for variant, marker in (("ptq", "o--"), ("qat", "s-")):

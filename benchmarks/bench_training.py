@@ -3,12 +3,12 @@ training takes to catch up.
 
 For several candidates of the TTFS eye space and several seeds, both paths start from the same (seed-only)
 initial weights and train on the default synthetic data set; every network is evaluated as the TTFS
-network in discrete time (the candidate's steps per window) on the test split (WAR and UAR).
+network in discrete time (the candidate's steps per window) on the validation split (WAR and UAR).
 
 - ANN-assisted: ``epochs - 1`` ReLU-twin epochs + 1 discrete TTFS fine-tuning epoch (``measure_candidate``,
   ``mode="ann"``).
 - Direct: ``measure_candidate(mode="direct")`` (batch norm folded with the data's statistics) trained for ``multiples x epochs`` epochs in ONE run; the
-  trainer's ``on_epoch`` callback evaluates the TTFS network on the test split after each ``epochs`` epochs
+  trainer's ``on_epoch`` callback evaluates the TTFS network on the validation split after each ``epochs`` epochs
   (its evaluation time is excluded from the clock), so the direct path's WAR/UAR at 1x (the equal budget),
   2x, 3x the budget come from one training run. The 1x point is exactly what a ``epochs``-epoch direct run
   gives (the training data order does not depend on the evaluations; ``--check`` verifies this).
@@ -53,8 +53,8 @@ def measure_direct_with_checkpoints(candidate, settings: MeasurementSettings, ev
     The trainer's ``on_epoch`` callback receives the TTFS network and evaluates it in discrete time.
     """
     spec = candidate.spec
-    test = settings.dataset(spec, "validation")  # what measure_candidate reports on
-    test_loader = DataLoader(test, batch_size=settings.batch_size * 4)
+    validation = settings.dataset(spec, "validation")  # what measure_candidate reports on
+    validation_loader = DataLoader(validation, batch_size=settings.batch_size * 4)
     device = settings.train.torch_device()
 
     checkpoints: list[dict] = []
@@ -65,9 +65,9 @@ def measure_direct_with_checkpoints(candidate, settings: MeasurementSettings, ev
             return {}
         now = time.perf_counter()
         snn.eval()
-        y_true, y_pred = predict(lambda x: snn(x, spec.steps_per_window), test_loader, device)
+        y_true, y_pred = predict(lambda x: snn(x, spec.steps_per_window), validation_loader, device)
         snn.train()
-        report = recognition_report(y_true, y_pred, test.classes)
+        report = recognition_report(y_true, y_pred, validation.classes)
         checkpoints.append({"epochs": entry["epoch"] + 1, "multiple": (entry["epoch"] + 1) // every,
                             "train_s": now - start - excluded[0], "war": report["war"], "uar": report["uar"]})
         excluded[0] += time.perf_counter() - now
@@ -175,7 +175,7 @@ def main() -> None:
     runs = len(catch)
     lines = [f"# ANN-assisted vs direct TTFS training ({args.candidates} candidates x {args.seeds} seeds, budget {args.epochs} epochs)",
              "", f"Machine: {describe()}. Total wall time {total:.0f} s. Data: {args.data} (built-in synthetic), "
-             "resolution 32, 16 steps per window, 4 test start points per sequence.", "",
+             "resolution 32, 16 steps per window, 4 validation start points per sequence.", "",
              f"Chance is 1/7 = {1 / 7:.4f}; a collapsed run predicts one class (UAR exactly 1/7).", "",
              "| path | epochs | median train s (IQR) | median WAR (IQR) | median UAR (IQR) | collapsed runs |",
              "|---|---:|---:|---:|---:|---:|"]

@@ -108,6 +108,13 @@ class CandidateSpec:
     def to_dict(self) -> dict:
         return asdict(self)
 
+    def describe(self) -> str:
+        """One line a person reads, e.g. ``event, 4 frames, conv 16@3x3 -> conv 4@5x5 avg, 64 hidden, 32 steps``."""
+        stages = " -> ".join(f"conv {s.channels}@{s.kernel}x{s.kernel}" + ("" if s.pool == Pool.NONE.value else f" {s.pool}")
+                             for s in self.stages)
+        return (f"{self.modality}, {self.frames} frames, {stages or 'no conv'}, {self.classifier_width} hidden, "
+                f"{self.steps_per_window} steps")
+
     @classmethod
     def from_dict(cls, data: dict) -> "CandidateSpec":
         """Inverse of :meth:`to_dict` (e.g. from an architecture JSON file)."""
