@@ -10,11 +10,14 @@ own file.
 """
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass, fields
 from pathlib import Path
 
 import yaml
+
+_YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml's parser where PyYAML has it
 
 PROFILE_DIR = Path(__file__).with_name("profiles")
 
@@ -103,7 +106,18 @@ def load_profile(name_or_path: str | Path) -> HardwareProfile:
     """
     path = _resolve(name_or_path)
     try:
-        data = yaml.safe_load(path.read_text())
+        version = path.stat()
+    except OSError as error:
+        raise ProfileError(f"{path}: cannot read hardware profile ({error.strerror})") from error
+    return _load(path, version.st_mtime_ns, version.st_size)
+
+
+@functools.lru_cache(maxsize=16)
+def _load(path: Path, modified_ns: int, size: int) -> HardwareProfile:
+    """:func:`load_profile` of one version of one file (its time and size), parsed once per process: every
+    trial and measurement reads its profile again, and a warm trial pool hands its parse to the trials."""
+    try:
+        data = yaml.load(path.read_text(), Loader=_YAML_LOADER)
     except OSError as error:
         raise ProfileError(f"{path}: cannot read hardware profile ({error.strerror})") from error
     except yaml.YAMLError as error:
