@@ -1,0 +1,51 @@
+"""The benchmark's choices (benchmarks/bench_search.py, ``tables``) are made on validation: the chosen and the
+half-energy networks are the same whatever the test metrics say, on a small hand-made cache of one search."""
+import random
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+import bench_search  # noqa: E402
+
+from tnas_plugin.jobs.search_job import SearchOptions  # noqa: E402
+
+HAND_VAL_ENERGY = 60.0
+#: (validation default, validation UAR, validation energy) of each finalist: finalist 1 is the best within the
+#: hand-crafted energy, finalist 3 the most accurate at <= half of it; 4 is the best overall but too dear
+VALIDATION = [(0.50, 0.48, 58.0), (0.62, 0.60, 55.0), (0.40, 0.38, 20.0), (0.55, 0.52, 25.0), (0.70, 0.68, 90.0)]
+
+
+def finalist(params: dict, default: float, uar: float, energy: float, test: tuple[float, float]) -> dict:
+    return {"params": params, "test_sequences": 200,
+            "validation": {"default": default, "uar": uar, "war": uar, "energy_uj": energy},
+            "testing": {"war": test[0], "uar": test[0], "energy_uj": test[1]}}
+
+
+def search(test_metrics: list[tuple[float, float]]) -> dict:
+    base = SearchOptions(data=Path("unused")).handcrafted_sample()
+    samples = [{**base, "classifier_width": width} for width in (16, 32, 64)] + \
+              [{**base, "frames": 2, "classifier_width": width} for width in (16, 32)]
+    finalists = [finalist(sample, *validation, test) for sample, validation, test in zip(samples, VALIDATION, test_metrics)]
+    records = [{"params": f["params"], "metrics": f["validation"]} for f in finalists]
+    return {"seed": 0, "strategy": "TNASEvolution", "records": records, "finalists": finalists}
+
+
+BASELINES = {0: {"validation": [{"val_energy_uj": HAND_VAL_ENERGY}],
+                 "testing": [{"network": "hand-crafted TTFS CNN", "test_war": 0.55, "test_uar": 0.55, "test_energy_uj": 61.0}]}}
+
+
+@pytest.mark.parametrize("shuffle_seed", range(4))
+def test_the_chosen_and_half_energy_networks_do_not_depend_on_the_test_metrics(shuffle_seed):
+    test_metrics = [(0.30 + 0.1 * k, 10.0 + 15 * k) for k in range(len(VALIDATION))]
+    random.Random(shuffle_seed).shuffle(test_metrics)
+    networks, summary = bench_search.tables([search(test_metrics)], BASELINES)
+    selected = networks.set_index("network")["selected"]
+    assert selected["finalist 1"] == "chosen" and selected["finalist 3"] == "half-energy"
+    assert (selected.drop(["finalist 1", "finalist 3"]).fillna("") == "").all()
+    # the figures read on test after the choice are the chosen and half-energy networks' own
+    chosen_test, cheap_test = test_metrics[1], test_metrics[3]
+    row = summary.iloc[0]
+    assert row["chosen_test_uar_minus_handcrafted"] == pytest.approx(chosen_test[0] - 0.55)
+    assert row["half_energy_test_energy_ratio"] == pytest.approx(cheap_test[1] / 61.0)
