@@ -10,6 +10,7 @@ import argparse
 import json
 import sys
 import time
+from dataclasses import asdict
 from pathlib import Path
 
 import torch
@@ -61,13 +62,14 @@ def run_synops(args: argparse.Namespace) -> int:
     energy = estimate_energy(report, profile, args.latency_model, args.step_ms)
     ann = estimate_energy(report.ann_twin(), profile)
     if args.json:
-        print(json.dumps({"totals": report.totals(), "per_layer": report.rows(), "energy": energy, "ann_twin": ann}, indent=2))
+        print(json.dumps({"totals": report.totals(), "per_layer": report.rows(), "energy": asdict(energy),
+                          "ann_twin": asdict(ann)}, indent=2))
         return 0
     print(f"{report.samples} samples, {steps} steps per window, {report.time_steps} time steps; per inference:")
     print(format_table(report))
-    print(f"energy on {profile.name}: {energy['energy_pj'] * 1e-6:.4g} uJ (synaptic events {energy['synop_energy_pj'] * 1e-6:.4g} uJ, "
-          f"neuron updates {energy['update_energy_pj'] * 1e-6:.4g} uJ); ANN twin {ann['energy_pj'] * 1e-6:.4g} uJ; "
-          f"latency {energy['latency_steps']} steps = {energy['latency_ms']:.4g} ms ({energy['latency_model']} model)")
+    print(f"energy on {profile.name}: {energy.energy_uj:.4g} uJ (synaptic events {energy.synop_energy_pj * 1e-6:.4g} uJ, "
+          f"neuron updates {energy.update_energy_pj * 1e-6:.4g} uJ); ANN twin {ann.energy_uj:.4g} uJ; "
+          f"latency {energy.latency_steps} steps = {energy.latency_ms:.4g} ms ({energy.latency_model} model)")
     return 0
 
 

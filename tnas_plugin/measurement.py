@@ -12,8 +12,9 @@ ReLU twin, maps it to a TTFS network, fine-tunes that in discrete time (:mod:`tn
 evaluates the TTFS network and counts its operations and energy on a hardware profile
 (:mod:`tnas_plugin.hardware`). The metrics it returns are the dict every trial reports
 (docs/ARCHITECTURE.md, "Metrics"): ``default`` (the fitness), ``war``, ``uar``, ``recall_<class>``,
-``acc_<lighting>``, ``predicted_classes``, ``params``, ``spikes_per_neuron``, ``synops``, ``neuron_updates``, ``energy_uj``, ``latency_steps``,
-``latency_ms``, all on the validation split.
+``acc_<lighting>``, ``predicted_classes``, ``params`` and the cost metrics of
+:data:`tnas_plugin.hardware.COST_METRICS` (``spikes_per_neuron``, ``synops``, ``neuron_updates``, ``energy_uj``,
+``latency_steps``, ``latency_ms``), all on the validation split.
 """
 from __future__ import annotations
 
@@ -28,7 +29,7 @@ from torch.utils.data import DataLoader
 from tnas_plugin.candidate import CandidateSpec, candidate_dataset
 from tnas_plugin.clip_store import load_dataset
 from tnas_plugin.data import VALIDATION_FRACTION, VALIDATION_SPLITS
-from tnas_plugin.hardware import CostReport, count_ttfs, estimate_energy, load_profile
+from tnas_plugin.hardware import CostReport, cost_metrics, count_ttfs, estimate_energy, load_profile
 from tnas_plugin.metrics import recognition_report, uar, war
 from tnas_plugin.trainer import EpochHook, TrainCallbacks, TrainConfig, inference_model, predict, train_ttfs
 from tnas_plugin.ttfs import TTFSNetwork
@@ -158,7 +159,7 @@ class Evaluation:
     metrics: dict
     y_true: np.ndarray
     y_pred: np.ndarray
-    synops: CostReport  #: operations per inference (synaptic events, neuron updates, spikes) per layer
+    cost: CostReport  #: operations per inference (synaptic events, neuron updates, spikes) per layer
 
 
 @dataclass
@@ -175,8 +176,8 @@ class CandidateResult:
         return self.validation.metrics
 
     @property
-    def synops(self) -> CostReport:
-        return self.validation.synops
+    def cost(self) -> CostReport:
+        return self.validation.cost
 
 
 def evaluate_network(spec: CandidateSpec, snn: TTFSNetwork, settings: MeasurementSettings, split: str,
@@ -203,20 +204,14 @@ def evaluate_network(spec: CandidateSpec, snn: TTFSNetwork, settings: Measuremen
     metrics = recognition_report(y_true, y_pred, data.classes, lighting)
     metrics = {key: value for key, value in metrics.items() if math.isfinite(value)}  # absent classes: no recall
     synops_inputs = torch.stack([data[i][0] for i in range(min(settings.synops_samples, len(data)))])
-    synops = count_ttfs(snn, synops_inputs.to(device), spec.steps_per_window)
-    energy = estimate_energy(synops, settings.hardware_profile)
+    cost = count_ttfs(snn, synops_inputs.to(device), spec.steps_per_window)
     metrics.update(
         default=FITNESS[settings.fitness](metrics),
         predicted_classes=len(np.unique(y_pred)),  # 1 = collapsed to one class
         **({} if params is None else {"params": params}),
-        spikes_per_neuron=synops.spikes_per_neuron,
-        synops=synops.synaptic_events,
-        neuron_updates=synops.neuron_updates,
-        energy_uj=energy["energy_pj"] * 1e-6,
-        latency_steps=energy["latency_steps"],
-        latency_ms=energy["latency_ms"],
+        **cost_metrics(cost, estimate_energy(cost, settings.hardware_profile)),
     )
-    return Evaluation(split, metrics, y_true, y_pred, synops)
+    return Evaluation(split, metrics, y_true, y_pred, cost)
 
 
 def epoch_validation(spec: CandidateSpec, settings: MeasurementSettings) -> EpochHook:

@@ -31,6 +31,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from tnas_plugin.pareto import hypervolume, non_dominated
+
 EPILOG = """examples:
   tnas-er front AbCd1234 --objectives accuracy:max,n_nodes:min
   tnas-er front AbCd1234 --objectives war:max,uar:max,synops:min --reference-point 0.14,0.14,2e6 --out results/front
@@ -255,14 +257,6 @@ def _minimised(trial: TrialRecord, objectives: dict[str, str]) -> list[float]:
     return [-trial.metrics[key] if direction == "max" else trial.metrics[key] for key, direction in objectives.items()]
 
 
-def pareto_indices(points: list[list[float]]) -> list[int]:
-    """Indices of the non-dominated points (all objectives minimised); duplicates all stay."""
-    def dominates(a, b):
-        return all(x <= y for x, y in zip(a, b)) and any(x < y for x, y in zip(a, b))
-
-    return [i for i, p in enumerate(points) if not any(dominates(q, p) for q in points)]
-
-
 def default_reference(points: list[list[float]]) -> list[float]:
     """Worst value per (minimised) objective moved outwards by 10% of its range (of its size if every
     result has the same value; by 1 if that value is 0)."""
@@ -271,17 +265,6 @@ def default_reference(points: list[list[float]]) -> list[float]:
         worst, spread = max(column), max(column) - min(column)
         reference.append(worst + 0.1 * (spread or abs(worst)) if spread or worst else 1.0)
     return reference
-
-
-def hypervolume(points: list[list[float]], reference: list[float]) -> float:
-    """Hypervolume dominated by ``points`` (minimised) up to ``reference`` (points not better than it count 0)."""
-    import moocore
-    import numpy as np
-
-    inside = [p for p in points if all(x < r for x, r in zip(p, reference))]
-    if not inside:
-        return 0.0
-    return float(moocore.hypervolume(np.asarray(inside, dtype=float), ref=np.asarray(reference, dtype=float)))
 
 
 @dataclass
@@ -307,11 +290,11 @@ def compute_front(trials: list[TrialRecord], objectives: dict[str, str], referen
         if len(reference) != len(objectives):
             raise FrontError(f"--reference-point has {len(reference)} value(s) for {len(objectives)} objective(s)")
         minimised_reference = [-r if d == "max" else r for r, d in zip(reference, objectives.values())]
-    front = sorted((usable[i] for i in pareto_indices(points)), key=lambda t: _minimised(t, objectives))
+    front = sorted((usable[i] for i in non_dominated(points)), key=lambda t: _minimised(t, objectives))
     curve, seen = [], []
     for trial, point in zip(usable, points):
         seen.append(point)
-        curve.append((trial.sequence, len(seen), hypervolume([seen[i] for i in pareto_indices(seen)], minimised_reference)))
+        curve.append((trial.sequence, len(seen), hypervolume(seen, minimised_reference)))
     user_reference = [-r if d == "max" else r for r, d in zip(minimised_reference, objectives.values())]
     return FrontResult(objectives, usable, front, user_reference, curve, source)
 

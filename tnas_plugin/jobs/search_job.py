@@ -45,6 +45,7 @@ from tnas_plugin.clip_store import write_clip_store
 from tnas_plugin.data import SEEDataError, SynthConfig, annotation_path, synthesize
 from tnas_plugin.data.cli import print_notes, print_problems
 from tnas_plugin.data.preflight import check_tree
+from tnas_plugin.hardware import COST_METRICS
 from tnas_plugin.measurement import (CandidateResult, Evaluation, MeasurementSettings, evaluate_network,
                                      measure_candidate, train_final)
 from tnas_plugin.metrics import confusion
@@ -341,7 +342,7 @@ def check_fixed_point(spec: CandidateSpec, snn, settings: MeasurementSettings, i
 
 def _summary_row(name: str, metrics: dict, prefix: str = "test_") -> dict:
     """One row of a comparison table: accuracy and cost columns named after the split they were measured on."""
-    keys = ("war", "uar", "synops", "neuron_updates", "spikes_per_neuron", "energy_uj", "latency_steps", "latency_ms")
+    keys = ("war", "uar", *COST_METRICS)
     return {"network": name, "params": metrics.get("params"), **{prefix + key: metrics.get(key) for key in keys}}
 
 
@@ -396,7 +397,7 @@ def save_chosen(out: Path, spec: CandidateSpec, snn, test: Evaluation, test_inpu
     (chosen / "metrics.json").write_text(json.dumps(test.metrics, indent=2) + "\n")
     matrix = confusion(test.y_true, test.y_pred, spec.num_classes)
     pd.DataFrame(matrix, index=classes, columns=classes).to_csv(out / "confusion.csv")
-    pd.DataFrame(test.synops.rows()).to_csv(out / "synops_per_layer.csv", index=False)
+    pd.DataFrame(test.cost.rows()).to_csv(out / "synops_per_layer.csv", index=False)
     with torch.no_grad():
         run = snn.run(test_inputs, spec.steps_per_window)
     spiking = [i for i, kind in enumerate(run.kinds) if kind.has_neurons]
