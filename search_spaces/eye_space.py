@@ -43,7 +43,6 @@ LABELS = (
     Label("kernel", "kernel_choices", "kernel", per_stage=True),
     Label("pool", "pool_choices", "pool", per_stage=True),
     Label("classifier_width", "width_choices", "classifier_width"),
-    Label("classifier_depth", "depth_choices", "classifier_depth"),
 )
 DEPTH = "stages"
 _STAGE_LABELS = tuple(label for label in LABELS if label.per_stage)
@@ -90,7 +89,6 @@ class EyeSpaceChoices:
     modality_choices: tuple = ("event", "frame", "both")
     frame_choices: tuple = (2, 4)
     steps_choices: tuple = (8, 16, 32)
-    depth_choices: tuple = (1, 2)
 
     def __post_init__(self):
         for name, value in asdict(self).items():

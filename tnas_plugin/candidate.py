@@ -88,7 +88,6 @@ class CandidateSpec:
     stages: tuple[StageSpec, ...]
     classifier_width: int
     num_classes: int
-    classifier_depth: int = 1
 
     def __post_init__(self):
         if self.modality not in MODALITIES:
@@ -161,7 +160,6 @@ def build_ann(spec: CandidateSpec) -> nn.Sequential:
         nn.Flatten(),
         nn.Linear(channels * size * size, spec.classifier_width),
         nn.ReLU(),
-        *[module for _ in range(spec.classifier_depth - 1) for module in (nn.Linear(spec.classifier_width, spec.classifier_width), nn.ReLU())],
         nn.Linear(spec.classifier_width, spec.num_classes),
     ]
     return nn.Sequential(*layers)
