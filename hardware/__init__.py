@@ -8,7 +8,7 @@ from .energy import COST_METRICS, EnergyEstimate, cost_metrics, estimate_energy
 from .profiles import HardwareProfile, ProfileError, available_profiles, load_profile
 from .synops import SteppedCounter, ann_macs, count_ttfs, synapse_counts
 
-_LAVA_API = ("LavaTTFSGraph", "export_lava", "run_lava")
+_LAVA_API = ("LavaComparison", "LavaRun", "LavaTTFSGraph", "export_lava", "run_lava")
 
 __all__ = ["COST_METRICS", "CostReport", "EnergyEstimate", "HardwareProfile", "LayerCost", "ProfileError", "SteppedCounter",
            "ann_macs", "available_profiles", "cost_metrics", "count_ttfs", "estimate_energy", "load_profile", "synapse_counts", *_LAVA_API]

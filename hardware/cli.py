@@ -94,16 +94,16 @@ def run_export_lava(args: argparse.Namespace) -> int:
     lava = graph.run()
     seconds = time.perf_counter() - start
     comparison = compare_with_torch(snn, frames, steps, lava)
-    agree, error = round(comparison["agreement"] * len(frames)), comparison["max_readout_difference"]
+    agree, error = round(comparison.agreement * len(frames)), comparison.max_readout_difference
     counted = count_ttfs(snn, frames, steps).synaptic_events
     print(f"{len(frames)} samples in {graph.num_steps} Lava steps, {seconds:.1f} s "
           f"({len(frames) / seconds:.2f} samples/s, compile included)")
     model = "PyTorch integer" if args.fixed_point else "PyTorch discrete"
     print(f"predictions agree with the {model} model on {agree}/{len(frames)} samples; "
           f"max |readout difference| {error:.2e}; every spike step equal on "
-          f"{round(comparison['spike_step_agreement'] * len(frames))}/{len(frames)} samples")
-    print(f"SynOps per inference from Lava's spikes {lava['synops']:.1f}; counter {counted:.1f}")
-    exact = error == 0 and comparison["spike_step_agreement"] == 1 if args.fixed_point else error <= 1e-6
+          f"{round(comparison.spike_step_agreement * len(frames))}/{len(frames)} samples")
+    print(f"SynOps per inference from Lava's spikes {lava.synops:.1f}; counter {counted:.1f}")
+    exact = error == 0 and comparison.spike_step_agreement == 1 if args.fixed_point else error <= 1e-6
     return 0 if agree == len(frames) and exact else 1
 
 

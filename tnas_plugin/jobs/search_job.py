@@ -323,7 +323,7 @@ def check_lava(snn, inputs: torch.Tensor, steps_per_window: int) -> dict:
         comparison = compare_with_torch(snn, inputs, steps_per_window, lava)
     finally:
         snn.float()
-    return {**comparison, "lava_synops": float(lava["synops"])}
+    return {**asdict(comparison), "lava_synops": float(lava.synops)}
 
 
 def check_fixed_point(spec: CandidateSpec, snn, settings: MeasurementSettings, inputs: torch.Tensor, weight_bits: int = 8) -> dict:
@@ -337,7 +337,7 @@ def check_fixed_point(spec: CandidateSpec, snn, settings: MeasurementSettings, i
     qnet = quantize(snn, weight_bits, steps_per_window=spec.steps_per_window)
     lava = run_lava(qnet, inputs, spec.steps_per_window, samples_per_run=5, fixed_point=True)
     return {"weight_bits": weight_bits, "test_war": metrics["war"], "test_uar": metrics["uar"],
-            "lava": compare_with_torch(qnet, inputs, spec.steps_per_window, lava)}
+            "lava": asdict(compare_with_torch(qnet, inputs, spec.steps_per_window, lava))}
 
 
 def _summary_row(name: str, metrics: dict, prefix: str = "test_") -> dict:
