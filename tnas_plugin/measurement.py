@@ -31,7 +31,7 @@ from tnas_plugin.clip_store import load_dataset
 from tnas_plugin.data import VALIDATION_FRACTION, VALIDATION_SPLITS
 from tnas_plugin.hardware import CostReport, cost_metrics, count_ttfs, estimate_energy, load_profile
 from tnas_plugin.metrics import recognition_report, uar, war
-from tnas_plugin.trainer import EpochHook, TrainCallbacks, TrainConfig, inference_model, predict, train_ttfs
+from tnas_plugin.trainer import EpochHook, EpochRecord, TrainCallbacks, TrainConfig, inference_model, predict, train_ttfs
 from tnas_plugin.ttfs import TTFSNetwork
 
 FITNESS = {
@@ -168,7 +168,7 @@ class CandidateResult:
 
     snn: TTFSNetwork
     validation: Evaluation
-    history: list[dict]
+    history: list[EpochRecord]
     params: int
 
     @property
@@ -219,20 +219,20 @@ def epoch_validation(spec: CandidateSpec, settings: MeasurementSettings) -> Epoc
     final ``default`` (docs/ARCHITECTURE.md, "Intermediate results"): the ReLU twin in the ``ann`` stage, the
     discrete-time TTFS network afterwards, so the last epoch's score is the final ``default`` itself.
 
-    Adds ``val_war``, ``val_uar`` and ``val_default`` to the epoch's history entry; reads no global random state.
+    Returns ``val_war``, ``val_uar`` and ``val_default``, the scores of the epoch's record; reads no global random state.
     It scores one clip per validation sequence (``eval_starts=1``; the final result: ``settings.eval_starts``),
     which keeps its cost near a tenth of the training's, loaded once at the first epoch and kept in memory.
     """
     batches: list = []
     device = settings.train.torch_device()
 
-    def on_epoch(entry: dict, network: torch.nn.Module) -> dict:
+    def on_epoch(record: EpochRecord, network: torch.nn.Module) -> dict:
         if not batches:  # an iterator draws its seed from the loader's generator, not from torch's global one
             # one clip per sequence; not from the clip store, which holds the final result's start points
             clips = replace(settings, eval_starts=1, clip_store=None).dataset(spec, "validation")
             batches.extend(DataLoader(clips, batch_size=settings.batch_size * 4, generator=torch.Generator()))
         network.eval()  # the trainer sets training mode again at the start of each epoch
-        model = network if entry["stage"] == "ann" else (lambda x: network(x, spec.steps_per_window))
+        model = network if record.stage == "ann" else (lambda x: network(x, spec.steps_per_window))
         y_true, y_pred = predict(model, batches, device)
         scores = {"war": war(y_true, y_pred), "uar": uar(y_true, y_pred)}
         return {"val_war": scores["war"], "val_uar": scores["uar"], "val_default": FITNESS[settings.fitness](scores)}

@@ -32,7 +32,7 @@ from torch.utils.data import DataLoader
 from tnas_plugin.candidate import CandidateSpec, StageSpec, build_ann
 from tnas_plugin.hardware import CostReport, SteppedCounter, ann_macs, cost_metrics, count_ttfs, estimate_energy
 from tnas_plugin.metrics import recognition_report
-from tnas_plugin.trainer import DivergedError, TrainCallbacks, predict, seed_everything
+from tnas_plugin.trainer import DivergedError, EpochRecord, TrainCallbacks, predict, seed_everything
 from tnas_plugin.ttfs import LayerKind
 
 HANDCRAFTED_TTFS = CandidateSpec(
@@ -198,7 +198,7 @@ class SEENStyleLIF(SteppedNetwork):
 
 
 def train_stepped(model: SteppedNetwork, loader: Iterable, epochs: int, lr: float, seed: int,
-                  callbacks: TrainCallbacks | None = None) -> list[dict]:
+                  callbacks: TrainCallbacks | None = None) -> list[EpochRecord]:
     """BPTT with surrogate gradients: Adam on the cross-entropy of the step-averaged readout; one history entry per epoch."""
     seed_everything(seed)
     callbacks = callbacks or TrainCallbacks()
@@ -219,7 +219,7 @@ def train_stepped(model: SteppedNetwork, loader: Iterable, epochs: int, lr: floa
         loss = total / max(count, 1)
         if not math.isfinite(loss):
             raise DivergedError(f"LIF BPTT training diverged: loss {loss} in epoch {epoch}")
-        history.append(callbacks.epoch({"stage": "lif-bptt", "epoch": epoch, "loss": loss}, model))
+        history.append(callbacks.epoch(EpochRecord("lif-bptt", epoch, loss), model))
     model.eval()
     return history
 
