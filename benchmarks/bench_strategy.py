@@ -56,7 +56,7 @@ from machine import describe  # benchmarks/machine.py
 from tnas_plugin import pareto
 from tnas_plugin.search_spaces import TTFSEyeSpace
 from tnas_plugin.strategies import TNASEvolution
-from tnas_plugin.strategies.trial import load_object
+from tnas_plugin.strategies.nni_records import load_object
 
 REFERENCE = (1 / 7, 1 / 7)  # chance level of 7 balanced classes
 POPULATION = 20
