@@ -333,7 +333,8 @@ def run_lava(snn, inputs: torch.Tensor, steps_per_window: int, samples_per_run: 
     >>> from tnas_plugin.ttfs import ann_to_ttfs
     >>> ann = nn.Sequential(nn.Flatten(), nn.Linear(64, 32), nn.ReLU(), nn.Linear(32, 7)).eval()
     >>> snn = ann_to_ttfs(ann, torch.rand(16, 1, 8, 8)).double()
-    >>> lava = run_lava(snn, torch.rand(4, 1, 8, 8), steps_per_window=16)  # doctest: +SKIP
+    >>> inputs = torch.rand(4, 1, 8, 8)
+    >>> lava = run_lava(snn, inputs, steps_per_window=16)  # doctest: +SKIP
     >>> lava.predictions.shape  # doctest: +SKIP
     (4,)
     """
@@ -360,12 +361,8 @@ def compare_with_torch(snn, inputs: torch.Tensor, steps_per_window: int, lava: L
 
     Example
     -------
-    >>> from torch import nn
-    >>> from tnas_plugin.ttfs import ann_to_ttfs
-    >>> ann = nn.Sequential(nn.Flatten(), nn.Linear(64, 32), nn.ReLU(), nn.Linear(32, 7)).eval()
-    >>> snn = ann_to_ttfs(ann, torch.rand(16, 1, 8, 8)).double()
-    >>> inputs = torch.rand(4, 1, 8, 8)
-    >>> lava = run_lava(snn, inputs, steps_per_window=16)  # doctest: +SKIP
+    With ``snn``, ``inputs`` and ``lava`` of :func:`run_lava`'s example:
+
     >>> compare_with_torch(snn, inputs, 16, lava).agreement  # doctest: +SKIP
     1.0
     """

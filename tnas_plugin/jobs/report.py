@@ -171,8 +171,8 @@ def write_report(out: Path) -> Path:
 
     failed = int((trials["status"] == "failed").sum())
     distinct = len(trials)
-    front_columns = [c for c in ("val_war", "val_uar", "val_synops", "val_energy_uj", "val_latency_steps", "params")
-                     if c in front.columns]
+    shown = ("val_war", "val_uar", "val_synops", "val_energy_uj", "val_latency_steps", f"val_{cost}", "params")
+    front_columns = [c for c in dict.fromkeys(shown) if c in front.columns]  # the search's cost objective always shown
     chosen_is_handcrafted = CandidateSpec.from_dict(architecture) == replace(HANDCRAFTED_TTFS, resolution=run["resolution"])
     lines = [
         "# TNAS-ER search report",

@@ -203,6 +203,18 @@ def as_trials(records) -> list[Trial]:
     return [Trial(record["params"], record["metrics"]) for record in records]
 
 
+def announce_web_ui(options: SearchOptions, experiment_id: str) -> None:
+    """Before NNI starts: the warning when its web UI listens beyond the loopback address, then (``announce_ui``)
+    the web UI's address."""
+    from tnas_plugin.strategies.manager_listen import security_warning, web_ui_url
+
+    warning = security_warning(options.listen)
+    if warning:
+        print(warning, file=sys.stderr)
+    if options.announce_ui:
+        print(f"NNI web UI: {web_ui_url(options.listen, options.port)}  (experiment {experiment_id})", flush=True)
+
+
 def run_nas(options: SearchOptions, space: TTFSEyeSpace, folder: ResultsFolder, experiment_id: str,
             resume: bool = False) -> tuple[list[Trial], list[Trial], bool]:
     """Run (``resume``: continue) the NNI search; returns (every trial's record, the Pareto front, whether it completed).
@@ -210,7 +222,7 @@ def run_nas(options: SearchOptions, space: TTFSEyeSpace, folder: ResultsFolder, 
     NNI's files (its database, the trial logs, the strategy state) go to ``<folder.work>/nni``.
     """
     from tnas_plugin.strategies import TNASEvaluator, TNASEvolution
-    from tnas_plugin.strategies.manager_listen import manager_listening_on, security_warning, web_ui_url
+    from tnas_plugin.strategies.manager_listen import manager_listening_on
 
     evaluator = TNASEvaluator(str(options.data.resolve()), **trial_settings(options, folder))
     strategy = TNASEvolution(**options.evolution_args())
@@ -219,11 +231,7 @@ def run_nas(options: SearchOptions, space: TTFSEyeSpace, folder: ResultsFolder, 
     experiment.config.experiment_name = "tnas-er-search"
     experiment.config.max_trial_number = options.budget
     experiment.config.trial_concurrency = 1
-    warning = security_warning(options.listen)
-    if warning:
-        print(warning, file=sys.stderr)
-    if options.announce_ui:
-        print(f"NNI web UI: {web_ui_url(options.listen, options.port)}  (experiment {experiment.id})", flush=True)
+    announce_web_ui(options, experiment.id)
     say(f"{'resuming' if resume else 'starting'} NNI experiment {experiment.id} on port {options.port}")
     with manager_listening_on(options.listen):
         completed = run_to_completion(experiment, options.port, resume, on_end=experiment.save_strategy_state)
@@ -236,7 +244,7 @@ def run_tuner(options: SearchOptions, space: TTFSEyeSpace, folder: ResultsFolder
               resume: bool = False) -> tuple[list[Trial], list[Trial], bool]:
     """Run (``resume``: continue) the search as an HPO-style NNI experiment (:mod:`.tuner_search`), its trials on a
     warm trial pool (:mod:`.warm_trials`); returns (every trial's record, the Pareto front, whether it completed)."""
-    from tnas_plugin.strategies.manager_listen import manager_listening_on, security_warning, web_ui_url
+    from tnas_plugin.strategies.manager_listen import manager_listening_on
 
     space_args = {"resolution": options.resolution}
     tuner_args = options.evolution_args()
@@ -245,11 +253,7 @@ def run_tuner(options: SearchOptions, space: TTFSEyeSpace, folder: ResultsFolder
         experiment = tuner_experiment(data=options.data, work=folder.work / NNI_FOLDER, experiment_id=experiment_id,
                                       budget=options.budget, concurrency=options.concurrency, space_args=space_args,
                                       evaluator_args=evaluator_args, tuner_args=tuner_args, pool=pool)
-        warning = security_warning(options.listen)
-        if warning:
-            print(warning, file=sys.stderr)
-        if options.announce_ui:
-            print(f"NNI web UI: {web_ui_url(options.listen, options.port)}  (experiment {experiment.id})", flush=True)
+        announce_web_ui(options, experiment.id)
         announce(experiment, resume, options.port)
         with manager_listening_on(options.listen):
             completed = run_to_completion(experiment, options.port, resume)
