@@ -22,7 +22,7 @@ from tnas_plugin.data import SEEDataError
 from tnas_plugin.data.cli import add_data_options
 
 from .energy import estimate_energy
-from .profiles import ProfileError, available_profiles, load_profile
+from .profiles import LATENCY_MODELS, ProfileError, available_profiles, load_profile
 from .cost import CostReport
 from .synops import count_ttfs
 
@@ -145,7 +145,7 @@ def register(subparsers) -> None:
     _common(synops, samples=64)
     synops.add_argument("--profile", default="loihi",
                         help=f"hardware profile: {', '.join(available_profiles())} or a YAML path (default %(default)s)")
-    synops.add_argument("--latency-model", choices=("fixed_step", "core_time"), default=None,
+    synops.add_argument("--latency-model", choices=tuple(LATENCY_MODELS), default=None,
                         help="latency model (default: the profile's; core_time needs per-operation times)")
     synops.add_argument("--step-ms", type=positive_float, default=None, help="time-step duration of the fixed_step model in ms (default: the profile's)")
     synops.add_argument("--json", action="store_true", help="print the report as JSON")
