@@ -14,6 +14,7 @@ Latency (docs/ARCHITECTURE.md, "Hardware"), by the profile's ``latency_model`` o
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from .cost import CostReport
@@ -43,16 +44,22 @@ class EnergyEstimate:
         return self.energy_pj * 1e-6
 
 
-#: The cost metrics every measured network reports (docs/ARCHITECTURE.md, "Metrics"), in the order they are written.
-COST_METRICS = ("spikes_per_neuron", "synops", "neuron_updates", "energy_uj", "latency_steps", "latency_ms")
+#: The cost metrics every measured network reports (docs/ARCHITECTURE.md, "Metrics"), in the order they are
+#: written, each read from a cost report and its energy estimate: the one place a cost objective
+#: (``tnas-er search --efficiency``) is defined.
+COST_METRICS: dict[str, Callable[[CostReport, EnergyEstimate], float | int | None]] = {
+    "spikes_per_neuron": lambda report, energy: report.spikes_per_neuron,
+    "synops": lambda report, energy: report.synaptic_events,
+    "neuron_updates": lambda report, energy: report.neuron_updates,
+    "energy_uj": lambda report, energy: energy.energy_uj,
+    "latency_steps": lambda report, energy: energy.latency_steps,
+    "latency_ms": lambda report, energy: energy.latency_ms,
+}
 
 
 def cost_metrics(report: CostReport, energy: EnergyEstimate) -> dict[str, float | int | None]:
-    """The reported metric keys of :data:`COST_METRICS` from a cost report and its energy estimate: the one
-    place a cost objective (``tnas-er search --efficiency``) is defined."""
-    return {"spikes_per_neuron": report.spikes_per_neuron, "synops": report.synaptic_events,
-            "neuron_updates": report.neuron_updates, "energy_uj": energy.energy_uj,
-            "latency_steps": energy.latency_steps, "latency_ms": energy.latency_ms}
+    """The reported cost metrics (:data:`COST_METRICS`) of ``report`` priced by ``energy``."""
+    return {key: value(report, energy) for key, value in COST_METRICS.items()}
 
 
 def core_loads(report: CostReport, neurons_per_core: int) -> list[dict]:
