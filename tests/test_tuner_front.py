@@ -9,7 +9,7 @@ import pytest
 
 from tnas_plugin.jobs import front
 from tnas_plugin.jobs.cli import main as tnas_er
-from tnas_plugin.strategies.nni_records import TrialRecord
+from tnas_plugin.strategies.nni_records import TrialRecord, database_path
 
 SCHEMA = """
 create table TrialJobEvent (timestamp integer, trialJobId text, event text, data text, logPath text,
@@ -20,8 +20,8 @@ create table MetricData (timestamp integer, trialJobId text, parameterId text, t
 
 def write_experiment(folder, results):
     """``results``: (trial id, sequence, parameter id run, parameter id NNI records, params, metric or None)."""
-    (folder / "db").mkdir(parents=True)
-    connection = sqlite3.connect(folder / "db" / "nni.sqlite")
+    database_path(folder).parent.mkdir(parents=True)
+    connection = sqlite3.connect(database_path(folder))
     connection.executescript(SCHEMA)
     by_id = {ran: params for _, _, ran, _, params, _ in results}
     for time, (trial, sequence, ran, recorded, _, metric) in enumerate(results):

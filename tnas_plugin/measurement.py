@@ -151,7 +151,7 @@ class MeasurementSettings:
                                  annotations=self.annotations, cache_dir=self.cache_dir, on_error=self.on_error)
 
 
-@dataclass
+@dataclass(frozen=True)
 class Evaluation:
     """A trained TTFS network measured on one split: the metric dict, labels, predictions, cost report."""
 
@@ -162,9 +162,10 @@ class Evaluation:
     cost: CostReport  #: operations per inference (synaptic events, neuron updates, spikes) per layer
 
 
-@dataclass
+@dataclass(frozen=True)
 class CandidateResult:
-    """A measured candidate: ``metrics`` etc. are its validation :class:`Evaluation`'s."""
+    """A measured candidate: its TTFS network, validation :class:`Evaluation` (``metrics`` is its), training
+    history and trainable parameters."""
 
     snn: TTFSNetwork
     validation: Evaluation
@@ -174,10 +175,6 @@ class CandidateResult:
     @property
     def metrics(self) -> dict:
         return self.validation.metrics
-
-    @property
-    def cost(self) -> CostReport:
-        return self.validation.cost
 
 
 def evaluate_network(spec: CandidateSpec, snn: TTFSNetwork, settings: MeasurementSettings, split: str,
