@@ -105,9 +105,9 @@ def run_seed(data: Path, seed: int, epochs: int, machine: str) -> pd.DataFrame:
     history = train_stepped(lif, train_loader, epochs, settings.train.lr, seed)
     lif_val = evaluate_stepped(lif, val_loader, count=False)
     y_true, y_pred, _ = evaluate_stepped(lif, test_loader, count=False)
-    print(f"  LIF BPTT trained in {time.perf_counter() - start:.0f} s, final loss {history[-1]['loss']:.3f}", flush=True)
+    print(f"  LIF BPTT trained in {time.perf_counter() - start:.0f} s, final loss {history[-1].loss:.3f}", flush=True)
     add(f"LIF BPTT (SEEN-style, T={lif.steps})", y_true, y_pred, evaluate_stepped(lif, cost_loader)[2],
-        float((lif_val[0] == lif_val[1]).mean()), {"T": lif.steps, "final_loss": history[-1]["loss"]})
+        float((lif_val[0] == lif_val[1]).mean()), {"T": lif.steps, "final_loss": history[-1].loss})
     frame = pd.DataFrame(rows).assign(epochs=epochs, machine=machine)
     frame.to_csv(RESULTS / f"baselines_seed{seed}.csv", index=False)
     return frame
@@ -141,7 +141,7 @@ def ablation(data: Path, epochs: int) -> None:
         model = build()
         history = train_stepped(model, train_loader, epochs, settings.train.lr, 0)
         y_true, y_pred, _ = evaluate_stepped(model, val_loader, count=False)
-        rows.append({"variant": name, "epochs": epochs, "final_loss": history[-1]["loss"], "ln7": math.log(7),
+        rows.append({"variant": name, "epochs": epochs, "final_loss": history[-1].loss, "ln7": math.log(7),
                      "val_war": float((y_true == y_pred).mean())})
         print(rows[-1], flush=True)
     pd.DataFrame(rows).assign(machine=describe()).to_csv(RESULTS / "lif_ablation.csv", index=False)

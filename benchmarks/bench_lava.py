@@ -64,10 +64,10 @@ def lava_throughput(snn, frames, steps: int, samples_per_run: list[int], machine
         rows.append({
             "samples_per_run": block, "samples": len(frames), "lava_steps": graph.num_steps, "seconds": f"{seconds:.1f}",
             "samples_per_s": f"{len(frames) / seconds:.2f}",
-            "predictions_agree": f"{int((lava['predictions'] == logits.argmax(1)).sum())}/{len(frames)}",
-            "max_readout_diff": f"{abs(lava['readouts'] - logits).max():.1e}",
-            "synops_lava": f"{lava['synops']:.1f}", "synops_counter": f"{counted.synaptic_events:.1f}",
-            "active_updates_lava": f"{sum(lava['updates_active']):.1f}", "active_updates_counter": f"{counted.updates_active:.1f}",
+            "predictions_agree": f"{int((lava.predictions == logits.argmax(1)).sum())}/{len(frames)}",
+            "max_readout_diff": f"{abs(lava.readouts - logits).max():.1e}",
+            "synops_lava": f"{lava.synops:.1f}", "synops_counter": f"{counted.synaptic_events:.1f}",
+            "active_updates_lava": f"{sum(lava.updates_active):.1f}", "active_updates_counter": f"{counted.updates_active:.1f}",
             "machine": machine,
         })
         print(rows[-1], flush=True)

@@ -115,8 +115,8 @@ def lava_check(name: str, spec, snn, settings, bits: int, samples: int) -> dict:
     lava = run_lava(qnet, frames, spec.steps_per_window, samples_per_run=10, fixed_point=True)
     seconds = time.perf_counter() - start
     comparison = compare_with_torch(qnet, frames, spec.steps_per_window, lava)
-    return {"network": name, "weight_bits": bits, **comparison, "seconds": seconds,
-            "samples_per_s": len(frames) / seconds, "lava_steps": lava["num_steps"]}
+    return {"network": name, "weight_bits": bits, **dataclasses.asdict(comparison), "seconds": seconds,
+            "samples_per_s": len(frames) / seconds, "lava_steps": lava.num_steps}
 
 
 def main() -> None:

@@ -206,15 +206,16 @@ def strategy_run(args, name: str, seed: int) -> dict:
 def retrained_finalists(args, run: dict, handcrafted_val_energy: float, may_compute: bool) -> list[dict] | None:
     """The run's finalists (as the job picks them), each retrained once per seed and cached; ``None`` while
     one is missing and not ``may_compute``."""
-    from tnas_plugin.jobs.search_job import finalist_budget, pick_finalists
+    from tnas_plugin.jobs.search_job import as_trials, finalist_budget, pick_finalists
 
     options = search_options(args, run["seed"])
-    budget = finalist_budget(options, run["records"]) or handcrafted_val_energy
+    records = as_trials(run["records"])
+    budget = finalist_budget(options, records) or handcrafted_val_energy
     finalists = []
-    for entry in pick_finalists(run["records"], options.finalists, options.efficiency, budget):
-        key = hashlib.sha1(_spec_key(entry["params"]).encode()).hexdigest()[:16]
+    for entry in pick_finalists(records, options.finalists, options.efficiency, budget):
+        key = hashlib.sha1(_spec_key(entry.params).encode()).hexdigest()[:16]
         path = args.cache / f"retrained-seed{run['seed']}" / f"{key}.json"
-        retrained = cached(path, lambda: {"params": entry["params"], **retrain(options, entry["params"])}, may_compute)
+        retrained = cached(path, lambda: {"params": entry.params, **retrain(options, entry.params)}, may_compute)
         if retrained is None:
             return None
         finalists.append(retrained)

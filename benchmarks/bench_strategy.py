@@ -53,9 +53,10 @@ from nni.nas.space import SimplifiedModelSpace
 from nni.nas.strategy import Random, RegularizedEvolution
 
 from machine import describe  # benchmarks/machine.py
+from tnas_plugin import pareto
 from tnas_plugin.search_spaces import TTFSEyeSpace
 from tnas_plugin.strategies import TNASEvolution
-from tnas_plugin.strategies.trial import load_object
+from tnas_plugin.strategies.nni_records import load_object
 
 REFERENCE = (1 / 7, 1 / 7)  # chance level of 7 balanced classes
 POPULATION = 20
@@ -212,12 +213,7 @@ def run(strategy, evaluator, trials: int, space_kwargs: dict | None = None) -> l
 
 def hypervolume(points, reference=REFERENCE) -> float:
     """Area dominated by ``points`` (both coordinates maximised) above ``reference``."""
-    area, best_y = 0.0, reference[1]
-    for x, y in sorted(points, reverse=True):
-        if x > reference[0] and y > best_y:
-            area += (x - reference[0]) * (y - best_y)
-            best_y = y
-    return area
+    return pareto.hypervolume([(-x, -y) for x, y in points], (-reference[0], -reference[1]))
 
 
 def summarise(results: list[dict | None], budget: int) -> dict:

@@ -60,15 +60,15 @@ def measure_direct_with_checkpoints(candidate, settings: MeasurementSettings, ev
     checkpoints: list[dict] = []
     excluded = [0.0]  # evaluation seconds so far
 
-    def on_epoch(entry: dict, snn) -> dict:
-        if (entry["epoch"] + 1) % every:
+    def on_epoch(record, snn) -> dict:
+        if (record.epoch + 1) % every:
             return {}
         now = time.perf_counter()
         snn.eval()
         y_true, y_pred = predict(lambda x: snn(x, spec.steps_per_window), validation_loader, device)
         snn.train()
         report = recognition_report(y_true, y_pred, validation.classes)
-        checkpoints.append({"epochs": entry["epoch"] + 1, "multiple": (entry["epoch"] + 1) // every,
+        checkpoints.append({"epochs": record.epoch + 1, "multiple": (record.epoch + 1) // every,
                             "train_s": now - start - excluded[0], "war": report["war"], "uar": report["uar"]})
         excluded[0] += time.perf_counter() - now
         return {"war": report["war"], "uar": report["uar"]}

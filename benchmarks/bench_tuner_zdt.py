@@ -32,7 +32,7 @@ import time
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
-import numpy as np
+from tnas_plugin.pareto import hypervolume
 
 ROOT = Path(__file__).resolve().parent
 sys.path.insert(0, str(ROOT))
@@ -115,19 +115,12 @@ def run_random(problem: str, seed: int, evals: int) -> list[tuple[float, float]]
 RUNNERS = {"tnas": run_tnas, "optuna": run_optuna, "random": run_random}
 
 
-def hypervolume(points) -> float:
-    import moocore
-
-    inside = [p for p in points if p[0] < REFERENCE[0] and p[1] < REFERENCE[1]]
-    return float(moocore.hypervolume(np.array(inside), ref=np.array(REFERENCE))) if inside else 0.0
-
-
 def one_run(task):
     problem, method, seed, evals, checkpoints = task
     started = time.perf_counter()
     points = RUNNERS[method](problem, seed, evals)
     seconds = time.perf_counter() - started
-    return problem, method, seed, seconds, {n: hypervolume(points[:n]) for n in checkpoints}
+    return problem, method, seed, seconds, {n: hypervolume(points[:n], REFERENCE) for n in checkpoints}
 
 
 def main(argv=None) -> int:

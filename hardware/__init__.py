@@ -4,14 +4,14 @@
 ``fork`` start method of ``multiprocessing`` process-wide, which users of the counter should not pay for.
 """
 from .cost import CostReport, LayerCost
-from .energy import estimate_energy
+from .energy import COST_METRICS, EnergyEstimate, cost_metrics, estimate_energy
 from .profiles import HardwareProfile, ProfileError, available_profiles, load_profile
 from .synops import SteppedCounter, ann_macs, count_ttfs, synapse_counts
 
-_LAVA_API = ("LavaTTFSGraph", "export_lava", "run_lava")
+_LAVA_API = ("LavaComparison", "LavaRun", "LavaTTFSGraph", "export_lava", "run_lava")
 
-__all__ = ["CostReport", "HardwareProfile", "LayerCost", "ProfileError", "SteppedCounter", "ann_macs", "available_profiles",
-           "count_ttfs", "estimate_energy", "load_profile", "synapse_counts", *_LAVA_API]
+__all__ = ["COST_METRICS", "CostReport", "EnergyEstimate", "HardwareProfile", "LayerCost", "ProfileError", "SteppedCounter",
+           "ann_macs", "available_profiles", "cost_metrics", "count_ttfs", "estimate_energy", "load_profile", "synapse_counts", *_LAVA_API]
 
 
 def __getattr__(name: str):

@@ -10,6 +10,7 @@ import argparse
 import json
 import sys
 import time
+from dataclasses import asdict
 from pathlib import Path
 
 import torch
@@ -21,7 +22,7 @@ from tnas_plugin.data import SEEDataError
 from tnas_plugin.data.cli import add_data_options
 
 from .energy import estimate_energy
-from .profiles import ProfileError, available_profiles, load_profile
+from .profiles import LATENCY_MODELS, ProfileError, available_profiles, load_profile
 from .cost import CostReport
 from .synops import count_ttfs
 
@@ -61,13 +62,14 @@ def run_synops(args: argparse.Namespace) -> int:
     energy = estimate_energy(report, profile, args.latency_model, args.step_ms)
     ann = estimate_energy(report.ann_twin(), profile)
     if args.json:
-        print(json.dumps({"totals": report.totals(), "per_layer": report.rows(), "energy": energy, "ann_twin": ann}, indent=2))
+        print(json.dumps({"totals": report.totals(), "per_layer": report.rows(), "energy": asdict(energy),
+                          "ann_twin": asdict(ann)}, indent=2))
         return 0
     print(f"{report.samples} samples, {steps} steps per window, {report.time_steps} time steps; per inference:")
     print(format_table(report))
-    print(f"energy on {profile.name}: {energy['energy_pj'] * 1e-6:.4g} uJ (synaptic events {energy['synop_energy_pj'] * 1e-6:.4g} uJ, "
-          f"neuron updates {energy['update_energy_pj'] * 1e-6:.4g} uJ); ANN twin {ann['energy_pj'] * 1e-6:.4g} uJ; "
-          f"latency {energy['latency_steps']} steps = {energy['latency_ms']:.4g} ms ({energy['latency_model']} model)")
+    print(f"energy on {profile.name}: {energy.energy_uj:.4g} uJ (synaptic events {energy.synop_energy_pj * 1e-6:.4g} uJ, "
+          f"neuron updates {energy.update_energy_pj * 1e-6:.4g} uJ); ANN twin {ann.energy_uj:.4g} uJ; "
+          f"latency {energy.latency_steps} steps = {energy.latency_ms:.4g} ms ({energy.latency_model} model)")
     return 0
 
 
@@ -92,16 +94,16 @@ def run_export_lava(args: argparse.Namespace) -> int:
     lava = graph.run()
     seconds = time.perf_counter() - start
     comparison = compare_with_torch(snn, frames, steps, lava)
-    agree, error = round(comparison["agreement"] * len(frames)), comparison["max_readout_difference"]
+    agree, error = round(comparison.agreement * len(frames)), comparison.max_readout_difference
     counted = count_ttfs(snn, frames, steps).synaptic_events
     print(f"{len(frames)} samples in {graph.num_steps} Lava steps, {seconds:.1f} s "
           f"({len(frames) / seconds:.2f} samples/s, compile included)")
     model = "PyTorch integer" if args.fixed_point else "PyTorch discrete"
     print(f"predictions agree with the {model} model on {agree}/{len(frames)} samples; "
           f"max |readout difference| {error:.2e}; every spike step equal on "
-          f"{round(comparison['spike_step_agreement'] * len(frames))}/{len(frames)} samples")
-    print(f"SynOps per inference from Lava's spikes {lava['synops']:.1f}; counter {counted:.1f}")
-    exact = error == 0 and comparison["spike_step_agreement"] == 1 if args.fixed_point else error <= 1e-6
+          f"{round(comparison.spike_step_agreement * len(frames))}/{len(frames)} samples")
+    print(f"SynOps per inference from Lava's spikes {lava.synops:.1f}; counter {counted:.1f}")
+    exact = error == 0 and comparison.spike_step_agreement == 1 if args.fixed_point else error <= 1e-6
     return 0 if agree == len(frames) and exact else 1
 
 
@@ -143,7 +145,7 @@ def register(subparsers) -> None:
     _common(synops, samples=64)
     synops.add_argument("--profile", default="loihi",
                         help=f"hardware profile: {', '.join(available_profiles())} or a YAML path (default %(default)s)")
-    synops.add_argument("--latency-model", choices=("fixed_step", "core_time"), default=None,
+    synops.add_argument("--latency-model", choices=tuple(LATENCY_MODELS), default=None,
                         help="latency model (default: the profile's; core_time needs per-operation times)")
     synops.add_argument("--step-ms", type=positive_float, default=None, help="time-step duration of the fixed_step model in ms (default: the profile's)")
     synops.add_argument("--json", action="store_true", help="print the report as JSON")

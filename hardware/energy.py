@@ -14,8 +14,52 @@ Latency (docs/ARCHITECTURE.md, "Hardware"), by the profile's ``latency_model`` o
 """
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
+
 from .cost import CostReport
 from .profiles import LATENCY_MODELS, HardwareProfile, load_profile
+
+
+@dataclass(frozen=True)
+class EnergyEstimate:
+    """Energy (picojoules) and latency of one inference of a network on a hardware profile."""
+
+    profile: str  #: the profile's name
+    network: str  #: the report's network (one of ``cost.NETWORKS``)
+    synaptic_events: float
+    updates_active: float
+    updates_inactive: float
+    macs: int  #: the ANN twin's MACs (0 for a spiking network)
+    synop_energy_pj: float
+    update_energy_pj: float
+    mac_energy_pj: float
+    energy_pj: float
+    latency_steps: int
+    latency_ms: float | None  #: ``None`` for the ANN twin, which has no time steps
+    latency_model: str | None  #: the model that produced ``latency_ms``
+
+    @property
+    def energy_uj(self) -> float:
+        return self.energy_pj * 1e-6
+
+
+#: The cost metrics every measured network reports (docs/ARCHITECTURE.md, "Metrics"), in the order they are
+#: written, each read from a cost report and its energy estimate: the one place a cost objective
+#: (``tnas-er search --efficiency``) is defined.
+COST_METRICS: dict[str, Callable[[CostReport, EnergyEstimate], float | int | None]] = {
+    "spikes_per_neuron": lambda report, energy: report.spikes_per_neuron,
+    "synops": lambda report, energy: report.synaptic_events,
+    "neuron_updates": lambda report, energy: report.neuron_updates,
+    "energy_uj": lambda report, energy: energy.energy_uj,
+    "latency_steps": lambda report, energy: energy.latency_steps,
+    "latency_ms": lambda report, energy: energy.latency_ms,
+}
+
+
+def cost_metrics(report: CostReport, energy: EnergyEstimate) -> dict[str, float | int | None]:
+    """The reported cost metrics (:data:`COST_METRICS`) of ``report`` priced by ``energy``."""
+    return {key: value(report, energy) for key, value in COST_METRICS.items()}
 
 
 def core_loads(report: CostReport, neurons_per_core: int) -> list[dict]:
@@ -45,7 +89,7 @@ def step_time_ns(report: CostReport, profile: HardwareProfile) -> float:
 
 
 def estimate_energy(report: CostReport, profile: HardwareProfile | str, latency_model: str | None = None,
-                    step_duration_ms: float | None = None) -> dict:
+                    step_duration_ms: float | None = None) -> EnergyEstimate:
     """Energy (picojoules) and latency of one inference of ``report``'s network on ``profile``.
 
     Parameters
@@ -60,9 +104,6 @@ def estimate_energy(report: CostReport, profile: HardwareProfile | str, latency_
     step_duration_ms
         Overrides the profile's step duration of the ``fixed_step`` model.
 
-    Returns a dict: ``profile``, ``network``, the counted terms, ``synop_energy_pj``,
-    ``update_energy_pj``, ``mac_energy_pj``, ``energy_pj``, ``latency_steps``, ``latency_ms`` and
-    ``latency_model`` (which model produced ``latency_ms``; ``None`` for the ANN twin, which has no steps).
 
     Example
     -------
@@ -74,7 +115,7 @@ def estimate_energy(report: CostReport, profile: HardwareProfile | str, latency_
     >>> snn = ann_to_ttfs(ann, torch.rand(16, 1, 8, 8))
     >>> report = count_ttfs(snn, torch.rand(8, 1, 8, 8), steps_per_window=16)
     >>> energy = estimate_energy(report, "loihi", latency_model="fixed_step")
-    >>> energy["latency_steps"] == report.time_steps
+    >>> energy.latency_steps == report.time_steps
     True
     >>> ann_energy = estimate_energy(report.ann_twin(), "cmos45nm")  # MACs x e_mac, no latency
     """
@@ -100,18 +141,9 @@ def estimate_energy(report: CostReport, profile: HardwareProfile | str, latency_
         latency_ms = report.time_steps * step_ms
     else:
         latency_ms = report.time_steps * step_time_ns(report, profile) * 1e-6
-    return {
-        "profile": profile.name,
-        "network": report.network,
-        "synaptic_events": report.synaptic_events,
-        "updates_active": report.updates_active,
-        "updates_inactive": report.updates_inactive,
-        "macs": report.macs if ann else 0,
-        "synop_energy_pj": synop_pj,
-        "update_energy_pj": update_pj,
-        "mac_energy_pj": mac_pj,
-        "energy_pj": synop_pj + update_pj + mac_pj,
-        "latency_steps": report.time_steps,
-        "latency_ms": latency_ms,
-        "latency_model": model,
-    }
+    return EnergyEstimate(
+        profile=profile.name, network=report.network, synaptic_events=report.synaptic_events,
+        updates_active=report.updates_active, updates_inactive=report.updates_inactive,
+        macs=report.macs if ann else 0, synop_energy_pj=synop_pj, update_energy_pj=update_pj, mac_energy_pj=mac_pj,
+        energy_pj=synop_pj + update_pj + mac_pj, latency_steps=report.time_steps, latency_ms=latency_ms,
+        latency_model=model)

@@ -90,6 +90,35 @@ class _Population:
         return self.process.s_out
 
 
+@dataclass(frozen=True)
+class LavaRun:
+    """What a Lava run produced (:meth:`LavaTTFSGraph.run`), per sample unless said otherwise."""
+
+    predictions: np.ndarray  #: class index per sample
+    readouts: np.ndarray  #: ``(N, classes)`` readout potentials (integers in fixed point)
+    #: aligned with the entries of ``snn.run`` (0: input, ``i + 1``: output of ``snn.layers[i]``): each the spikes
+    #: per neuron summed over all samples, in torch's shape
+    spike_counts: list[np.ndarray]
+    #: per entry, each sample's spike step of every neuron on ``snn.run``'s time axis (``inf``: no spike)
+    spike_steps: list[np.ndarray]
+    synops: float  #: SynOps from Lava's spikes and the non-zero synapses of the Lava weights
+    synops_per_layer: list[float]  #: one per weighted layer, as the layers of ``count_ttfs``'s report
+    updates_active: list[float]  #: per weighted layer's neurons, as the ProcessModels tallied them (whole period)
+    updates_inactive: list[float]
+    num_steps: int  #: Lava time steps run
+    period: int  #: Lava time steps of one sample period
+
+
+@dataclass(frozen=True)
+class LavaComparison:
+    """Lava's run against the PyTorch discrete (or integer) model on the same inputs (:func:`compare_with_torch`)."""
+
+    samples: int
+    agreement: float  #: fraction of equal predictions
+    max_readout_difference: float
+    spike_step_agreement: float  #: fraction of samples whose every spike step, input included, is equal
+
+
 @dataclass
 class LavaTTFSGraph:
     """A Lava process graph that streams ``n_samples`` samples; :meth:`run` compiles it once and runs every sample."""
@@ -111,18 +140,8 @@ class LavaTTFSGraph:
         """Lava time steps to stream every sample."""
         return -(-self.n_samples // self.samples_per_run) * self.period
 
-    def run(self) -> dict:
-        """Run on ``Loihi2SimCfg`` (:func:`run_config`); returns predictions, readouts and Lava's spikes.
-
-        ``spike_counts`` is aligned with the entries of ``snn.run`` (0: input, ``i + 1``: output of
-        ``snn.layers[i]``), each the spikes per neuron summed over all samples, in torch's shape.
-        ``synops`` / ``synops_per_layer`` are SynOps per sample from these spikes and the non-zero
-        synapses of the Lava weights (one entry per weighted layer, as the layers of ``count_ttfs``'s report).
-        ``updates_active`` / ``updates_inactive`` are the neuron updates per sample of each weighted
-        layer's neurons, as the ProcessModels tallied them while they ran (over the whole sample period).
-        ``spike_steps`` are, per entry, each sample's spike step of every neuron on ``snn.run``'s time axis
-        (``inf``: no spike), as Lava produced them; ``readouts`` are integers in fixed point.
-        """
+    def run(self) -> LavaRun:
+        """Run on ``Loihi2SimCfg`` (:func:`run_config`); returns predictions, readouts and Lava's spikes."""
         self.readout.run(condition=RunSteps(num_steps=self.num_steps), run_cfg=run_config(self.fixed_point))
         neurons = [p for p in self.processes if isinstance(p, (TTFSNeuron, TTFSReadout))]
         try:
@@ -135,18 +154,12 @@ class LavaTTFSGraph:
         finally:
             self.readout.stop()
         synops = [float((lava_counts[id(p.process)] * fan_out).sum()) / self.n_samples for p, fan_out in self.synapses]
-        return {
-            "predictions": readouts.argmax(axis=1),
-            "readouts": readouts,
-            "spike_counts": [_to_torch_layout(lava_counts[id(p.process)], p.torch_shape) for p in self.populations],
-            "spike_steps": [_spike_steps(lava_steps[id(p.process)], p) for p in self.populations],
-            "synops": sum(synops),
-            "synops_per_layer": synops,
-            "updates_active": [active for active, _ in updates],
-            "updates_inactive": [inactive for _, inactive in updates],
-            "num_steps": self.num_steps,
-            "period": self.period,
-        }
+        return LavaRun(
+            predictions=readouts.argmax(axis=1), readouts=readouts,
+            spike_counts=[_to_torch_layout(lava_counts[id(p.process)], p.torch_shape) for p in self.populations],
+            spike_steps=[_spike_steps(lava_steps[id(p.process)], p) for p in self.populations],
+            synops=sum(synops), synops_per_layer=synops, updates_active=[active for active, _ in updates],
+            updates_inactive=[inactive for _, inactive in updates], num_steps=self.num_steps, period=self.period)
 
 
 def _spike_steps(recorded: np.ndarray, population: _Population) -> np.ndarray:
@@ -293,13 +306,10 @@ def export_lava(snn, steps_per_window: int, inputs: torch.Tensor, samples_per_ru
                          steps_per_window, period, samples_per_run, len(inputs), builder.wiring, fixed_point)
 
 
-def run_lava(snn, inputs: torch.Tensor, steps_per_window: int, samples_per_run: int = 1, fixed_point: bool = False) -> dict:
+def run_lava(snn, inputs: torch.Tensor, steps_per_window: int, samples_per_run: int = 1, fixed_point: bool = False) -> LavaRun:
     """Run ``snn`` on Lava's CPU simulator for ``inputs`` (one compile for all samples); see :meth:`LavaTTFSGraph.run`.
 
-    Returns ``predictions`` (class index per sample), ``readouts`` (``(N, classes)`` readout
-    potentials), ``spike_counts`` (Lava's spikes per neuron per entry of ``snn.run``), ``synops``
-    and ``synops_per_layer`` (SynOps per sample from Lava's spikes), ``spike_steps``, ``num_steps`` and
-    ``period``. ``fixed_point=True`` runs a quantised network on the ``fixed_pt`` models (see :func:`export_lava`).
+    ``fixed_point=True`` runs a quantised network on the ``fixed_pt`` models (see :func:`export_lava`).
 
     Parameters
     ----------
@@ -323,18 +333,17 @@ def run_lava(snn, inputs: torch.Tensor, steps_per_window: int, samples_per_run: 
     >>> from tnas_plugin.ttfs import ann_to_ttfs
     >>> ann = nn.Sequential(nn.Flatten(), nn.Linear(64, 32), nn.ReLU(), nn.Linear(32, 7)).eval()
     >>> snn = ann_to_ttfs(ann, torch.rand(16, 1, 8, 8)).double()
-    >>> lava = run_lava(snn, torch.rand(4, 1, 8, 8), steps_per_window=16)  # doctest: +SKIP
-    >>> lava["predictions"].shape  # doctest: +SKIP
+    >>> inputs = torch.rand(4, 1, 8, 8)
+    >>> lava = run_lava(snn, inputs, steps_per_window=16)  # doctest: +SKIP
+    >>> lava.predictions.shape  # doctest: +SKIP
     (4,)
     """
     return export_lava(snn, steps_per_window, inputs, samples_per_run, fixed_point).run()
 
 
-def compare_with_torch(snn, inputs: torch.Tensor, steps_per_window: int, lava: dict) -> dict:
+def compare_with_torch(snn, inputs: torch.Tensor, steps_per_window: int, lava: LavaRun) -> LavaComparison:
     """Lava's result (of :func:`run_lava` or :meth:`LavaTTFSGraph.run`) vs the PyTorch discrete model on ``inputs``.
 
-    Returns ``samples``, ``agreement`` (fraction of equal predictions), ``max_readout_difference`` and
-    ``spike_step_agreement`` (fraction of samples whose every spike step, input included, is equal).
     Compare like with like: Lava's floating-point models compute in float64, so pass ``snn.double()``;
     a quantised network's readouts are integers and agree exactly (difference 0).
 
@@ -347,26 +356,22 @@ def compare_with_torch(snn, inputs: torch.Tensor, steps_per_window: int, lava: d
     steps_per_window
         Time steps per TTFS window; the one Lava ran with.
     lava
-        The result dict of :func:`run_lava` or :meth:`LavaTTFSGraph.run` (its ``predictions``,
-        ``readouts`` and ``spike_steps`` are read).
+        The result of :func:`run_lava` or :meth:`LavaTTFSGraph.run` (its ``predictions``, ``readouts`` and
+        ``spike_steps`` are read).
 
     Example
     -------
-    >>> from torch import nn
-    >>> from tnas_plugin.ttfs import ann_to_ttfs
-    >>> ann = nn.Sequential(nn.Flatten(), nn.Linear(64, 32), nn.ReLU(), nn.Linear(32, 7)).eval()
-    >>> snn = ann_to_ttfs(ann, torch.rand(16, 1, 8, 8)).double()
-    >>> inputs = torch.rand(4, 1, 8, 8)
-    >>> lava = run_lava(snn, inputs, steps_per_window=16)  # doctest: +SKIP
-    >>> compare_with_torch(snn, inputs, 16, lava)["agreement"]  # doctest: +SKIP
+    With ``snn``, ``inputs`` and ``lava`` of :func:`run_lava`'s example:
+
+    >>> compare_with_torch(snn, inputs, 16, lava).agreement  # doctest: +SKIP
     1.0
     """
     with torch.no_grad():
         run = snn.run(inputs, steps_per_window)
     logits = run.logits.cpu().numpy()
     same_steps = np.ones(len(inputs), dtype=bool)
-    for lava_steps, torch_steps in zip(lava["spike_steps"], run.spike_times):
+    for lava_steps, torch_steps in zip(lava.spike_steps, run.spike_times):
         same_steps &= (lava_steps == torch_steps.cpu().numpy()).reshape(len(inputs), -1).all(1)
-    return {"samples": len(inputs), "agreement": float((lava["predictions"] == logits.argmax(1)).mean()),
-            "max_readout_difference": float(np.abs(lava["readouts"] - logits).max()),
-            "spike_step_agreement": float(same_steps.mean())}
+    return LavaComparison(samples=len(inputs), agreement=float((lava.predictions == logits.argmax(1)).mean()),
+                          max_readout_difference=float(np.abs(lava.readouts - logits).max()),
+                          spike_step_agreement=float(same_steps.mean()))

@@ -21,11 +21,25 @@ _YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml's parser
 
 PROFILE_DIR = Path(__file__).with_name("profiles")
 
-#: How latency is computed (see :func:`tnas_plugin.hardware.estimate_energy`).
+ENERGY_FIELDS = ("e_synop_pj", "e_update_active_pj", "e_update_inactive_pj", "e_mac_pj", "step_duration_ms")
+TIMING_FIELDS = ("t_synop_ns", "t_update_active_ns", "t_update_inactive_ns", "neurons_per_core")
+
+
+@dataclass(frozen=True)
+class LatencyModel:
+    """How latency is computed (the formula: :func:`tnas_plugin.hardware.estimate_energy`) and the optional
+    profile fields it needs (a profile supports the model when it has all of them)."""
+
+    description: str
+    needs: tuple[str, ...] = ()
+
+
+#: The latency models by name: the one table the profiles, the energy model and ``tnas-er synops`` read.
 LATENCY_MODELS = {
-    "fixed_step": "time steps x step_duration_ms (a stated step duration, not a measurement)",
-    "core_time": "per step, the slowest core's synaptic events x t_synop_ns + active updates x t_update_active_ns "
-                 "+ inactive updates x t_update_inactive_ns, neurons packed in layer order, neurons_per_core per core",
+    "fixed_step": LatencyModel("time steps x step_duration_ms (a stated step duration, not a measurement)"),
+    "core_time": LatencyModel("per step, the slowest core's synaptic events x t_synop_ns + active updates x "
+                              "t_update_active_ns + inactive updates x t_update_inactive_ns, neurons packed in layer "
+                              "order, neurons_per_core per core", needs=TIMING_FIELDS),
 }
 
 
@@ -54,12 +68,14 @@ class HardwareProfile:
 
     @property
     def latency_models(self) -> tuple[str, ...]:
-        """The latency models this profile supports (``core_time`` needs every timing field)."""
-        return ("fixed_step", "core_time") if self.t_synop_ns is not None else ("fixed_step",)
+        """The latency models this profile supports (:data:`LATENCY_MODELS` whose fields it has)."""
+        return supported_models(name for name in TIMING_FIELDS if getattr(self, name) is not None)
 
 
-ENERGY_FIELDS = ("e_synop_pj", "e_update_active_pj", "e_update_inactive_pj", "e_mac_pj", "step_duration_ms")
-TIMING_FIELDS = ("t_synop_ns", "t_update_active_ns", "t_update_inactive_ns", "neurons_per_core")
+def supported_models(fields_given) -> tuple[str, ...]:
+    """The latency models a profile with the optional fields ``fields_given`` supports, in table order."""
+    given = set(fields_given)
+    return tuple(name for name, model in LATENCY_MODELS.items() if given >= set(model.needs))
 
 
 def available_profiles() -> list[str]:
@@ -141,7 +157,7 @@ def _load(path: Path, modified_ns: int, size: int) -> HardwareProfile:
         if numbers["neurons_per_core"] < 1 or numbers["neurons_per_core"] != int(numbers["neurons_per_core"]):
             raise ProfileError(f"{path}: field 'neurons_per_core' must be a positive integer, got {data['neurons_per_core']!r}")
         numbers["neurons_per_core"] = int(numbers["neurons_per_core"])
-    allowed = ("fixed_step", "core_time") if timing else ("fixed_step",)
+    allowed = supported_models(timing)
     if data.get("latency_model") not in allowed:
         raise ProfileError(f"{path}: field 'latency_model' must be one of {list(allowed)}, got {data.get('latency_model')!r}")
     sources = data.get("sources")

@@ -5,8 +5,9 @@
 an nnictl trial (``python -m tnas_plugin.strategies.trial``) and the tuner's de-duplication run without
 importing ``nni.nas`` (which loads PyTorch Lightning: ~3 s per process).
 
-Labels: ``modality``, ``frames``, ``steps_per_window``, ``stages``, ``stage{i}_channels``,
-``stage{i}_kernel``, ``stage{i}_pool`` for i < max(stage_choices), ``classifier_width``. Labels of stages
+:data:`LABELS` declares the space once: every label, the :class:`EyeSpaceChoices` field holding its choices
+and the :class:`~tnas_plugin.candidate.CandidateSpec` (or, per stage, :class:`~tnas_plugin.candidate.StageSpec`)
+field it sets. A per-stage label ``x`` is ``stage{i}_x`` for i < max(stage_choices). Labels of stages
 beyond the sampled depth are inert: :func:`canonical_sample` sets them to their first choice, so two
 samples build the same network exactly when their canonical forms are equal.
 """
@@ -19,12 +20,64 @@ from typing import Any, Mapping
 from tnas_plugin.candidate import CandidateSpec, Pool, StageSpec
 from tnas_plugin.data import MODALITIES
 
-_STAGE_LABEL = re.compile(r"stage(\d+)_(channels|kernel|pool)")
-
 
 @dataclass(frozen=True)
+class Label:
+    """One label of the space: its name, the :class:`EyeSpaceChoices` field of its choices, the spec field it
+    sets, and whether it is declared once per stage (``stage{i}_<name>``, setting a :class:`StageSpec` field)."""
+
+    name: str
+    choices: str
+    field: str
+    per_stage: bool = False
+
+
+#: The labels in the order the model space declares them; the per-stage ones stand for stage 0, 1, ... in turn.
+#: ``stages`` sets the depth, the length of ``CandidateSpec.stages``.
+LABELS = (
+    Label("modality", "modality_choices", "modality"),
+    Label("frames", "frame_choices", "frames"),
+    Label("steps_per_window", "steps_choices", "steps_per_window"),
+    Label("stages", "stage_choices", "stages"),
+    Label("channels", "channel_choices", "channels", per_stage=True),
+    Label("kernel", "kernel_choices", "kernel", per_stage=True),
+    Label("pool", "pool_choices", "pool", per_stage=True),
+    Label("classifier_width", "width_choices", "classifier_width"),
+)
+DEPTH = "stages"
+_STAGE_LABELS = tuple(label for label in LABELS if label.per_stage)
+_GLOBAL_LABELS = tuple(label for label in LABELS if not label.per_stage and label.name != DEPTH)
+_STAGE_LABEL = re.compile(rf"stage(\d+)_({'|'.join(label.name for label in _STAGE_LABELS)})")
+
+
+def _stage_label(i: int, label: Label) -> str:
+    return f"stage{i}_{label.name}"
+
+
+@dataclass(frozen=True, kw_only=True)
 class EyeSpaceChoices:
-    """The values each label of the eye space may take (the keyword arguments of ``TTFSEyeSpace``)."""
+    """The values each label of the eye space may take (the keyword arguments of ``TTFSEyeSpace``).
+
+    Parameters
+    ----------
+    resolution
+        Side of the square input frames (at least ``2 ** max(stage_choices)``: each stage may halve it).
+    num_classes
+        Outputs of the readout (7 emotions).
+    stage_choices
+        Choices of the number of conv stages (label ``stages``).
+    channel_choices, kernel_choices, pool_choices
+        Choices of each stage's output channels, kernel size and pooling (``stage{i}_channels``,
+        ``stage{i}_kernel``, ``stage{i}_pool``); pooling within ``"max"``, ``"avg"``, ``"stride"`` and ``"none"``.
+    width_choices
+        Choices of the hidden Linear layer's width (``classifier_width``).
+    modality_choices
+        Choices of the input modality, within ``"event"``, ``"frame"`` and ``"both"`` (``modality``).
+    frame_choices
+        Choices of the frames per clip (``frames``).
+    steps_choices
+        Choices of the steps per TTFS window (``steps_per_window``).
+    """
 
     resolution: int = 32
     num_classes: int = 7
@@ -50,13 +103,14 @@ class EyeSpaceChoices:
             raise ValueError(f"pool_choices must be within max/avg/stride/none and modality_choices within {list(MODALITIES)}")
 
     def labels(self) -> dict[str, tuple]:
-        """Every label and its choices, in the order the model space declares them."""
-        labels = {"modality": self.modality_choices, "frames": self.frame_choices,
-                  "steps_per_window": self.steps_choices, "stages": self.stage_choices}
-        for i in range(max(self.stage_choices)):
-            labels.update({f"stage{i}_channels": self.channel_choices, f"stage{i}_kernel": self.kernel_choices,
-                           f"stage{i}_pool": self.pool_choices})
-        labels["classifier_width"] = self.width_choices
+        """Every label and its choices, in the order the model space declares them (:data:`LABELS`)."""
+        labels = {}
+        for label in LABELS:
+            if not label.per_stage:
+                labels[label.name] = getattr(self, label.choices)
+            elif label is _STAGE_LABELS[0]:
+                labels.update({_stage_label(i, stage): getattr(self, stage.choices)
+                               for i in range(max(self.stage_choices)) for stage in _STAGE_LABELS})
         return labels
 
     def hpo_space(self) -> dict:
@@ -68,19 +122,18 @@ class EyeSpaceChoices:
         missing = set(self.labels()) - set(sample)
         if missing:
             raise ValueError(f"parameters are missing the search-space labels {sorted(missing)}")
-        stages = tuple(StageSpec(sample[f"stage{i}_channels"], sample[f"stage{i}_kernel"], sample[f"stage{i}_pool"])
-                       for i in range(sample["stages"]))
-        return CandidateSpec(sample["modality"], sample["frames"], sample["steps_per_window"], self.resolution,
-                             stages, sample["classifier_width"], self.num_classes)
+        stages = tuple(StageSpec(**{label.field: sample[_stage_label(i, label)] for label in _STAGE_LABELS})
+                       for i in range(sample[DEPTH]))
+        return CandidateSpec(**{label.field: sample[label.name] for label in _GLOBAL_LABELS}, stages=stages,
+                             resolution=self.resolution, num_classes=self.num_classes)
 
     def sample_of(self, spec: CandidateSpec) -> dict:
         """The canonical sample that builds ``spec`` (e.g. to seed a search with a known network);
         ValueError if the space cannot build it."""
-        sample = {"modality": spec.modality, "frames": spec.frames, "steps_per_window": spec.steps_per_window,
-                  "stages": len(spec.stages), "classifier_width": spec.classifier_width}
+        sample = {label.name: len(spec.stages) if label.name == DEPTH else getattr(spec, label.field)
+                  for label in LABELS if not label.per_stage}
         for i, stage in enumerate(spec.stages):
-            sample.update({f"stage{i}_channels": stage.channels, f"stage{i}_kernel": stage.kernel,
-                           f"stage{i}_pool": stage.pool})
+            sample.update({_stage_label(i, label): getattr(stage, label.field) for label in _STAGE_LABELS})
         sample = canonical_sample(sample, self.hpo_space())
         for label, values in self.labels().items():
             if sample[label] not in values:
@@ -107,7 +160,7 @@ def canonical_sample(sample: Mapping[str, Any], search_space: Mapping[str, Mappi
     The tuner takes it as ``classArgs: {canonical: "tnas_plugin.search_spaces.eye_space:canonical_sample"}``.
     """
     canonical = dict(sample)
-    depth = sample["stages"]
+    depth = sample[DEPTH]
     for label in search_space:
         match = _STAGE_LABEL.fullmatch(label)
         if match and int(match.group(1)) >= depth:

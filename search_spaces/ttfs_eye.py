@@ -22,36 +22,12 @@ from .eye_space import EyeSpaceChoices, canonical_sample
 class TTFSEyeSpace(ModelSpace, label_prefix=None):
     """NNI model space of TTFS eye-emotion networks.
 
-    Labels (the keys of a sample and of the exported HPO space): ``modality``, ``frames``,
-    ``steps_per_window``, ``stages``, ``stage{i}_channels``, ``stage{i}_kernel``, ``stage{i}_pool`` for
-    i < max(stage_choices), and ``classifier_width``. Stage choices beyond the sampled depth are inert
-    (:meth:`canonical_sample`). The keyword arguments are those of
+    Its labels (the keys of a sample and of the exported HPO space) are those of
+    :data:`~tnas_plugin.search_spaces.eye_space.LABELS`; stage choices beyond the sampled depth are inert
+    (:meth:`canonical_sample`). The keyword arguments, each optional, are the fields of
     :class:`~tnas_plugin.search_spaces.eye_space.EyeSpaceChoices`. The module's forward takes clips
     ``(N, frames, channels, H, W)`` and returns logits; its ``spec`` (:class:`CandidateSpec`) and ``ann``
     (``nn.Sequential``) are what the trainer uses.
-
-    Parameters
-    ----------
-    resolution
-        Side of the square input frames (at least ``2 ** max(stage_choices)``: each stage may halve it).
-    num_classes
-        Outputs of the readout (7 emotions).
-    stage_choices
-        Choices of the number of conv stages (label ``stages``).
-    channel_choices
-        Choices of each stage's output channels (``stage{i}_channels``).
-    kernel_choices
-        Choices of each stage's kernel size (``stage{i}_kernel``).
-    pool_choices
-        Choices of each stage's pooling, within ``"max"``, ``"avg"`` and ``"none"`` (``stage{i}_pool``).
-    width_choices
-        Choices of the hidden Linear layer's width (``classifier_width``).
-    modality_choices
-        Choices of the input modality, within ``"event"``, ``"frame"`` and ``"both"`` (``modality``).
-    frame_choices
-        Choices of the frames per clip (``frames``).
-    steps_choices
-        Choices of the steps per TTFS window (``steps_per_window``).
 
     Example
     -------
@@ -63,22 +39,9 @@ class TTFSEyeSpace(ModelSpace, label_prefix=None):
     True
     """
 
-    def __init__(  # defaults: EyeSpaceChoices's, so the two never drift apart
-        self,
-        resolution: int = EyeSpaceChoices.resolution,
-        num_classes: int = EyeSpaceChoices.num_classes,
-        stage_choices=EyeSpaceChoices.stage_choices,
-        channel_choices=EyeSpaceChoices.channel_choices,
-        kernel_choices=EyeSpaceChoices.kernel_choices,
-        pool_choices=EyeSpaceChoices.pool_choices,
-        width_choices=EyeSpaceChoices.width_choices,
-        modality_choices=EyeSpaceChoices.modality_choices,
-        frame_choices=EyeSpaceChoices.frame_choices,
-        steps_choices=EyeSpaceChoices.steps_choices,
-    ):
+    def __init__(self, **choices):
         super().__init__()
-        self.choices = EyeSpaceChoices(resolution, num_classes, stage_choices, channel_choices, kernel_choices,
-                                       pool_choices, width_choices, modality_choices, frame_choices, steps_choices)
+        self.choices = EyeSpaceChoices(**choices)
         sample = {label: ensure_frozen(self.add_mutable(nni.choice(label, list(values))))
                   for label, values in self.choices.labels().items()}
         self.spec = self.choices.spec(sample)

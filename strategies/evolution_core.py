@@ -40,6 +40,8 @@ from dataclasses import asdict, dataclass, field, fields
 from numbers import Real
 from typing import Any
 
+from tnas_plugin.pareto import non_dominated_sort
+
 _logger = logging.getLogger(__name__)
 
 Genome = tuple  # of int (choice index, randint value) and float (other numeric values)
@@ -64,41 +66,7 @@ class AwaitingResults(Exception):
 
 
 # ----------------------------------------------------------------------------------------------------
-# NSGA-II ranking (Deb et al. 2002, sections III-A, III-B and IV-A)
-
-
-def constrained_dominates(a: tuple[Sequence[float], float], b: tuple[Sequence[float], float]) -> bool:
-    """Constrained domination of ``a`` over ``b``; each is (objectives to minimise, budget violation >= 0)."""
-    (fa, va), (fb, vb) = a, b
-    if va > 0 or vb > 0:
-        return va < vb
-    return all(x <= y for x, y in zip(fa, fb)) and any(x < y for x, y in zip(fa, fb))
-
-
-def non_dominated_sort(points: Sequence[tuple[Sequence[float], float]]) -> list[list[int]]:
-    """Fast non-dominated sorting: the indices of ``points`` front by front, best front first."""
-    dominated_by_me: list[list[int]] = [[] for _ in points]
-    domination_count = [0] * len(points)
-    for i, p in enumerate(points):
-        for j in range(i + 1, len(points)):
-            if constrained_dominates(p, points[j]):
-                dominated_by_me[i].append(j)
-                domination_count[j] += 1
-            elif constrained_dominates(points[j], p):
-                dominated_by_me[j].append(i)
-                domination_count[i] += 1
-    fronts = []
-    current = [i for i, count in enumerate(domination_count) if count == 0]
-    while current:
-        fronts.append(current)
-        following = []
-        for i in current:
-            for j in dominated_by_me[i]:
-                domination_count[j] -= 1
-                if domination_count[j] == 0:
-                    following.append(j)
-        current = sorted(following)
-    return fronts
+# NSGA-II ranking (Deb et al. 2002, sections III-A, III-B and IV-A): domination and sorting in tnas_plugin.pareto
 
 
 def crowding_distance(objectives: Sequence[Sequence[float]]) -> list[float]:

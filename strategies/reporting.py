@@ -10,22 +10,24 @@ predicts one class for every validation clip is not a result: the trial fails wi
 """
 from __future__ import annotations
 
+from dataclasses import replace
+
 import nni
 
 from tnas_plugin.candidate import CandidateSpec
 from tnas_plugin.measurement import MeasurementSettings, epoch_validation, measure_candidate
-from tnas_plugin.trainer import TrainCallbacks
+from tnas_plugin.trainer import EpochRecord, TrainCallbacks
 
 
 class CollapsedCandidate(RuntimeError):
     """The trained network predicts a single class on the whole validation split."""
 
 
-def intermediate_result(entry: dict, epoch: int) -> dict:
+def intermediate_result(record: EpochRecord, epoch: int) -> dict:
     """The intermediate result of the ``epoch``-th epoch (counted over the ReLU-twin and fine-tuning stages, from 1):
     ``default`` = the validation fitness, ``war`` and ``uar`` on validation, the epoch's training ``loss``."""
-    return {"default": entry["val_default"], "war": entry["val_war"], "uar": entry["val_uar"],
-            "loss": entry["loss"], "epoch": epoch}
+    return {"default": record.scores["val_default"], "war": record.scores["val_war"], "uar": record.scores["val_uar"],
+            "loss": record.loss, "epoch": epoch}
 
 
 def measure_and_report(spec: CandidateSpec, ann, data_root: str, **options) -> dict:
@@ -33,9 +35,9 @@ def measure_and_report(spec: CandidateSpec, ann, data_root: str, **options) -> d
     settings = MeasurementSettings.from_options(data_root, **options)
     score, reported = epoch_validation(spec, settings), []
 
-    def report_epoch(entry: dict, network) -> dict:
-        scores = score(entry, network)
-        reported.append(intermediate_result({**entry, **scores}, len(reported) + 1))
+    def report_epoch(record: EpochRecord, network) -> dict:
+        scores = score(record, network)
+        reported.append(intermediate_result(replace(record, scores=scores), len(reported) + 1))
         nni.report_intermediate_result(reported[-1])
         return scores
 

@@ -23,7 +23,6 @@ torch's thread count (one per trial when trials run side by side).
 from __future__ import annotations
 
 import argparse
-import importlib
 import json
 import os
 import random
@@ -35,6 +34,8 @@ import nni
 
 from tnas_plugin.search_spaces.eye_space import EyeSpaceChoices
 
+from .nni_records import load_object
+
 DEFAULT_EVALUATOR = "tnas_plugin.strategies:TNASEvaluator"
 DELAY_ENV = "TNAS_ER_TRIAL_DELAY_S"
 
@@ -44,14 +45,6 @@ def write_search_space(path: str | Path, **space_args) -> dict:
     space = EyeSpaceChoices(**space_args).hpo_space()  # equal to export_hpo_space(TTFSEyeSpace(**space_args))
     Path(path).write_text(json.dumps(space, indent=2) + "\n")
     return space
-
-
-def load_object(spec: str):
-    """``"package.module:name"`` -> the object."""
-    module_name, _, name = spec.partition(":")
-    if not module_name or not name:
-        raise ValueError(f"expected 'module:name', got {spec!r}")
-    return getattr(importlib.import_module(module_name), name)
 
 
 def _json_object(text: str) -> dict:

@@ -13,8 +13,8 @@ The search space is any NNI HPO space (``choice``, ``randint``, ``(q)uniform``, 
 tuner receives whole.
 
 Robustness. NNI's dispatcher calls a tuner from two threads (its command queue and its trial-end queue);
-every callback here runs under one lock, and the state file is written to a temporary file of its own
-(unique name) and moved into place with ``os.replace``, so a reader only ever sees a whole state. An
+every callback here runs under one lock, and the state file is written atomically
+(:func:`tnas_plugin.atomic.atomic_file`), so a reader only ever sees a whole state. An
 exception inside a callback is logged (``dispatcher.log``) and never propagates into the dispatcher,
 whose worker thread would die and leave the experiment ``RUNNING`` with nothing running: a failed
 proposal ends the search (``NoMoreTrialError``, the experiment reaches ``DONE``), a failed result or
@@ -38,11 +38,8 @@ and across stops and resumes.
 from __future__ import annotations
 
 import functools
-import importlib
 import json
 import logging
-import os
-import tempfile
 import threading
 from pathlib import Path
 from typing import Any, Callable
@@ -52,7 +49,10 @@ from nni.common.serializer import load as nni_load
 from nni.tuner import Tuner
 from nni.utils import ClassArgsValidator
 
+from tnas_plugin.atomic import atomic_file
+
 from .evolution_core import LATE_RESULT_GRACE_S, AwaitingResults, EvolutionOptions, ParetoEvolution, SearchExhausted
+from .nni_records import load_object
 
 _logger = logging.getLogger(__name__)
 
@@ -154,9 +154,7 @@ class TNASEvolutionTuner(Tuner):
         """
         canonical = None
         if self.canonical is not None:  # imported here, not in __init__: NNI gives the tuner 10 s to connect
-            module, _, name = self.canonical.partition(":")
-            function = getattr(importlib.import_module(module), name)
-            canonical = functools.partial(function, search_space=search_space)
+            canonical = functools.partial(load_object(self.canonical), search_space=search_space)
         core = ParetoEvolution(search_space, self.options, canonical)
         if self.core is not None:
             for entry in self.core.history():
@@ -274,19 +272,13 @@ class TNASEvolutionTuner(Tuner):
 
     @_guarded("skip")
     def save_checkpoint(self) -> None:
-        """Write the search state atomically: a uniquely named temporary file, then ``os.replace``."""
+        """Write the search state atomically (:func:`tnas_plugin.atomic.atomic_file`)."""
         path = self._checkpoint_file()
         if path is None or self.core is None:
             return
         path.parent.mkdir(parents=True, exist_ok=True)
-        handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-        try:
-            with os.fdopen(handle, "w") as out:
-                json.dump(self.core.state_dict(), out)
-            os.replace(temporary, path)
-        except BaseException:
-            Path(temporary).unlink(missing_ok=True)
-            raise
+        with atomic_file(path) as out:
+            json.dump(self.core.state_dict(), out)
 
     def _propose(self) -> dict | None:
         """The next proposal, or ``None`` while the next generation awaits results or once the space is exhausted."""

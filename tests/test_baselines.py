@@ -113,7 +113,7 @@ def test_seen_style_lif_learns_on_synthetic_see(small_see):
                                               generator=torch.Generator().manual_seed(0)),
                             epochs=20, lr=1e-2, seed=0)
     y_true, y_pred, report = evaluate_stepped(model, DataLoader(validation, batch_size=64))
-    assert history[-1]["loss"] < np.log(7) - 0.5  # the old baseline stayed at ln 7
+    assert history[-1].loss < np.log(7) - 0.5  # the old baseline stayed at ln 7
     assert (y_true == y_pred).mean() >= 3 / 7
     assert report.spikes > 0 and report.time_steps == 2
 

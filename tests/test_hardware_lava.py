@@ -85,18 +85,18 @@ def test_predictions_and_readouts_match_pytorch(lava_run):
     _, frames, _, reference, lava = lava_run
     logits = reference.logits.numpy()
     assert len(set(logits.argmax(1).tolist())) > 1, "the test network should not predict one class only"
-    assert lava["predictions"].tolist() == logits.argmax(1).tolist()
-    assert lava["readouts"].shape == (len(frames), logits.shape[1])
-    assert np.abs(lava["readouts"] - logits).max() <= 1e-6
+    assert lava.predictions.tolist() == logits.argmax(1).tolist()
+    assert lava.readouts.shape == (len(frames), logits.shape[1])
+    assert np.abs(lava.readouts - logits).max() <= 1e-6
 
 
 def test_every_neuron_spikes_as_often_as_in_pytorch(lava_run):
     _, _, _, reference, lava = lava_run
-    assert len(lava["spike_counts"]) == len(reference.spike_mask)
-    for counts, mask in zip(lava["spike_counts"], reference.spike_mask):
+    assert len(lava.spike_counts) == len(reference.spike_mask)
+    for counts, mask in zip(lava.spike_counts, reference.spike_mask):
         assert counts.shape == mask.shape[1:]
         assert counts.tolist() == mask.sum(0).tolist()
-    assert sum(counts.sum() for counts in lava["spike_counts"][1:]) > 0
+    assert sum(counts.sum() for counts in lava.spike_counts[1:]) > 0
 
 
 def test_analytic_counts_equal_the_counts_lava_executed(lava_run):
@@ -104,12 +104,12 @@ def test_analytic_counts_equal_the_counts_lava_executed(lava_run):
     snn, frames, steps, _, lava = lava_run
     report = count_ttfs(snn, frames, steps_per_window=steps)
     assert report.synaptic_events > 0 and report.updates_active > 0
-    assert lava["synops"] == pytest.approx(report.synaptic_events, rel=1e-12)
-    assert lava["synops_per_layer"] == pytest.approx([layer.synaptic_events for layer in report.layers], rel=1e-12)
-    assert lava["updates_active"] == pytest.approx([layer.updates_active for layer in report.layers], rel=1e-12)
+    assert lava.synops == pytest.approx(report.synaptic_events, rel=1e-12)
+    assert lava.synops_per_layer == pytest.approx([layer.synaptic_events for layer in report.layers], rel=1e-12)
+    assert lava.updates_active == pytest.approx([layer.updates_active for layer in report.layers], rel=1e-12)
     # Lava runs a longer sample period (one delay step per synaptic hop): every extra step is an inactive update
-    extra = lava["period"] - report.time_steps
-    assert lava["updates_inactive"] == pytest.approx(
+    extra = lava.period - report.time_steps
+    assert lava.updates_inactive == pytest.approx(
         [layer.updates_inactive + layer.neurons * extra for layer in report.layers], rel=1e-12)
 
 

@@ -6,7 +6,7 @@ import torch
 from torch import nn
 
 from tnas_plugin.hardware import synops
-from tnas_plugin.hardware import CostReport, count_ttfs, estimate_energy, load_profile, synapse_counts
+from tnas_plugin.hardware import COST_METRICS, CostReport, cost_metrics, count_ttfs, estimate_energy, load_profile, synapse_counts
 from tnas_plugin.ttfs import ann_to_ttfs
 
 # A 3x3 kernel with 5 non-zero taps (corners and centre), zero-padded by 1 on a 3x3 input.
@@ -117,30 +117,38 @@ def test_counts_do_not_depend_on_batch_size_or_stacking(monkeypatch):
 def test_loihi_energy_and_time_by_hand(cross_report):
     # 9.5 synaptic events; active updates 79 (conv) + 16 (readout) = 95; inactive 65 + 16 = 81 (Davies et al. 2018, Table 2)
     loihi = estimate_energy(cross_report, "loihi")
-    assert (loihi["synaptic_events"], loihi["updates_active"], loihi["updates_inactive"]) == (9.5, 95, 81)
-    assert loihi["energy_pj"] == pytest.approx(9.5 * 23.6 + 95 * 81.0 + 81 * 52.0)
+    assert (loihi.synaptic_events, loihi.updates_active, loihi.updates_inactive) == (9.5, 95, 81)
+    assert loihi.energy_pj == pytest.approx(9.5 * 23.6 + 95 * 81.0 + 81 * 52.0)
     # all 11 neurons fit one core of 1,024: a mean step takes the core's work / 16 steps; 16 steps of it
-    assert loihi["latency_model"] == "core_time" and loihi["latency_steps"] == 16
-    assert loihi["latency_ms"] == pytest.approx((9.5 * 3.5 + 95 * 8.4 + 81 * 5.3) * 1e-6)
+    assert loihi.latency_model == "core_time" and loihi.latency_steps == 16
+    assert loihi.latency_ms == pytest.approx((9.5 * 3.5 + 95 * 8.4 + 81 * 5.3) * 1e-6)
     # 5 neurons per core: core 0 holds 5/9 of the conv; core 1 4/9 of it and readout neuron 0; core 2 readout neuron 1
     small = replace(load_profile("loihi"), neurons_per_core=5)
     conv = (3.5 * 3.5 + 79 * 8.4 + 65 * 5.3)
     readout = (6.0 * 3.5 + 16 * 8.4 + 16 * 5.3)
     slowest = max(conv * 5 / 9, conv * 4 / 9 + readout / 2, readout / 2)
-    assert estimate_energy(cross_report, small)["latency_ms"] == pytest.approx(slowest * 1e-6)
+    assert estimate_energy(cross_report, small).latency_ms == pytest.approx(slowest * 1e-6)
     fixed = estimate_energy(cross_report, "loihi", latency_model="fixed_step")
-    assert fixed["latency_model"] == "fixed_step" and fixed["latency_ms"] == pytest.approx(16.0)
-    assert fixed["energy_pj"] == loihi["energy_pj"]
+    assert fixed.latency_model == "fixed_step" and fixed.latency_ms == pytest.approx(16.0)
+    assert fixed.energy_pj == loihi.energy_pj
 
 
 def test_cmos_and_ann_twin_energy(cross_report):
     cmos = estimate_energy(cross_report, load_profile("cmos45nm"), step_duration_ms=0.5)
-    assert cmos["energy_pj"] == pytest.approx(9.5 * 0.9 + 95 * 1.8 + 81 * 0.9)
-    assert cmos["latency_model"] == "fixed_step" and cmos["latency_ms"] == pytest.approx(8.0)
+    assert cmos.energy_pj == pytest.approx(9.5 * 0.9 + 95 * 1.8 + 81 * 0.9)
+    assert cmos.latency_model == "fixed_step" and cmos.latency_ms == pytest.approx(8.0)
     with pytest.raises(ValueError, match="core_time"):
         estimate_energy(cross_report, "cmos45nm", latency_model="core_time")
     ann = estimate_energy(cross_report.ann_twin(), "cmos45nm")
-    assert ann["network"] == "ann" and ann["energy_pj"] == pytest.approx(67 * 4.6)
-    assert ann["latency_ms"] is None and ann["latency_model"] is None
+    assert ann.network == "ann" and ann.energy_pj == pytest.approx(67 * 4.6)
+    assert ann.latency_ms is None and ann.latency_model is None
     with pytest.raises(TypeError, match="CostReport"):
         estimate_energy({"total": 1.0}, "loihi")
+
+
+def test_cost_metrics_are_the_reported_keys_in_microjoules(cross_report):
+    energy = estimate_energy(cross_report, "loihi")
+    metrics = cost_metrics(cross_report, energy)
+    assert tuple(metrics) == tuple(COST_METRICS)
+    assert metrics["energy_uj"] == pytest.approx(energy.energy_pj * 1e-6) and metrics["synops"] == 9.5
+    assert (metrics["latency_steps"], metrics["latency_ms"]) == (16, energy.latency_ms)

@@ -67,13 +67,13 @@ def fixed_run(request):
 
 def assert_bit_exact(qnet, frames, steps, lava):
     run = qnet.run(frames)
-    assert lava["readouts"].dtype == np.int64
-    assert np.array_equal(lava["readouts"], run.logits.numpy())  # integers, every sample
-    assert lava["predictions"].tolist() == run.logits.argmax(1).tolist()
+    assert lava.readouts.dtype == np.int64
+    assert np.array_equal(lava.readouts, run.logits.numpy())  # integers, every sample
+    assert lava.predictions.tolist() == run.logits.argmax(1).tolist()
     comparison = compare_with_torch(qnet, frames, steps, lava)
-    assert comparison["agreement"] == 1.0 and comparison["spike_step_agreement"] == 1.0
-    assert comparison["max_readout_difference"] == 0
-    for counts, mask in zip(lava["spike_counts"], run.spike_mask):
+    assert comparison.agreement == 1.0 and comparison.spike_step_agreement == 1.0
+    assert comparison.max_readout_difference == 0
+    for counts, mask in zip(lava.spike_counts, run.spike_mask):
         assert counts.tolist() == mask.sum(0).tolist()
     assert sum(mask.sum() for mask in run.spike_mask[1:]) > 0
     return run
@@ -84,8 +84,8 @@ def test_lava_fixed_point_equals_the_integer_model_bit_for_bit(fixed_run):
     run = assert_bit_exact(qnet, frames, steps, lava)
     assert len(np.unique(run.logits.numpy(), axis=0)) > 1
     counted = count_ttfs(qnet, frames, steps)  # the operation counter reads the integer network as Lava ran it
-    assert lava["synops"] == pytest.approx(counted.synaptic_events, rel=1e-12)
-    assert lava["updates_active"] == pytest.approx([layer.updates_active for layer in counted.layers], rel=1e-12)
+    assert lava.synops == pytest.approx(counted.synaptic_events, rel=1e-12)
+    assert lava.updates_active == pytest.approx([layer.updates_active for layer in counted.layers], rel=1e-12)
     if name.startswith("saturating"):
         limit = 1 << (qnet.potential_bits - 1)
         hidden = qnet.layers[0]

@@ -221,22 +221,26 @@ def test_default_objectives_include_energy_and_the_handcrafted_network_is_seeded
 
 
 def test_finalists_are_promoted_in_turn_overall_and_within_the_handcrafted_cost_its_half_and_quarter():
-    from tnas_plugin.jobs.search_job import SearchOptions, finalist_budget, pick_finalists
+    from tnas_plugin.jobs.search_job import SearchOptions, Trial, finalist_budget, pick_finalists
+
+    names = {}
 
     def entry(name, uar, energy, params=None):
-        return {"name": name, "params": params or {"name": name}, "metrics": {"uar": uar, "war": uar, "energy_uj": energy}}
+        trial = Trial(params or {"name": name}, {"uar": uar, "war": uar, "energy_uj": energy})
+        names[id(trial)] = name
+        return trial
 
     options = SearchOptions()
     handcrafted = entry("handcrafted", 0.70, 60.0, options.initial_population()[0])
     trials = [entry("wide", 0.72, 300.0), handcrafted, entry("strided", 0.68, 28.0), entry("tiny", 0.30, 6.0),
               entry("narrow", 0.50, 14.0), entry("deep", 0.69, 130.0), entry("slim", 0.66, 25.0),
-              entry("small", 0.45, 12.0), {"params": {"name": "failed"}, "metrics": None}]
+              entry("small", 0.45, 12.0), Trial({"name": "failed"}, None)]
     budget = finalist_budget(options, trials)
     assert budget == 60.0
-    picked = [e["name"] for e in pick_finalists(trials, 4, "energy_uj", budget)]
+    picked = [names[id(e)] for e in pick_finalists(trials, 4, "energy_uj", budget)]
     assert picked == ["wide", "handcrafted", "strided", "narrow"]  # overall, <= 60, <= 30, <= 15 µJ
-    picked = [e["name"] for e in pick_finalists(trials, 8, "energy_uj", budget)]
+    picked = [names[id(e)] for e in pick_finalists(trials, 8, "energy_uj", budget)]
     assert picked == ["wide", "handcrafted", "strided", "narrow", "deep", "slim", "small", "tiny"]
     assert len(pick_finalists(trials, 20, "energy_uj", budget)) == 8  # each successful trial at most once
-    assert [e["name"] for e in pick_finalists(trials, 3, None)] == ["wide", "handcrafted", "deep"]
+    assert [names[id(e)] for e in pick_finalists(trials, 3, None)] == ["wide", "handcrafted", "deep"]
     assert finalist_budget(SearchOptions(efficiency=None), trials) is None

@@ -136,7 +136,7 @@ def test_quantisation_aware_fine_tuning_trains_through_the_rounding_and_yields_a
     config = TrainConfig(epochs=4, finetune_epochs=2, lr=1e-2, seed=0, weight_bits=4)
     rounded = []  # per fine-tuning epoch: does the network compute with the fixed-point weights?
     callbacks = TrainCallbacks(on_epoch=lambda entry, network: rounded.append(
-        (entry["stage"], any(parametrize.is_parametrized(module, "weight") for module in network.modules()))))
+        (entry.stage, any(parametrize.is_parametrized(module, "weight") for module in network.modules()))))
     result = train_ttfs(nn.Sequential(nn.Linear(12, 16), nn.ReLU(), nn.Linear(16, 3)), loader, S, config, callbacks)
     assert rounded == [("ann", False)] * 4 + [("finetune", True)] * 2
     assert not any(parametrize.is_parametrized(layer) for layer in result.snn.synaptic_layers())

@@ -60,3 +60,16 @@ def test_rebuild_names_missing_labels(space):
 def test_space_rejects_resolution_too_small_for_its_pooling():
     with pytest.raises(ValueError, match="resolution"):
         TTFSEyeSpace(resolution=4, stage_choices=(1, 2, 3))
+
+
+def test_the_label_table_sets_every_spec_field_and_choices_go_by_keyword():
+    from dataclasses import fields
+
+    from tnas_plugin.candidate import CandidateSpec, StageSpec
+    from tnas_plugin.search_spaces.eye_space import LABELS, EyeSpaceChoices
+
+    assert {label.field for label in LABELS if not label.per_stage} == {f.name for f in fields(CandidateSpec)} - {"resolution", "num_classes"}
+    assert {label.field for label in LABELS if label.per_stage} == {f.name for f in fields(StageSpec)}
+    assert {label.choices for label in LABELS} == {f.name for f in fields(EyeSpaceChoices)} - {"resolution", "num_classes"}
+    with pytest.raises(TypeError):
+        EyeSpaceChoices(16)

@@ -12,10 +12,9 @@ from tnas_plugin.strategies.evolution_core import (
     AwaitingResults,
     ParetoEvolution,
     SearchExhausted,
-    constrained_dominates,
     crowding_distance,
-    non_dominated_sort,
 )
+from tnas_plugin.pareto import constrained_dominates, non_dominated_sort
 
 LABELS = 8
 SPACE = {f"x{i}": {"_type": "choice", "_value": [0, 1, 2, 3, 4]} for i in range(LABELS)}  # 5**8 = 390,625

@@ -36,7 +36,7 @@ from tnas_plugin.strategies import nni_compat
 from tnas_plugin.search_spaces import TTFSEyeSpace, export_hpo_space
 from tnas_plugin.strategies import TNASEvolution, TNASEvolutionTuner
 from tnas_plugin.strategies import trial as trial_entry
-from tnas_plugin.strategies.evolution_core import non_dominated_sort
+from tnas_plugin.pareto import non_dominated_sort
 from tnas_plugin.strategies.tuner import CHECKPOINT_FILE, TNASEvolutionClassArgsValidator
 
 ROOT = Path(__file__).resolve().parents[1]

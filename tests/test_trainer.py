@@ -31,14 +31,17 @@ def _accuracy(snn, steps):
 def test_training_learns_and_is_deterministic_per_seed(mode):
     config = TrainConfig(epochs=3, finetune_epochs=1, mode=mode, seed=7, lr=1e-2)
     epochs_seen, stages = [], []
-    callbacks = TrainCallbacks(on_epoch=lambda entry, network: epochs_seen.append(entry["stage"]),
+    callbacks = TrainCallbacks(on_epoch=lambda record, network: epochs_seen.append(record.stage) or {"seen": len(epochs_seen)},
                                on_stage=lambda stage, network: stages.append((stage, isinstance(network, TTFSNetwork))))
     first = train_ttfs(_ann(), _task(), 16, config, callbacks)
     second = train_ttfs(_ann(), _task(), 16, config)
     for a, b in zip(first.snn.parameters(), second.snn.parameters()):
         assert torch.equal(a, b)
-    assert [entry["loss"] for entry in first.history] == [entry["loss"] for entry in second.history]
+    assert [entry.loss for entry in first.history] == [entry.loss for entry in second.history]
     assert epochs_seen == (["ann"] * 3 + ["finetune"] if mode == "ann" else ["direct"] * 3)
+    # each epoch's record keeps the scores its hook returned
+    assert [record.scores for record in first.history] == [{"seen": n + 1} for n in range(len(epochs_seen))]
+    assert [(record.stage, record.epoch) for record in first.history][:2] == [(epochs_seen[0], 0), (epochs_seen[1], 1)]
     # the stage hook hands over the network being trained: the ReLU twin, then the TTFS network
     assert stages == ([("ann", False), ("finetune", True)] if mode == "ann" else [("direct", True)])
     assert _accuracy(first.snn, 16) > 0.8

@@ -9,6 +9,7 @@ import pytest
 
 from tnas_plugin.jobs import front
 from tnas_plugin.jobs.cli import main as tnas_er
+from tnas_plugin.strategies.nni_records import TrialRecord, database_path
 
 SCHEMA = """
 create table TrialJobEvent (timestamp integer, trialJobId text, event text, data text, logPath text,
@@ -19,8 +20,8 @@ create table MetricData (timestamp integer, trialJobId text, parameterId text, t
 
 def write_experiment(folder, results):
     """``results``: (trial id, sequence, parameter id run, parameter id NNI records, params, metric or None)."""
-    (folder / "db").mkdir(parents=True)
-    connection = sqlite3.connect(folder / "db" / "nni.sqlite")
+    database_path(folder).parent.mkdir(parents=True)
+    connection = sqlite3.connect(database_path(folder))
     connection.executescript(SCHEMA)
     by_id = {ran: params for _, _, ran, _, params, _ in results}
     for time, (trial, sequence, ran, recorded, _, metric) in enumerate(results):
@@ -64,7 +65,7 @@ def test_front_from_an_experiment_folder(tmp_path, capsys):
 
 
 def test_three_objectives_and_the_default_reference_point(tmp_path):
-    trials = [front.TrialRecord(i, f"t{i}", "SUCCEEDED", {"i": i}, {"a": a, "b": b, "c": c})
+    trials = [TrialRecord(i, f"t{i}", "SUCCEEDED", {"i": i}, {"a": a, "b": b, "c": c})
               for i, (a, b, c) in enumerate([(1, 1, 1), (2, 0, 1), (0, 2, 1), (0, 0, 0), (1, 1, 0.5)])]
     result = front.compute_front(trials, {"a": "max", "b": "max", "c": "min"})
     assert sorted(t.sequence for t in result.front) == [1, 2, 3, 4]  # (1, 1, 1) loses to (1, 1, 0.5)

@@ -12,8 +12,9 @@ ReLU twin, maps it to a TTFS network, fine-tunes that in discrete time (:mod:`tn
 evaluates the TTFS network and counts its operations and energy on a hardware profile
 (:mod:`tnas_plugin.hardware`). The metrics it returns are the dict every trial reports
 (docs/ARCHITECTURE.md, "Metrics"): ``default`` (the fitness), ``war``, ``uar``, ``recall_<class>``,
-``acc_<lighting>``, ``predicted_classes``, ``params``, ``spikes_per_neuron``, ``synops``, ``neuron_updates``, ``energy_uj``, ``latency_steps``,
-``latency_ms``, all on the validation split.
+``acc_<lighting>``, ``predicted_classes``, ``params`` and the cost metrics of
+:data:`tnas_plugin.hardware.COST_METRICS` (``spikes_per_neuron``, ``synops``, ``neuron_updates``, ``energy_uj``,
+``latency_steps``, ``latency_ms``), all on the validation split.
 """
 from __future__ import annotations
 
@@ -28,9 +29,9 @@ from torch.utils.data import DataLoader, Subset
 from tnas_plugin.candidate import CandidateSpec, candidate_dataset
 from tnas_plugin.clip_store import load_dataset
 from tnas_plugin.data import VALIDATION_FRACTION, VALIDATION_SPLITS, SEEDataset
-from tnas_plugin.hardware import CostReport, count_ttfs, estimate_energy, load_profile
+from tnas_plugin.hardware import CostReport, cost_metrics, count_ttfs, estimate_energy, load_profile
 from tnas_plugin.metrics import recognition_report, uar, war
-from tnas_plugin.trainer import EpochHook, TrainCallbacks, TrainConfig, inference_model, predict, train_ttfs
+from tnas_plugin.trainer import EpochHook, EpochRecord, TrainCallbacks, TrainConfig, inference_model, predict, train_ttfs
 from tnas_plugin.ttfs import TTFSNetwork
 
 FITNESS = {
@@ -150,7 +151,7 @@ class MeasurementSettings:
                                  annotations=self.annotations, cache_dir=self.cache_dir, on_error=self.on_error)
 
 
-@dataclass
+@dataclass(frozen=True)
 class Evaluation:
     """A trained TTFS network measured on one split: the metric dict, labels, predictions, cost report."""
 
@@ -158,25 +159,22 @@ class Evaluation:
     metrics: dict
     y_true: np.ndarray
     y_pred: np.ndarray
-    synops: CostReport  #: operations per inference (synaptic events, neuron updates, spikes) per layer
+    cost: CostReport  #: operations per inference (synaptic events, neuron updates, spikes) per layer
 
 
-@dataclass
+@dataclass(frozen=True)
 class CandidateResult:
-    """A measured candidate: ``metrics`` etc. are its validation :class:`Evaluation`'s."""
+    """A measured candidate: its TTFS network, validation :class:`Evaluation` (``metrics`` is its), training
+    history and trainable parameters."""
 
     snn: TTFSNetwork
     validation: Evaluation
-    history: list[dict]
+    history: list[EpochRecord]
     params: int
 
     @property
     def metrics(self) -> dict:
         return self.validation.metrics
-
-    @property
-    def synops(self) -> CostReport:
-        return self.validation.synops
 
 
 def evaluate_network(spec: CandidateSpec, snn: TTFSNetwork, settings: MeasurementSettings, split: str,
@@ -203,20 +201,14 @@ def evaluate_network(spec: CandidateSpec, snn: TTFSNetwork, settings: Measuremen
     metrics = recognition_report(y_true, y_pred, data.classes, lighting)
     metrics = {key: value for key, value in metrics.items() if math.isfinite(value)}  # absent classes: no recall
     synops_inputs = torch.stack([data[i][0] for i in range(min(settings.synops_samples, len(data)))])
-    synops = count_ttfs(snn, synops_inputs.to(device), spec.steps_per_window)
-    energy = estimate_energy(synops, settings.hardware_profile)
+    cost = count_ttfs(snn, synops_inputs.to(device), spec.steps_per_window)
     metrics.update(
         default=FITNESS[settings.fitness](metrics),
         predicted_classes=len(np.unique(y_pred)),  # 1 = collapsed to one class
         **({} if params is None else {"params": params}),
-        spikes_per_neuron=synops.spikes_per_neuron,
-        synops=synops.synaptic_events,
-        neuron_updates=synops.neuron_updates,
-        energy_uj=energy["energy_pj"] * 1e-6,
-        latency_steps=energy["latency_steps"],
-        latency_ms=energy["latency_ms"],
+        **cost_metrics(cost, estimate_energy(cost, settings.hardware_profile)),
     )
-    return Evaluation(split, metrics, y_true, y_pred, synops)
+    return Evaluation(split, metrics, y_true, y_pred, cost)
 
 
 def one_clip_per_sequence(clips: SEEDataset) -> Subset:
@@ -231,7 +223,7 @@ def epoch_validation(spec: CandidateSpec, settings: MeasurementSettings) -> Epoc
     final ``default`` (docs/ARCHITECTURE.md, "Intermediate results"): the ReLU twin in the ``ann`` stage, the
     discrete-time TTFS network afterwards, so the last epoch's score is the final ``default`` itself.
 
-    Adds ``val_war``, ``val_uar`` and ``val_default`` to the epoch's history entry; reads no global random state.
+    Returns ``val_war``, ``val_uar`` and ``val_default``, the scores of the epoch's record; reads no global random state.
     It scores one clip per validation sequence (:func:`one_clip_per_sequence`; the final result:
     ``settings.eval_starts``), which keeps its cost near a tenth of the training's, loaded once at the first epoch
     (from the clip store when it holds the validation split) and kept in memory.
@@ -239,12 +231,12 @@ def epoch_validation(spec: CandidateSpec, settings: MeasurementSettings) -> Epoc
     batches: list = []
     device = settings.train.torch_device()
 
-    def on_epoch(entry: dict, network: torch.nn.Module) -> dict:
+    def on_epoch(record: EpochRecord, network: torch.nn.Module) -> dict:
         if not batches:  # an iterator draws its seed from the loader's generator, not from torch's global one
             clips = one_clip_per_sequence(settings.dataset(spec, "validation"))
             batches.extend(DataLoader(clips, batch_size=settings.batch_size * 4, generator=torch.Generator()))
         network.eval()  # the trainer sets training mode again at the start of each epoch
-        model = network if entry["stage"] == "ann" else (lambda x: network(x, spec.steps_per_window))
+        model = network if record.stage == "ann" else (lambda x: network(x, spec.steps_per_window))
         y_true, y_pred = predict(model, batches, device)
         scores = {"war": war(y_true, y_pred), "uar": uar(y_true, y_pred)}
         return {"val_war": scores["war"], "val_uar": scores["uar"], "val_default": FITNESS[settings.fitness](scores)}

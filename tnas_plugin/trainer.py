@@ -11,8 +11,8 @@ from __future__ import annotations
 import contextlib
 import math
 import random
-from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import torch
@@ -94,7 +94,19 @@ class TrainConfig:
         return torch.device(self.device)
 
 
-EpochHook = Callable[[dict, nn.Module], "dict | None"]
+@dataclass(frozen=True)
+class EpochRecord:
+    """One epoch of training: its stage (``"ann"``, ``"direct"``, ``"finetune"``, ``"lif-bptt"``), its number within
+    the stage (from 0), the mean training loss, and the scores the ``on_epoch`` hook returned for it
+    (e.g. ``val_war``, ``val_uar``, ``val_default``: :func:`tnas_plugin.measurement.epoch_validation`)."""
+
+    stage: str
+    epoch: int
+    loss: float
+    scores: Mapping[str, float] = field(default_factory=dict)
+
+
+EpochHook = Callable[[EpochRecord, nn.Module], "Mapping[str, float] | None"]
 StageHook = Callable[[str, nn.Module], None]
 
 
@@ -105,8 +117,8 @@ class TrainCallbacks:
     Parameters
     ----------
     on_epoch
-        ``on_epoch(entry, network)`` after every epoch; ``entry`` has ``stage``, ``epoch`` and ``loss``
-        and is recorded in the history, updated with the dict the hook returns (e.g. a validation score).
+        ``on_epoch(record, network)`` after every epoch (:class:`EpochRecord`); the scores it returns (e.g. a
+        validation score) are recorded in the history with the epoch's record.
     on_stage
         ``on_stage(stage, network)`` when a stage starts: ``"ann"`` (the ReLU twin), ``"finetune"`` or
         ``"direct"`` (the TTFS network).
@@ -120,10 +132,10 @@ class TrainCallbacks:
     on_epoch: EpochHook | None = None
     on_stage: StageHook | None = None
 
-    def epoch(self, entry: dict, network: nn.Module) -> dict:
+    def epoch(self, record: EpochRecord, network: nn.Module) -> EpochRecord:
         if self.on_epoch is not None:
-            entry.update(self.on_epoch(entry, network) or {})
-        return entry
+            return replace(record, scores=dict(self.on_epoch(record, network) or {}))
+        return record
 
     def stage(self, stage: str, network: nn.Module) -> None:
         if self.on_stage is not None:
@@ -133,7 +145,7 @@ class TrainCallbacks:
 @dataclass
 class TrainResult:
     snn: TTFSNetwork
-    history: list[dict] = field(default_factory=list)  # one entry per epoch: stage, epoch, loss (+ callback extras)
+    history: list[EpochRecord] = field(default_factory=list)  # one record per epoch
 
 
 def seed_everything(seed: int) -> None:
@@ -151,7 +163,7 @@ def _checked(loss: torch.Tensor, stage: str, epoch: int) -> float:
 
 
 def train_ann(ann: nn.Module, loader: Iterable, epochs: int, lr: float, device: torch.device,
-              callbacks: TrainCallbacks | None = None) -> list[dict]:
+              callbacks: TrainCallbacks | None = None) -> list[EpochRecord]:
     """Ordinary training of the ReLU twin (Adam, cross-entropy); returns the per-epoch history."""
     callbacks = callbacks or TrainCallbacks()
     callbacks.stage("ann", ann)
@@ -168,7 +180,7 @@ def train_ann(ann: nn.Module, loader: Iterable, epochs: int, lr: float, device: 
             optimizer.step()
             total += _checked(loss, "ANN", epoch) * len(labels)
             count += len(labels)
-        history.append(callbacks.epoch({"stage": "ann", "epoch": epoch, "loss": total / max(count, 1)}, ann))
+        history.append(callbacks.epoch(EpochRecord("ann", epoch, total / max(count, 1)), ann))
     ann.eval()
     return history
 
@@ -178,8 +190,8 @@ def epoch_progress(config: TrainConfig, description: str) -> Iterator[TrainCallb
     """A tqdm bar over the epochs ``config`` trains for; yields the callbacks that advance it."""
     total = config.epochs + (config.finetune_epochs if config.mode == "ann" else 0)
     with tqdm(total=total, desc=description, unit="epoch") as bar:
-        def on_epoch(entry: dict, network: nn.Module) -> None:
-            bar.set_postfix(stage=entry["stage"], loss=f"{entry['loss']:.3f}", refresh=False)
+        def on_epoch(record: EpochRecord, network: nn.Module) -> None:
+            bar.set_postfix(stage=record.stage, loss=f"{record.loss:.3f}", refresh=False)
             bar.update(1)
 
         yield TrainCallbacks(on_epoch=on_epoch)
@@ -198,7 +210,7 @@ def calibration_inputs(loader: Iterable, batches: int) -> torch.Tensor:
 
 
 def finetune(snn: TTFSNetwork, loader: Iterable, epochs: int, lr: float, steps_per_window: int | None,
-             stage: str, config: TrainConfig, callbacks: TrainCallbacks | None = None) -> list[dict]:
+             stage: str, config: TrainConfig, callbacks: TrainCallbacks | None = None) -> list[EpochRecord]:
     """TTFS training with exact spike-time gradients, one epoch at a time so each is reported.
 
     With ``config.weight_bits`` the forward pass uses the fixed-point weights and biases
@@ -213,7 +225,7 @@ def finetune(snn: TTFSNetwork, loader: Iterable, epochs: int, lr: float, steps_p
 
 
 def _finetune_epochs(snn: TTFSNetwork, loader: Iterable, epochs: int, lr: float, steps_per_window: int | None,
-                     stage: str, config: TrainConfig, callbacks: TrainCallbacks) -> list[dict]:
+                     stage: str, config: TrainConfig, callbacks: TrainCallbacks) -> list[EpochRecord]:
     optimizer = torch.optim.Adam(snn.parameters(), lr=lr)
     history = []
     for epoch in range(epochs):
@@ -222,7 +234,7 @@ def _finetune_epochs(snn: TTFSNetwork, loader: Iterable, epochs: int, lr: float,
                                 margin=config.margin, percentile=config.percentile, optimizer=optimizer)
         if not math.isfinite(loss):
             raise DivergedError(f"{stage} training diverged: loss {loss} in epoch {epoch}")
-        history.append(callbacks.epoch({"stage": stage, "epoch": epoch, "loss": loss}, snn))
+        history.append(callbacks.epoch(EpochRecord(stage, epoch, loss), snn))
     snn.eval()
     return history
 
@@ -287,7 +299,7 @@ def train_ttfs(ann: nn.Module, loader: Iterable, steps_per_window: int | None, c
             module.reset_parameters()
     device = config.torch_device()
     ann = ann.to(device)
-    history: list[dict] = []
+    history: list[EpochRecord] = []
     if config.mode == "ann":
         history += train_ann(ann, loader, config.epochs, config.lr, device, callbacks)
     calibration = calibration_inputs(loader, config.calibration_batches).to(device)

@@ -3,8 +3,8 @@
 One ``.npy`` file (uint8, (T, H, W)) per sequence, modality and resolution under
 ``<directory>/<modality>/<HxW|native>/<seq>-<key>.npy``. The key hashes the resolution and every source
 file's absolute path, size and modification time, so any change to a source JPEG gives a new key: the
-sequence is decoded again and the stale file removed. Files are written atomically (temporary file +
-``os.replace``), so concurrent trials can share one cache.
+sequence is decoded again and the stale file removed. Files are written atomically
+(:func:`tnas_plugin.atomic.atomic_file`), so concurrent trials can share one cache.
 
 The default directory is ``<root>/.cache``; when the data folder is not writable (a read-only mount, a
 shared data set) it is a folder of its own per data set under the user cache folder
@@ -20,6 +20,8 @@ from pathlib import Path
 from typing import Sequence
 
 import numpy as np
+
+from tnas_plugin.atomic import atomic_file
 
 from .errors import SEEDataError
 from .jpeg import read_frames
@@ -70,10 +72,8 @@ class FrameCache:
                 pass  # a damaged cache file is simply rebuilt
         frames = read_frames(files, size)
         folder.mkdir(parents=True, exist_ok=True)
-        tmp = folder / f".{target.name}.{os.getpid()}.tmp"
-        with open(tmp, "wb") as handle:
+        with atomic_file(target, "wb") as handle:
             np.save(handle, frames)
-        os.replace(tmp, target)
         for stale in folder.glob(f"{glob.escape(name)}-*.npy"):
             if stale != target:
                 stale.unlink(missing_ok=True)

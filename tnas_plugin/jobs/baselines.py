@@ -30,9 +30,9 @@ from torch import nn
 from torch.utils.data import DataLoader
 
 from tnas_plugin.candidate import CandidateSpec, StageSpec, build_ann
-from tnas_plugin.hardware import CostReport, SteppedCounter, ann_macs, count_ttfs, estimate_energy
+from tnas_plugin.hardware import CostReport, SteppedCounter, ann_macs, cost_metrics, count_ttfs, estimate_energy
 from tnas_plugin.metrics import recognition_report
-from tnas_plugin.trainer import DivergedError, TrainCallbacks, predict, seed_everything
+from tnas_plugin.trainer import DivergedError, EpochRecord, TrainCallbacks, predict, seed_everything
 from tnas_plugin.ttfs import LayerKind
 
 HANDCRAFTED_TTFS = CandidateSpec(
@@ -198,7 +198,7 @@ class SEENStyleLIF(SteppedNetwork):
 
 
 def train_stepped(model: SteppedNetwork, loader: Iterable, epochs: int, lr: float, seed: int,
-                  callbacks: TrainCallbacks | None = None) -> list[dict]:
+                  callbacks: TrainCallbacks | None = None) -> list[EpochRecord]:
     """BPTT with surrogate gradients: Adam on the cross-entropy of the step-averaged readout; one history entry per epoch."""
     seed_everything(seed)
     callbacks = callbacks or TrainCallbacks()
@@ -219,7 +219,7 @@ def train_stepped(model: SteppedNetwork, loader: Iterable, epochs: int, lr: floa
         loss = total / max(count, 1)
         if not math.isfinite(loss):
             raise DivergedError(f"LIF BPTT training diverged: loss {loss} in epoch {epoch}")
-        history.append(callbacks.epoch({"stage": "lif-bptt", "epoch": epoch, "loss": loss}, model))
+        history.append(callbacks.epoch(EpochRecord("lif-bptt", epoch, loss), model))
     model.eval()
     return history
 
@@ -262,9 +262,9 @@ def cost_columns(report: CostReport, profiles: Sequence[str]) -> dict:
            "latency_steps": report.time_steps}
     for profile in profiles:
         energy = estimate_energy(report, profile)
-        row[f"energy_uj_{energy['profile']}"] = energy["energy_pj"] * 1e-6
-        row[f"latency_ms_{energy['profile']}"] = energy["latency_ms"]
-        row[f"latency_model_{energy['profile']}"] = energy["latency_model"]
+        row[f"energy_uj_{energy.profile}"] = energy.energy_uj
+        row[f"latency_ms_{energy.profile}"] = energy.latency_ms
+        row[f"latency_model_{energy.profile}"] = energy.latency_model
     return row
 
 
@@ -286,9 +286,9 @@ def twin_metrics(spec: CandidateSpec, snn, lif: SEENStyleLIF | None, settings, s
     """``(name, metrics)`` on ``split`` of the TTFS network ``snn``'s ANN twin, its rate twin (``rate_steps``
     steps; ``None``: left out) and the LIF baseline (``None``: left out).
 
-    Metrics: ``war``, ``uar``, ``params``, ``synops``, ``neuron_updates``, ``spikes_per_neuron``, ``macs``,
-    ``energy_uj``, ``latency_steps``, ``latency_ms`` (on ``settings.hardware_profile``), operations counted on
-    the same first ``settings.synops_samples`` clips the TTFS networks are counted on.
+    Metrics: ``war``, ``uar``, ``params``, the cost metrics of :data:`~tnas_plugin.hardware.COST_METRICS` (on
+    ``settings.hardware_profile``) and ``macs``, operations counted on the same first ``settings.synops_samples``
+    clips the TTFS networks are counted on.
     """
     data = settings.dataset(spec, split)
     loader = DataLoader(data, batch_size=settings.batch_size * 4)
@@ -301,10 +301,7 @@ def twin_metrics(spec: CandidateSpec, snn, lif: SEENStyleLIF | None, settings, s
     def row(name: str, y_true, y_pred, report: CostReport, params: int) -> None:
         energy = estimate_energy(report, settings.hardware_profile)
         rows.append((name, {**recognition_report(y_true, y_pred, data.classes), "params": params,
-                            "synops": report.synaptic_events, "neuron_updates": report.neuron_updates,
-                            "spikes_per_neuron": report.spikes_per_neuron, "macs": energy["macs"],
-                            "energy_uj": energy["energy_pj"] * 1e-6, "latency_steps": report.time_steps,
-                            "latency_ms": energy["latency_ms"]}))
+                            **cost_metrics(report, energy), "macs": energy.macs}))
 
     params = sum(p.numel() for p in snn.parameters() if p.requires_grad)
     row("ANN twin (clipped ReLU)", *predict(lambda x: snn(x), loader, device),

@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import importlib
 import json
 import logging
 import shutil
@@ -44,10 +43,12 @@ from nni.experiment import Experiment
 from nni.nas.experiment import NasExperiment
 from nni.runtime.tuner_command_channel import TunerCommandChannel
 
+from tnas_plugin.atomic import write_atomic
 from tnas_plugin.strategies.manager_start import patient_manager_start, stop_manager
+from tnas_plugin.strategies.nni_records import database_path, load_object, read_trials
 
-from .results import InputError, write_atomic
-from .trial_log import TrialMonitor, read_trials
+from .results import InputError
+from .trial_log import TrialMonitor
 
 _logger = logging.getLogger(__name__)
 
@@ -230,14 +231,14 @@ def run_to_completion(experiment, port: int, resume: bool = False, on_end: Calla
         shutil.rmtree(directory / experiment.id, ignore_errors=True)
         resume = False
     if resume and not experiment.has_checkpoint():
-        if (directory / experiment.id / "db" / "nni.sqlite").is_file():
+        if database_path(directory / experiment.id).is_file():
             raise ResumeError(f"NNI has no record of experiment {experiment.id} on this machine "
                               "(~/nni-experiments/.experiment): it cannot be resumed here")
         resume = False  # stopped before NNI's manager recorded anything: start it now, under the same ID
     if resume and not isinstance(experiment, SearchExperiment):
         prepare_tuner_state(experiment, directory)
     outcome, stopped_by_nni = None, False
-    with TrialMonitor(directory / experiment.id / "db" / "nni.sqlite", on_end=on_end):
+    with TrialMonitor(database_path(directory / experiment.id), on_end=on_end):
         try:
             outcome = (experiment.resume if resume else experiment.run)(port=port, wait_completion=True)
             stopped_by_nni = outcome is None  # NNI stops the experiment itself on KeyboardInterrupt
@@ -258,7 +259,7 @@ def state_path(experiment, directory: Path) -> Path:
 
 def nothing_recorded(experiment, directory: Path) -> bool:
     """True when the experiment has neither a saved search state nor a trial in NNI's database."""
-    return not state_path(experiment, directory).is_file() and not read_trials(directory / experiment.id / "db" / "nni.sqlite")
+    return not state_path(experiment, directory).is_file() and not read_trials(database_path(directory / experiment.id))
 
 
 def prepare_tuner_state(experiment, directory: Path) -> None:
@@ -284,9 +285,7 @@ def prepare_tuner_state(experiment, directory: Path) -> None:
     try:
         state = json.loads(path.read_text())
         if canonical:
-            module, _, name = canonical.partition(":")
-            canonical = functools.partial(getattr(importlib.import_module(module), name),
-                                          search_space=experiment.config.search_space)
+            canonical = functools.partial(load_object(canonical), search_space=experiment.config.search_space)
         core = ParetoEvolution(experiment.config.search_space, EvolutionOptions.from_dict(arguments), canonical)
         core.load_state_dict(state)
     except (OSError, ValueError, KeyError, TypeError, ImportError, AttributeError) as error:
@@ -294,7 +293,7 @@ def prepare_tuner_state(experiment, directory: Path) -> None:
                           "the saved state is left as it was") from None
     write_atomic(path.with_name(path.name + ".before-resume"), json.dumps(state))
     rerun = set()
-    for trial in read_trials(directory / experiment.id / "db" / "nni.sqlite"):
+    for trial in read_trials(database_path(directory / experiment.id)):
         if trial.status in ("WAITING", "RUNNING"):
             with contextlib.suppress(ValueError):
                 rerun.add(tuple(core.encode(trial.params)))

@@ -23,13 +23,17 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import sqlite3
 import sys
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
+
+from tnas_plugin.pareto import hypervolume, non_dominated
+
+if TYPE_CHECKING:  # tnas-er --help never loads NNI: the records module (an NNI adapter) is imported when used
+    from tnas_plugin.strategies.nni_records import TrialRecord
 
 EPILOG = """examples:
   tnas-er front AbCd1234 --objectives accuracy:max,n_nodes:min
@@ -42,133 +46,8 @@ class FrontError(Exception):
     """The experiment or its records cannot be found or read, or the command line is inconsistent."""
 
 
-@dataclass
-class TrialRecord:
-    """One NNI trial: NNI's sequence number and ID, its status, parameters and final metric dict (or None)."""
-
-    sequence: int
-    trial_id: str
-    status: str
-    params: dict
-    metrics: dict | None
-
-
 # ----------------------------------------------------------------------------------------------------
-# Reading NNI's records
-
-
-def _decode_metric(data: Any) -> dict | None:
-    """NNI stores a final metric as JSON text of the JSON text the trial reported: undo both; a number is
-    ``{"default": number}``."""
-    for _ in range(3):
-        if not isinstance(data, str):
-            break
-        try:
-            data = json.loads(data)
-        except json.JSONDecodeError:
-            return None
-    if isinstance(data, bool):
-        return None
-    if isinstance(data, (int, float)):
-        return {"default": data}
-    return data if isinstance(data, dict) else None
-
-
-def _decode_params(data: Any) -> tuple[str | None, dict]:
-    """NNI's hyper-parameter record of a trial -> (parameter id, parameters); HPO: the parameter dict,
-    NAS: the model's sample."""
-    if isinstance(data, str):
-        try:
-            data = json.loads(data)
-        except json.JSONDecodeError:
-            return None, {}
-    parameter_id = None
-    if isinstance(data, dict) and "parameters" in data:
-        parameter_id = data.get("parameter_id")
-        data = data["parameters"]
-    if isinstance(data, dict) and isinstance(data.get("sample"), dict):
-        data = data["sample"]
-    if not isinstance(data, dict):
-        return None, {}
-    params = {key: value for key, value in data.items() if isinstance(value, (str, int, float, bool)) or value is None}
-    return (None if parameter_id is None else str(parameter_id)), params
-
-
-def _pair(trials: list[TrialRecord], by_parameter_id: dict[str, dict], reported: dict[str, str | None]) -> None:
-    """Give each result the parameters it was computed with: those of the parameter id the trial sent
-    with its final metric. NNI 3.0's local training service sometimes hands two trials that start
-    together each other's parameters; its records (and web UI) then pair each of them with the other's
-    parameters, while the metric carries the id of the parameters the trial really ran (which is also
-    what a tuner is told). A trial without a result whose recorded parameters another trial turned out
-    to have run gets that trial's recorded ones: the two were swapped."""
-    recorded = {trial.trial_id: trial.params for trial in trials}
-    freed = {}  # id() of parameters another trial ran -> the parameters that trial was recorded with
-    for trial in trials:
-        parameter_id = reported.get(trial.trial_id)
-        if parameter_id is not None and parameter_id in by_parameter_id:
-            ran = by_parameter_id[parameter_id]
-            if ran is not trial.params:
-                freed[id(ran)] = trial.params
-            trial.params = ran
-    for trial in trials:
-        if trial.trial_id not in reported and id(recorded[trial.trial_id]) in freed:
-            trial.params = freed[id(recorded[trial.trial_id])]
-
-
-def trials_from_rest(port: int, timeout: float = 10.0) -> list[TrialRecord]:
-    """Every trial of the experiment served by the NNI manager on ``127.0.0.1:port``."""
-    with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/v1/nni/trial-jobs", timeout=timeout) as response:
-        jobs = json.loads(response.read())
-    trials, by_parameter_id, reported = [], {}, {}
-    for job in jobs:
-        finals = [m for m in job.get("finalMetricData") or [] if m.get("type", "FINAL") == "FINAL"]
-        hyper = job.get("hyperParameters") or []
-        parameter_id, params = _decode_params(hyper[-1]) if hyper else (None, {})
-        if parameter_id is not None:
-            by_parameter_id[parameter_id] = params
-        trial = TrialRecord(
-            sequence=int(job.get("sequenceId", len(trials))),
-            trial_id=job.get("trialJobId", ""),
-            status=job.get("status", ""),
-            params=params,
-            metrics=_decode_metric(finals[-1]["data"]) if finals else None,
-        )
-        if finals and finals[-1].get("parameterId") is not None:
-            reported[trial.trial_id] = str(finals[-1]["parameterId"])
-        trials.append(trial)
-    _pair(trials, by_parameter_id, reported)
-    return sorted(trials, key=lambda t: t.sequence)
-
-
-def trials_from_database(database: Path) -> list[TrialRecord]:
-    """Every trial recorded in an experiment's ``db/nni.sqlite`` (opened read-only)."""
-    connection = sqlite3.connect(f"file:{database}?mode=ro", uri=True)
-    try:
-        events = connection.execute(
-            "SELECT trialJobId, event, data, sequenceId FROM TrialJobEvent ORDER BY timestamp").fetchall()
-        finals = connection.execute(
-            "SELECT trialJobId, parameterId, data FROM MetricData WHERE type = 'FINAL' ORDER BY timestamp").fetchall()
-    except sqlite3.DatabaseError as broken:
-        raise FrontError(f"{database} is not a readable NNI database: {broken}") from broken
-    finally:
-        connection.close()
-    trials: dict[str, TrialRecord] = {}
-    by_parameter_id, reported = {}, {}
-    for trial_id, event, data, sequence in events:
-        trial = trials.setdefault(trial_id, TrialRecord(-1, trial_id, "", {}, None))
-        trial.status = event
-        if sequence is not None and sequence >= 0:
-            trial.sequence = int(sequence)
-        if data and not trial.params:
-            parameter_id, trial.params = _decode_params(data)
-            if parameter_id is not None:
-                by_parameter_id[parameter_id] = trial.params
-    for trial_id, parameter_id, data in finals:
-        if trial_id in trials:
-            trials[trial_id].metrics = _decode_metric(data)
-            reported[trial_id] = None if parameter_id is None else str(parameter_id)
-    _pair(list(trials.values()), by_parameter_id, reported)
-    return sorted(trials.values(), key=lambda t: t.sequence)
+# Finding the experiment's records
 
 
 def _registry_entry(experiment_id: str) -> dict | None:
@@ -195,6 +74,8 @@ def _serving_port(experiment_id: str, port: int | None) -> int | None:
 
 def load_trials(experiment_id: str, *, experiment_dir: Path | None = None, port: int | None = None) -> tuple[list[TrialRecord], str]:
     """The experiment's trials and where they were read (``"REST :port"`` or the database path)."""
+    from tnas_plugin.strategies.nni_records import database_path, trials_from_database, trials_from_rest
+
     entry = _registry_entry(experiment_id) or {}
     if experiment_dir is None:
         live = _serving_port(experiment_id, port if port is not None else entry.get("port"))
@@ -207,11 +88,11 @@ def load_trials(experiment_id: str, *, experiment_dir: Path | None = None, port:
         candidates.append(Path(entry["logDir"]).expanduser() / experiment_id)
     candidates.append(Path.home() / "nni-experiments" / experiment_id)
     for folder in candidates:
-        database = folder / "db" / "nni.sqlite"
+        database = database_path(folder)
         if database.is_file():
             return trials_from_database(database), str(database)
     raise FrontError(f"experiment {experiment_id!r}: no running manager answers for it and no database in "
-                     + ", ".join(str(c / "db" / "nni.sqlite") for c in candidates)
+                     + ", ".join(str(database_path(c)) for c in candidates)
                      + " (pass --experiment-dir with the experiment folder, or --port of its manager)")
 
 
@@ -255,14 +136,6 @@ def _minimised(trial: TrialRecord, objectives: dict[str, str]) -> list[float]:
     return [-trial.metrics[key] if direction == "max" else trial.metrics[key] for key, direction in objectives.items()]
 
 
-def pareto_indices(points: list[list[float]]) -> list[int]:
-    """Indices of the non-dominated points (all objectives minimised); duplicates all stay."""
-    def dominates(a, b):
-        return all(x <= y for x, y in zip(a, b)) and any(x < y for x, y in zip(a, b))
-
-    return [i for i, p in enumerate(points) if not any(dominates(q, p) for q in points)]
-
-
 def default_reference(points: list[list[float]]) -> list[float]:
     """Worst value per (minimised) objective moved outwards by 10% of its range (of its size if every
     result has the same value; by 1 if that value is 0)."""
@@ -271,17 +144,6 @@ def default_reference(points: list[list[float]]) -> list[float]:
         worst, spread = max(column), max(column) - min(column)
         reference.append(worst + 0.1 * (spread or abs(worst)) if spread or worst else 1.0)
     return reference
-
-
-def hypervolume(points: list[list[float]], reference: list[float]) -> float:
-    """Hypervolume dominated by ``points`` (minimised) up to ``reference`` (points not better than it count 0)."""
-    import moocore
-    import numpy as np
-
-    inside = [p for p in points if all(x < r for x, r in zip(p, reference))]
-    if not inside:
-        return 0.0
-    return float(moocore.hypervolume(np.asarray(inside, dtype=float), ref=np.asarray(reference, dtype=float)))
 
 
 @dataclass
@@ -307,11 +169,11 @@ def compute_front(trials: list[TrialRecord], objectives: dict[str, str], referen
         if len(reference) != len(objectives):
             raise FrontError(f"--reference-point has {len(reference)} value(s) for {len(objectives)} objective(s)")
         minimised_reference = [-r if d == "max" else r for r, d in zip(reference, objectives.values())]
-    front = sorted((usable[i] for i in pareto_indices(points)), key=lambda t: _minimised(t, objectives))
+    front = sorted((usable[i] for i in non_dominated(points)), key=lambda t: _minimised(t, objectives))
     curve, seen = [], []
     for trial, point in zip(usable, points):
         seen.append(point)
-        curve.append((trial.sequence, len(seen), hypervolume([seen[i] for i in pareto_indices(seen)], minimised_reference)))
+        curve.append((trial.sequence, len(seen), hypervolume(seen, minimised_reference)))
     user_reference = [-r if d == "max" else r for r, d in zip(minimised_reference, objectives.values())]
     return FrontResult(objectives, usable, front, user_reference, curve, source)
 
@@ -383,10 +245,12 @@ def write_outputs(result: FrontResult, out: Path) -> list[Path]:
 
 
 def _run(args: argparse.Namespace) -> int:
+    from tnas_plugin.strategies.nni_records import RecordsError
+
     try:
         trials, source = load_trials(args.experiment_id, experiment_dir=args.experiment_dir, port=args.port)
         result = compute_front(trials, args.objectives, args.reference_point, source)
-    except FrontError as problem:
+    except (FrontError, RecordsError) as problem:
         print(f"tnas-er front: {problem}", file=sys.stderr)
         return 1
     out = args.out or Path(f"front-{args.experiment_id}")

@@ -16,6 +16,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from tnas_plugin.candidate import CandidateSpec  # noqa: E402
+from tnas_plugin.pareto import hypervolume  # noqa: E402
 
 from .baselines import HANDCRAFTED_TTFS  # noqa: E402
 
@@ -31,14 +32,8 @@ def _save(fig, path: Path) -> Path:
 
 def hypervolume_2d(uar, cost, reference: tuple[float, float]) -> float:
     """Area dominated by the points (UAR maximised, cost minimised) and bounded by ``reference`` = (UAR, cost)
-    (the hypervolume indicator, Zitzler & Thiele, IEEE TEVC 3(4), 1999); points beyond it count 0."""
-    points = sorted((c, u) for u, c in zip(uar, cost) if u > reference[0] and c < reference[1])
-    area, best = 0.0, reference[0]
-    for index, (c, u) in enumerate(points):  # cheapest first: each adds a slab up to the next point's cost
-        best = max(best, u)
-        next_cost = points[index + 1][0] if index + 1 < len(points) else reference[1]
-        area += (best - reference[0]) * (next_cost - c)
-    return area
+    (:func:`tnas_plugin.pareto.hypervolume`); points beyond it count 0."""
+    return hypervolume([(-u, c) for u, c in zip(uar, cost)], (-reference[0], reference[1]))
 
 
 def hypervolume_reference(baselines: pd.DataFrame, trials: pd.DataFrame, cost: str,
@@ -176,8 +171,8 @@ def write_report(out: Path) -> Path:
 
     failed = int((trials["status"] == "failed").sum())
     distinct = len(trials)
-    front_columns = [c for c in ("val_war", "val_uar", "val_synops", "val_energy_uj", "val_latency_steps", "params")
-                     if c in front.columns]
+    shown = ("val_war", "val_uar", "val_synops", "val_energy_uj", "val_latency_steps", f"val_{cost}", "params")
+    front_columns = [c for c in dict.fromkeys(shown) if c in front.columns]  # the search's cost objective always shown
     chosen_is_handcrafted = CandidateSpec.from_dict(architecture) == replace(HANDCRAFTED_TTFS, resolution=run["resolution"])
     lines = [
         "# TNAS-ER search report",

@@ -15,6 +15,8 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from tnas_plugin.atomic import write_atomic
+
 PARTIAL_SUFFIX = ".partial"
 RUN_FILE = "search-run.json"  # the stopped run's options, NNI experiment ID and progress
 
@@ -127,15 +129,3 @@ class ResultsFolder:
         if old is not None:
             shutil.rmtree(old, ignore_errors=True)
         return self.out
-
-
-def write_atomic(path: Path, text: str) -> None:
-    """Write ``text`` to a uniquely named temporary file next to ``path``, then rename it over ``path``."""
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(handle, "w") as stream:
-            stream.write(text)
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise

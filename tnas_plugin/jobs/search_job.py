@@ -45,6 +45,7 @@ from tnas_plugin.clip_store import write_clip_store
 from tnas_plugin.data import SEEDataError, SynthConfig, annotation_path, synthesize
 from tnas_plugin.data.cli import print_notes, print_problems
 from tnas_plugin.data.preflight import check_tree
+from tnas_plugin.hardware import COST_METRICS
 from tnas_plugin.measurement import (CandidateResult, Evaluation, MeasurementSettings, evaluate_network,
                                      measure_candidate, train_final)
 from tnas_plugin.metrics import confusion
@@ -53,6 +54,7 @@ from tnas_plugin.trainer import epoch_progress
 
 from tnas_plugin.search_spaces.eye_space import EyeSpaceChoices
 from tnas_plugin.strategies.manager_start import ManagerStartError
+from tnas_plugin.strategies.nni_records import database_path, read_trials
 
 from .baselines import HANDCRAFTED_TTFS, RATE_TWIN_STEPS, train_lif_baseline, twin_metrics
 from .claims import DEFAULT_PORT, claim_folder, claim_port
@@ -61,7 +63,7 @@ from .commands import BASELINES
 from .report import CHOSEN, HANDCRAFTED, write_report
 from .results import InputError, JobError, ResultsFolder, UsageError
 from .signals import Stopped, say, stop_requested
-from .trial_log import read_trials, trial_columns
+from .trial_log import trial_columns
 from .tuner_search import announce, search_results, tuner_experiment
 from .warm_trials import warm_pool
 
@@ -186,14 +188,41 @@ def ensure_data(options: SearchOptions) -> Path:
     return options.data
 
 
+@dataclass(frozen=True)
+class Trial:
+    """One finished trial of the search: its sample of the space and the metric dict it reported on the
+    validation split (``None``: it failed)."""
+
+    params: dict
+    metrics: dict | None
+
+
+def as_trials(records) -> list[Trial]:
+    """Trials from the strategies' ``{"params", "metrics"}`` records (a history or a Pareto front, also as the run
+    record ``search-run.json`` keeps them)."""
+    return [Trial(record["params"], record["metrics"]) for record in records]
+
+
+def announce_web_ui(options: SearchOptions, experiment_id: str) -> None:
+    """Before NNI starts: the warning when its web UI listens beyond the loopback address, then (``announce_ui``)
+    the web UI's address."""
+    from tnas_plugin.strategies.manager_listen import security_warning, web_ui_url
+
+    warning = security_warning(options.listen)
+    if warning:
+        print(warning, file=sys.stderr)
+    if options.announce_ui:
+        print(f"NNI web UI: {web_ui_url(options.listen, options.port)}  (experiment {experiment_id})", flush=True)
+
+
 def run_nas(options: SearchOptions, space: TTFSEyeSpace, folder: ResultsFolder, experiment_id: str,
-            resume: bool = False) -> tuple[list[dict], list[dict], bool]:
+            resume: bool = False) -> tuple[list[Trial], list[Trial], bool]:
     """Run (``resume``: continue) the NNI search; returns (every trial's record, the Pareto front, whether it completed).
 
     NNI's files (its database, the trial logs, the strategy state) go to ``<folder.work>/nni``.
     """
     from tnas_plugin.strategies import TNASEvaluator, TNASEvolution
-    from tnas_plugin.strategies.manager_listen import manager_listening_on, security_warning, web_ui_url
+    from tnas_plugin.strategies.manager_listen import manager_listening_on
 
     evaluator = TNASEvaluator(str(options.data.resolve()), **trial_settings(options, folder))
     strategy = TNASEvolution(**options.evolution_args())
@@ -202,24 +231,20 @@ def run_nas(options: SearchOptions, space: TTFSEyeSpace, folder: ResultsFolder, 
     experiment.config.experiment_name = "tnas-er-search"
     experiment.config.max_trial_number = options.budget
     experiment.config.trial_concurrency = 1
-    warning = security_warning(options.listen)
-    if warning:
-        print(warning, file=sys.stderr)
-    if options.announce_ui:
-        print(f"NNI web UI: {web_ui_url(options.listen, options.port)}  (experiment {experiment.id})", flush=True)
+    announce_web_ui(options, experiment.id)
     say(f"{'resuming' if resume else 'starting'} NNI experiment {experiment.id} on port {options.port}")
     with manager_listening_on(options.listen):
         completed = run_to_completion(experiment, options.port, resume, on_end=experiment.save_strategy_state)
     core = strategy.core
-    history = core.history() if core is not None else []
-    return history, strategy.pareto_front() if core is not None and history else [], completed
+    history = as_trials(core.history()) if core is not None else []
+    return history, as_trials(strategy.pareto_front()) if core is not None and history else [], completed
 
 
 def run_tuner(options: SearchOptions, space: TTFSEyeSpace, folder: ResultsFolder, experiment_id: str,
-              resume: bool = False) -> tuple[list[dict], list[dict], bool]:
+              resume: bool = False) -> tuple[list[Trial], list[Trial], bool]:
     """Run (``resume``: continue) the search as an HPO-style NNI experiment (:mod:`.tuner_search`), its trials on a
     warm trial pool (:mod:`.warm_trials`); returns (every trial's record, the Pareto front, whether it completed)."""
-    from tnas_plugin.strategies.manager_listen import manager_listening_on, security_warning, web_ui_url
+    from tnas_plugin.strategies.manager_listen import manager_listening_on
 
     space_args = {"resolution": options.resolution}
     tuner_args = options.evolution_args()
@@ -228,54 +253,50 @@ def run_tuner(options: SearchOptions, space: TTFSEyeSpace, folder: ResultsFolder
         experiment = tuner_experiment(data=options.data, work=folder.work / NNI_FOLDER, experiment_id=experiment_id,
                                       budget=options.budget, concurrency=options.concurrency, space_args=space_args,
                                       evaluator_args=evaluator_args, tuner_args=tuner_args, pool=pool)
-        warning = security_warning(options.listen)
-        if warning:
-            print(warning, file=sys.stderr)
-        if options.announce_ui:
-            print(f"NNI web UI: {web_ui_url(options.listen, options.port)}  (experiment {experiment.id})", flush=True)
+        announce_web_ui(options, experiment.id)
         announce(experiment, resume, options.port)
         with manager_listening_on(options.listen):
             completed = run_to_completion(experiment, options.port, resume)
-    database = folder.work / NNI_FOLDER / experiment_id / "db" / "nni.sqlite"
+    database = database_path(folder.work / NNI_FOLDER / experiment_id)
     history, front = search_results(database, experiment.config.search_space, tuner_args)
-    return history, front, completed
+    return as_trials(history), as_trials(front), completed
 
 
-def _rows(records: list[dict]) -> pd.DataFrame:
-    """One row per record: parameters, then the metrics measured on the validation split as ``val_<key>``."""
+def _rows(trials: list[Trial]) -> pd.DataFrame:
+    """One row per trial: parameters, then the metrics measured on the validation split as ``val_<key>``."""
     rows = []
-    for number, record in enumerate(records):
-        metrics = {f"val_{key}": value for key, value in (record["metrics"] or {}).items()}
-        rows.append({"trial": number, "status": "failed" if record["metrics"] is None else "done", **record["params"], **metrics})
+    for number, trial in enumerate(trials):
+        metrics = {f"val_{key}": value for key, value in (trial.metrics or {}).items()}
+        rows.append({"trial": number, "status": "failed" if trial.metrics is None else "done", **trial.params, **metrics})
     return pd.DataFrame(rows)
 
 
-def pick_finalists(trials: list[dict], count: int, cost: str | None, budget: float | None = None) -> list[dict]:
+def pick_finalists(trials: list[Trial], count: int, cost: str | None, budget: float | None = None) -> list[Trial]:
     """``count`` distinct successful trials to retrain at full fidelity, promoted by cost band (successive
     halving's promotion of the best, Li et al., JMLR 2018, applied per band): in turn the most accurate
     (validation UAR) not yet picked overall, within ``budget``, within ``budget / 2`` and within ``budget / 4``
     (``budget``: default the largest trial cost), round after round. The first round holds the (UAR, cost)
     front at each band; later rounds promote the runners-up, which full training may rank higher. Without
     a cost, the ``count`` most accurate."""
-    ranked = sorted((trial for trial in trials if trial["metrics"]), key=lambda trial: -trial["metrics"]["uar"])
+    ranked = sorted((trial for trial in trials if trial.metrics), key=lambda trial: -trial.metrics["uar"])
     if cost is None:
         return ranked[:count]
-    top = budget or max((trial["metrics"][cost] for trial in ranked), default=0.0)
+    top = budget or max((trial.metrics[cost] for trial in ranked), default=0.0)
     limits, picked = (math.inf, top, top / 2, top / 4), []
     while len(picked) < min(count, len(ranked)):
         for limit in limits:
-            best = next((trial for trial in ranked if trial not in picked and trial["metrics"][cost] <= limit), None)
+            best = next((trial for trial in ranked if trial not in picked and trial.metrics[cost] <= limit), None)
             if best is not None and len(picked) < count:
                 picked.append(best)
     return picked
 
 
-def finalist_budget(options: SearchOptions, history: list[dict]) -> float | None:
+def finalist_budget(options: SearchOptions, history: list[Trial]) -> float | None:
     """The seeded hand-crafted network's trial cost (:func:`pick_finalists`'s ``budget``), or ``None`` when
     the search has no efficiency objective or that trial failed."""
     seeded = options.handcrafted_sample()
-    costs = [record["metrics"][options.efficiency] for record in history
-             if options.efficiency and record["metrics"] and record["params"] == seeded]
+    costs = [trial.metrics[options.efficiency] for trial in history
+             if options.efficiency and trial.metrics and trial.params == seeded]
     return costs[0] if costs else None
 
 
@@ -288,18 +309,18 @@ class Finalist:
     result: CandidateResult
 
 
-def retrain_finalists(options: SearchOptions, space: TTFSEyeSpace, history: list[dict],
+def retrain_finalists(options: SearchOptions, space: TTFSEyeSpace, history: list[Trial],
                       budget: float | None = None) -> tuple[list[Finalist], MeasurementSettings]:
     """Retrain ``finalists`` trials of ``history`` (:func:`pick_finalists`) for ``final_epochs`` on the training
     split, measured on validation, in the order they were picked."""
     settings = MeasurementSettings.from_options(options.data, **options.evaluator_settings(final=True))
     finalists = []
-    for number, entry in enumerate(pick_finalists(history, options.finalists, options.efficiency, budget)):
-        candidate = space.freeze(entry["params"])
+    for number, trial in enumerate(pick_finalists(history, options.finalists, options.efficiency, budget)):
+        candidate = space.freeze(trial.params)
         print(f"finalist {number}: {candidate.spec}", flush=True)
         with epoch_progress(settings.train, f"finalist {number}") as callbacks:
             result = measure_candidate(candidate.spec, candidate.ann, settings, callbacks)
-        finalists.append(Finalist(entry["params"], candidate.spec, result))
+        finalists.append(Finalist(trial.params, candidate.spec, result))
     return finalists, settings
 
 
@@ -322,7 +343,7 @@ def check_lava(snn, inputs: torch.Tensor, steps_per_window: int) -> dict:
         comparison = compare_with_torch(snn, inputs, steps_per_window, lava)
     finally:
         snn.float()
-    return {**comparison, "lava_synops": float(lava["synops"])}
+    return {**asdict(comparison), "lava_synops": float(lava.synops)}
 
 
 def check_fixed_point(spec: CandidateSpec, snn, settings: MeasurementSettings, inputs: torch.Tensor, weight_bits: int = 8) -> dict:
@@ -336,12 +357,12 @@ def check_fixed_point(spec: CandidateSpec, snn, settings: MeasurementSettings, i
     qnet = quantize(snn, weight_bits, steps_per_window=spec.steps_per_window)
     lava = run_lava(qnet, inputs, spec.steps_per_window, samples_per_run=5, fixed_point=True)
     return {"weight_bits": weight_bits, "test_war": metrics["war"], "test_uar": metrics["uar"],
-            "lava": compare_with_torch(qnet, inputs, spec.steps_per_window, lava)}
+            "lava": asdict(compare_with_torch(qnet, inputs, spec.steps_per_window, lava))}
 
 
 def _summary_row(name: str, metrics: dict, prefix: str = "test_") -> dict:
     """One row of a comparison table: accuracy and cost columns named after the split they were measured on."""
-    keys = ("war", "uar", "synops", "neuron_updates", "spikes_per_neuron", "energy_uj", "latency_steps", "latency_ms")
+    keys = ("war", "uar", *COST_METRICS)
     return {"network": name, "params": metrics.get("params"), **{prefix + key: metrics.get(key) for key in keys}}
 
 
@@ -396,7 +417,7 @@ def save_chosen(out: Path, spec: CandidateSpec, snn, test: Evaluation, test_inpu
     (chosen / "metrics.json").write_text(json.dumps(test.metrics, indent=2) + "\n")
     matrix = confusion(test.y_true, test.y_pred, spec.num_classes)
     pd.DataFrame(matrix, index=classes, columns=classes).to_csv(out / "confusion.csv")
-    pd.DataFrame(test.synops.rows()).to_csv(out / "synops_per_layer.csv", index=False)
+    pd.DataFrame(test.cost.rows()).to_csv(out / "synops_per_layer.csv", index=False)
     with torch.no_grad():
         run = snn.run(test_inputs, spec.steps_per_window)
     spiking = [i for i, kind in enumerate(run.kinds) if kind.has_neurons]
@@ -492,14 +513,14 @@ def run_search(options: SearchOptions, *, overwrite: bool = False, resume_from: 
 
 
 def _search(options: SearchOptions, space: TTFSEyeSpace, folder: ResultsFolder, run: dict,
-            resumed: bool) -> tuple[list[dict], list[dict]]:
+            resumed: bool) -> tuple[list[Trial], list[Trial]]:
     """The NNI search of the run (started, or continued when ``resumed``); its tables written and the run
     record marked complete. ``Stopped`` or :class:`SearchInterrupted` when it ended early."""
     out = folder.work
     search = run_nas if options.engine == "nas" else run_tuner
     history, front, completed = search(options, space, folder, run["experiment_id"], resume=resumed)
-    database = out / NNI_FOLDER / run["experiment_id"] / "db" / "nni.sqlite"
-    names = sorted({name for record in history for name in record["params"]})
+    database = database_path(out / NNI_FOLDER / run["experiment_id"])
+    names = sorted({name for trial in history for name in trial.params})
     trial_columns(_rows(history), database, names).to_csv(out / "trials.csv", index=False)
     _rows(front).drop(columns=["trial", "status"], errors="ignore").to_csv(out / "pareto.csv", index=False)
     if not completed:
@@ -511,12 +532,13 @@ def _search(options: SearchOptions, space: TTFSEyeSpace, folder: ResultsFolder, 
         if stop is not None:
             raise stop
         raise SearchInterrupted(f"NNI ended the search early; continue with: tnas-er search --resume {folder.out}")
-    folder.write_run({**run, "search_complete": True, "history": history, "front": front})
+    folder.write_run({**run, "search_complete": True, "history": [asdict(trial) for trial in history],
+                      "front": [asdict(trial) for trial in front]})
     return history, front
 
 
 def _claimed_search(options: SearchOptions, space: TTFSEyeSpace, folder: ResultsFolder, run: dict,
-                    resumed: bool) -> tuple[list[dict], list[dict]]:
+                    resumed: bool) -> tuple[list[Trial], list[Trial]]:
     """:func:`_search` on a port this job holds until the search ends (:func:`claim_port`, checked before the
     data). When another program takes a port that the user did not choose while NNI starts, the search
     starts again on the next free one; a chosen one is a ``UsageError``."""
@@ -551,7 +573,7 @@ def _run(options: SearchOptions, folder: ResultsFolder, run: dict, resumed: bool
     else:
         ensure_data(options)
         preflight(options, out)
-        history, front = run["history"], run["front"]
+        history, front = as_trials(run["history"]), as_trials(run["front"])
         say(f"the search finished before the stop ({len(history)} trials): going on with the finalists")
     if not front:
         raise JobError(f"no trial succeeded; see the reason column of {out / 'trials.csv'}")

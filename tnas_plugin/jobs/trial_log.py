@@ -1,7 +1,7 @@
 """What happened to each NNI trial of a search, read from the experiment's own records.
 
-NNI's manager keeps every trial's events in ``<experiment>/db/nni.sqlite`` (read by
-:func:`tnas_plugin.jobs.front.trials_from_database`) and the trial's stderr in
+NNI's manager keeps every trial's events in its database (read by
+:func:`tnas_plugin.strategies.nni_records.read_trials`) and the trial's stderr in
 ``<experiment>/environments/<environment>/trials/<trial ID>/trial.stderr``. :class:`TrialMonitor`
 follows them while the search runs and prints one line per trial that starts, ends or fails — a
 failure with its one-line reason (the exception's last line) — and :func:`trial_columns` adds the NNI
@@ -19,7 +19,8 @@ from typing import Callable
 
 import pandas as pd
 
-from .front import FrontError, TrialRecord, trials_from_database
+from tnas_plugin.strategies.nni_records import RecordsError, TrialRecord, read_trials
+
 from .signals import say
 
 #: NNI statuses a trial ends with.
@@ -50,11 +51,6 @@ def trial_reason(database: Path, trial: TrialRecord) -> str:
         return trial.status.lower().replace("_", " ")
     logs = sorted(database.parent.parent.glob(f"environments/*/trials/{trial.trial_id}/trial.stderr"))
     return failure_reason(logs[0]) if logs else "failed (no trial log)"
-
-
-def read_trials(database: Path) -> list[TrialRecord]:
-    """Every trial NNI recorded so far (none while its database does not exist yet)."""
-    return trials_from_database(database) if database.is_file() else []
 
 
 def _params_key(params: dict) -> str:
@@ -91,7 +87,7 @@ class TrialMonitor:
         self._thread = threading.Thread(target=self._loop, name="tnas-trial-monitor", daemon=True)
 
     def __enter__(self) -> "TrialMonitor":
-        with contextlib.suppress(FrontError, sqlite3.Error, OSError):  # a resumed experiment: only news are printed
+        with contextlib.suppress(RecordsError, sqlite3.Error, OSError):  # a resumed experiment: only news are printed
             self._seen = {trial.trial_id: trial.status for trial in read_trials(self.database)}
         self._thread.start()
         return self
@@ -102,7 +98,7 @@ class TrialMonitor:
 
     def _loop(self) -> None:
         while not self._stop.wait(self.interval):
-            with contextlib.suppress(FrontError, sqlite3.Error, OSError):
+            with contextlib.suppress(RecordsError, sqlite3.Error, OSError):
                 self.poll()
 
     def poll(self) -> None:

@@ -21,9 +21,9 @@ import sys
 from pathlib import Path
 
 from tnas_plugin.search_spaces.eye_space import EyeSpaceChoices
+from tnas_plugin.strategies.nni_records import read_trials
 
 from .signals import say
-from .trial_log import read_trials
 
 CANONICAL = "tnas_plugin.search_spaces.eye_space:canonical_sample"
 
