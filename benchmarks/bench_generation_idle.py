@@ -29,6 +29,7 @@ from pathlib import Path
 import pandas as pd
 
 from machine import describe
+from tnas_plugin.strategies.nni_records import database_path
 
 ENDED = ("SUCCEEDED", "FAILED", "USER_CANCELED", "SYS_CANCELED", "EARLY_STOPPED")
 STATE = Path("checkpoint") / "tnas_evolution_state.json"
@@ -52,7 +53,7 @@ class IdleSlots:
 def idle_slots(folder: Path, concurrency: int) -> IdleSlots:
     """The idle slot time of the NNI experiment in ``folder`` (see the module docstring)."""
     generations = json.loads((folder / STATE).read_text())["generations"]
-    with sqlite3.connect(folder / "db" / "nni.sqlite") as db:
+    with sqlite3.connect(database_path(folder)) as db:
         events = db.execute("SELECT trialJobId, event, timestamp, data FROM TrialJobEvent ORDER BY timestamp").fetchall()
     started, ended, generation = {}, {}, {}
     for trial, event, stamp, data in events:

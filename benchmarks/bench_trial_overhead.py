@@ -38,6 +38,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from machine import describe
+from tnas_plugin.strategies.nni_records import database_path
 
 REPOSITORY = Path(__file__).resolve().parent.parent
 PLUGIN_FOLDERS = ("hardware", "strategies", "search_spaces")  # top-level folders installed under tnas_plugin/
@@ -124,7 +125,7 @@ def run_search(version: str, env: dict, data: Path, budget: int, work: Path) -> 
         raise RuntimeError(f"{version} search failed:\n{done.stdout[-2000:]}\n{done.stderr[-4000:]}")
     timing = json.loads(done.stdout.strip().splitlines()[-1])
     print(f"  {version}: tnas_plugin.hardware from {Path(timing['synops']).parent}", flush=True)
-    fixed, walls, failed = trial_times(work / "nni" / experiment_id / "db" / "nni.sqlite")
+    fixed, walls, failed = trial_times(database_path(work / "nni" / experiment_id))
     wall = timing["end"] - timing["start"]
     return SearchRun(version, wall, len(walls), failed, 60 * len(walls) / wall, tuple(fixed), tuple(walls),
                      load_before, os.getloadavg()[0])
