@@ -38,9 +38,16 @@ import random
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, fields
 from numbers import Real
+from statistics import NormalDist
 from typing import Any
 
+import numpy as np
+from scipy.stats import qmc
+
+from .parzen import Dimension, density_ratio
+
 _logger = logging.getLogger(__name__)
+_STANDARD_NORMAL = NormalDist()
 
 Genome = tuple  # of int (choice index, randint value) and float (other numeric values)
 STATE_VERSION = 3  # 1, 2: the steady-state search (refused); 3: generations of numbered proposals
@@ -48,6 +55,8 @@ STATE_VERSION = 3  # 1, 2: the steady-state search (refused); 3: generations of 
 NUMERIC_TYPES = ("randint", "uniform", "quniform", "loguniform", "qloguniform",
                  "normal", "qnormal", "lognormal", "qlognormal")
 HPO_TYPES = ("choice", *NUMERIC_TYPES)
+PROPOSALS = ("model", "nsga2")  # EvolutionOptions.proposals
+INITIAL_DESIGNS = ("lhs", "random")  # EvolutionOptions.initial_design
 
 
 # An adapter told that a trial ended successfully without its final result yet waits this long for the
@@ -162,7 +171,20 @@ class EvolutionOptions:
     seed
         Seed of the search's random generator (``None``: from the OS).
     initial_population
-        Parameter dicts proposed first, before any random sample (e.g. known good architectures).
+        Parameter dicts proposed first, before the space-filling design (e.g. known good architectures).
+    proposals
+        How generations after the first are chosen (docs/ARCHITECTURE.md, "Proposal model"): ``"model"``
+        breeds ``model_candidates`` offspring per place and proposes the one with the highest Parzen density
+        ratio of good over bad results (:mod:`.parzen`); ``"nsga2"`` proposes the offspring as bred.
+    model_candidates
+        Offspring bred per proposal with ``proposals="model"``.
+    model_gamma
+        Share of the results the model takes as good: the best ``ceil(model_gamma * results)`` survivors
+        by (front, crowding), at most ``population_size``; every other result (failures included) is bad.
+    initial_design
+        How generation 0 is filled after ``initial_population``: ``"lhs"``, a Latin hypercube over the genes'
+        prior quantiles (``scipy.stats.qmc.LatinHypercube``; every value of a ``choice`` appears once the
+        design has at least twice as many points as values), or ``"random"``, independent draws.
     """
 
     objectives: Mapping[str, str] = field(default_factory=lambda: {"war": "max", "uar": "max"})
@@ -177,6 +199,10 @@ class EvolutionOptions:
     dedup_retries: int = 100
     seed: int | None = None
     initial_population: Sequence[Mapping[str, Any]] = ()
+    proposals: str = "model"
+    model_candidates: int = 24
+    model_gamma: float = 0.25
+    initial_design: str = "lhs"
 
     def __post_init__(self):
         def fail(message):
@@ -218,6 +244,14 @@ class EvolutionOptions:
             fail(f"dedup_retries must be a positive integer, got {self.dedup_retries!r}")
         if self.seed is not None and not _is_int(self.seed):
             fail(f"seed must be an integer or None, got {self.seed!r}")
+        if self.proposals not in PROPOSALS:
+            fail(f"proposals must be one of {list(PROPOSALS)}, got {self.proposals!r}")
+        if not _is_int(self.model_candidates) or self.model_candidates < 1:
+            fail(f"model_candidates must be a positive integer, got {self.model_candidates!r}")
+        if not _is_number(self.model_gamma) or not 0 < self.model_gamma < 1:
+            fail(f"model_gamma must be in (0, 1), got {self.model_gamma!r}")
+        if self.initial_design not in INITIAL_DESIGNS:
+            fail(f"initial_design must be one of {list(INITIAL_DESIGNS)}, got {self.initial_design!r}")
         if isinstance(self.initial_population, (str, Mapping)) or not all(
             isinstance(params, Mapping) for params in self.initial_population
         ):
@@ -355,6 +389,28 @@ class Gene:
         if self.log:
             return math.log(value) if value > 0 else math.log(self.q / 4)
         return float(value)
+
+    def dimension(self) -> Dimension:
+        """The gene as a coordinate of the proposal model (:mod:`.parzen`)."""
+        return Dimension(self.size if self.categorical else None, self.bounded)
+
+    def unit(self, value) -> float:
+        """The model coordinate of a gene value: the index for ``choice``; for numbers the position in the
+        gene's space scaled to ``[0, 1]`` (bounded) or standardised by the prior (unbounded)."""
+        if self.categorical:
+            return float(value)
+        y = self.to_space(value)
+        return (y - self.lo) / (self.hi - self.lo) if self.bounded else (y - self.mu) / self.sigma
+
+    def at_quantile(self, u: float):
+        """The gene value at quantile ``u`` in [0, 1) of the prior NNI samples from (the inverse of its CDF)."""
+        if self.categorical:
+            return min(int(u * self.size), self.size - 1)
+        if self.type == "randint":
+            return min(self.low + int(u * self.size), self.high)
+        if self.bounded:
+            return self.from_space(self.lo + u * (self.hi - self.lo))
+        return self.from_space(self.mu + self.sigma * _STANDARD_NORMAL.inv_cdf(min(max(u, 1e-12), 1 - 1e-12)))
 
     def canonical(self, value):
         """The gene value of a parameter value; ValueError if it is outside the entry."""
@@ -713,9 +769,12 @@ class ParetoEvolution:
 
     def _ordered_records(self) -> list[_Record]:
         """The results of the proposals in proposal order, then the imported ones in arrival order."""
+        return [self._records[i] for i in self._ordered_indices()]
+
+    def _ordered_indices(self) -> list[int]:
+        """Positions in ``_records`` of :meth:`_ordered_records`."""
         last = len(self._proposals)
-        order = sorted(range(len(self._records)), key=lambda i: (self._number.get(self._records[i].genome, last), i))
-        return [self._records[i] for i in order]
+        return sorted(range(len(self._records)), key=lambda i: (self._number.get(self._records[i].genome, last), i))
 
     def _admitted_until(self) -> int:
         """Proposals numbered below this have been taken in by the survivors (all but the latest generation)."""
@@ -780,13 +839,16 @@ class ParetoEvolution:
                     self._propose(genome)
             self._initial = []
         target = start + self.options.population_size
+        generators = [self._random_genome]
         if self._population and start:
             ranks, crowding = self._rank(self._population)
-            generators = [functools.partial(self._offspring, ranks, crowding), self._random_genome]
-        else:
-            generators = [self._random_genome]
-        while len(self._proposals) < target and self._fresh(generators):
-            pass
+            generators.insert(0, functools.partial(self._offspring, ranks, crowding))
+            if self.options.proposals == "model":
+                self._propose_by_model(target - start, generators, ranks, crowding)
+        elif start == 0 and self.options.initial_design == "lhs":
+            self._propose_design(target - len(self._proposals))
+        while len(self._proposals) < target and (genome := self._draw(generators, set())) is not None:
+            self._propose(genome)
         if len(self._proposals) == start:
             raise SearchExhausted(f"all {self.size} candidates of the space have been proposed"
                                   if len(self._number) + len(self._imported_genomes()) >= self.size
@@ -795,20 +857,66 @@ class ParetoEvolution:
     def _imported_genomes(self) -> set[Genome]:
         return {genome for genome in self._index if genome not in self._number}
 
-    def _fresh(self, generators: Sequence[Callable[[], Genome]]) -> bool:
-        """Propose one candidate not seen before, from the first generator that finds one within
-        ``dedup_retries`` draws; False when none does."""
-        if len(self._number) + len(self._imported_genomes()) >= self.size:
-            return False
+    def _draw(self, generators: Sequence[Callable[[], Genome]], taken: set[Genome]) -> Genome | None:
+        """A candidate neither seen before nor in ``taken``, from the first generator that finds one within
+        ``dedup_retries`` draws; None when none does."""
+        if self.size < math.inf and len(self._number) + len(self._imported_genomes()) + len(taken) >= self.size:
+            return None
         for generate in generators:
             for _ in range(self.options.dedup_retries):
                 genome = generate()
                 if self._canonical is not None:
                     genome = self.encode(self.decode(genome))
-                if not self._seen(genome):
-                    self._propose(genome)
-                    return True
-        return False
+                if not self._seen(genome) and genome not in taken:
+                    return genome
+        return None
+
+    def _propose_design(self, count: int) -> None:
+        """Propose up to ``count`` points of a Latin hypercube over the genes' prior quantiles (McKay, Beckman
+        and Conover, Technometrics 21(2), 1979), skipping those already seen."""
+        if count <= 0:
+            return
+        design = qmc.LatinHypercube(d=len(self.genes), rng=self._rng.getrandbits(64)).random(count)
+        for row in design:
+            genome = tuple(gene.at_quantile(u) for gene, u in zip(self.genes, row))
+            if self._canonical is not None:
+                genome = self.encode(self.decode(genome))
+            if not self._seen(genome):
+                self._propose(genome)
+
+    def _propose_by_model(self, count: int, generators: Sequence[Callable[[], Genome]],
+                          ranks: Sequence[int], crowding: Sequence[float]) -> None:
+        """Propose up to ``count`` candidates, each the best of ``model_candidates`` fresh offspring by the
+        density ratio of good over bad results (:mod:`.parzen`; docs/ARCHITECTURE.md, "Proposal model").
+
+        Good: the best ``ceil(model_gamma * results)`` survivors by (front, crowding), at most all of them;
+        bad: every other result, failures included. Offspring are bred first and scored together, and place
+        ``j`` takes the best of offspring ``j, j + count, ...``, so the places keep their different parents.
+        """
+        ordered = self._ordered_indices()
+        best_first = sorted(range(len(self._population)), key=lambda i: (ranks[i], -crowding[i], i))
+        good_count = min(len(best_first), math.ceil(self.options.model_gamma * len(ordered)))
+        if good_count >= len(ordered):
+            return
+        good = {self._population[i] for i in best_first[:good_count]}
+        taken: set[Genome] = set()
+        pool: list[Genome] = []
+        while len(pool) < count * self.options.model_candidates and (genome := self._draw(generators, taken)) is not None:
+            taken.add(genome)
+            pool.append(genome)
+        if not pool:
+            return
+        score = density_ratio(self._units(self._records[i].genome for i in ordered if i in good),
+                              self._units(self._records[i].genome for i in ordered if i not in good),
+                              [gene.dimension() for gene in self.genes], self._units(pool))
+        places = min(count, len(pool))
+        for place in range(places):
+            self._propose(pool[max(range(place, len(pool), places), key=lambda i: score[i])])
+
+    def _units(self, genomes) -> np.ndarray:
+        """The proposal model's coordinates of ``genomes`` (one row each)."""
+        return np.array([[gene.unit(value) for gene, value in zip(self.genes, genome)] for genome in genomes],
+                        dtype=float).reshape(-1, len(self.genes))
 
     def _propose(self, genome: Genome) -> None:
         self._number[genome] = len(self._proposals)

@@ -306,9 +306,9 @@ def test_quantised_duplicates_are_never_proposed():
         core.ask()
 
 
-def test_unbounded_genes_are_not_truncated():
+def test_unbounded_genes_are_not_truncated():  # by the variation operators, which both proposal modes use
     core = ParetoEvolution({"z": {"_type": "normal", "_value": [0, 1]}, "w": {"_type": "lognormal", "_value": [0, 1]}},
-                           EvolutionOptions(seed=2, population_size=6))
+                           EvolutionOptions(seed=2, population_size=6, proposals="nsga2"))
     asked = run(core, lambda p: {"war": p["z"], "uar": p["w"]}, 200)  # both maximised: drift far beyond the prior
     assert max(p["z"] for p in asked) > 6 and max(p["w"] for p in asked) > math.exp(6)
 
@@ -390,7 +390,7 @@ def test_state_loads_when_numeric_bounds_change_spelling_only():
 
 def flaky_two_objective(params):
     """The test problem with a failure now and then (a failed trial is a result too)."""
-    return None if params["x3"] == 4 and params["x5"] == 0 else two_objective(params)
+    return None if params["x3"] == 4 else two_objective(params)
 
 
 def parallel(core, trials, concurrency, order, stop_after=None):
