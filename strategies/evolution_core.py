@@ -44,7 +44,7 @@ from typing import Any
 import numpy as np
 from scipy.stats import qmc
 
-from .parzen import Dimension, density_ratio
+from .parzen import Dimension, density_ratio, sample
 
 _logger = logging.getLogger(__name__)
 _STANDARD_NORMAL = NormalDist()
@@ -181,6 +181,9 @@ class EvolutionOptions:
     model_gamma
         Share of the results the model takes as good: the best ``ceil(model_gamma * results)`` survivors
         by (front, crowding), at most ``population_size``; every other result (failures included) is bad.
+    model_sampled
+        Share of the scored candidates drawn from the good results' density ``l(x)`` itself (as TPE draws
+        them) rather than bred by crossover and mutation.
     initial_design
         How generation 0 is filled after ``initial_population``: ``"lhs"``, a Latin hypercube over the genes'
         prior quantiles (``scipy.stats.qmc.LatinHypercube``; every value of a ``choice`` appears once the
@@ -202,6 +205,7 @@ class EvolutionOptions:
     proposals: str = "model"
     model_candidates: int = 24
     model_gamma: float = 0.25
+    model_sampled: float = 0.5
     initial_design: str = "lhs"
 
     def __post_init__(self):
@@ -250,6 +254,8 @@ class EvolutionOptions:
             fail(f"model_candidates must be a positive integer, got {self.model_candidates!r}")
         if not _is_number(self.model_gamma) or not 0 < self.model_gamma < 1:
             fail(f"model_gamma must be in (0, 1), got {self.model_gamma!r}")
+        if not _is_number(self.model_sampled) or not 0 <= self.model_sampled <= 1:
+            fail(f"model_sampled must be in [0, 1], got {self.model_sampled!r}")
         if self.initial_design not in INITIAL_DESIGNS:
             fail(f"initial_design must be one of {list(INITIAL_DESIGNS)}, got {self.initial_design!r}")
         if isinstance(self.initial_population, (str, Mapping)) or not all(
@@ -401,6 +407,13 @@ class Gene:
             return float(value)
         y = self.to_space(value)
         return (y - self.lo) / (self.hi - self.lo) if self.bounded else (y - self.mu) / self.sigma
+
+    def from_unit(self, u: float):
+        """The gene value nearest to model coordinate ``u`` (the inverse of :meth:`unit`)."""
+        if self.categorical:
+            return min(max(int(round(u)), 0), self.size - 1)
+        y = self.lo + u * (self.hi - self.lo) if self.bounded else self.mu + u * self.sigma
+        return self.from_space(min(max(y, self.lo), self.hi))
 
     def at_quantile(self, u: float):
         """The gene value at quantile ``u`` in [0, 1) of the prior NNI samples from (the inverse of its CDF)."""
@@ -558,6 +571,7 @@ class ParetoEvolution:
         self._imported: list[int] = []  # positions in _records of results for unproposed candidates, not admitted yet
         self._population: list[int] = []  # positions in _records: the survivors
         self._initial = [self.encode(params) for params in self.options.initial_population]
+        self._unit_rows: dict[Genome, list[float]] = {}  # the proposal model's coordinates of recorded genomes
 
     # -- encoding -------------------------------------------------------------------------------------
 
@@ -864,9 +878,7 @@ class ParetoEvolution:
             return None
         for generate in generators:
             for _ in range(self.options.dedup_retries):
-                genome = generate()
-                if self._canonical is not None:
-                    genome = self.encode(self.decode(genome))
+                genome = self._settle(generate())
                 if not self._seen(genome) and genome not in taken:
                     return genome
         return None
@@ -878,9 +890,7 @@ class ParetoEvolution:
             return
         design = qmc.LatinHypercube(d=len(self.genes), rng=self._rng.getrandbits(64)).random(count)
         for row in design:
-            genome = tuple(gene.at_quantile(u) for gene, u in zip(self.genes, row))
-            if self._canonical is not None:
-                genome = self.encode(self.decode(genome))
+            genome = self._settle(tuple(gene.at_quantile(u) for gene, u in zip(self.genes, row)))
             if not self._seen(genome):
                 self._propose(genome)
 
@@ -899,24 +909,40 @@ class ParetoEvolution:
         if good_count >= len(ordered):
             return
         good = {self._population[i] for i in best_first[:good_count]}
+        dims = [gene.dimension() for gene in self.genes]
+        good_units = self._units(self._records[i].genome for i in ordered if i in good)
+        wanted = count * self.options.model_candidates
         taken: set[Genome] = set()
         pool: list[Genome] = []
-        while len(pool) < count * self.options.model_candidates and (genome := self._draw(generators, taken)) is not None:
+        for row in sample(good_units, dims, np.random.default_rng(self._rng.getrandbits(64)),
+                          round(wanted * self.options.model_sampled)):
+            genome = self._settle(tuple(gene.from_unit(u) for gene, u in zip(self.genes, row)))
+            if not self._seen(genome) and genome not in taken:
+                taken.add(genome)
+                pool.append(genome)
+        while len(pool) < wanted and (genome := self._draw(generators, taken)) is not None:
             taken.add(genome)
             pool.append(genome)
         if not pool:
             return
-        score = density_ratio(self._units(self._records[i].genome for i in ordered if i in good),
-                              self._units(self._records[i].genome for i in ordered if i not in good),
-                              [gene.dimension() for gene in self.genes], self._units(pool))
+        score = density_ratio(good_units, self._units(self._records[i].genome for i in ordered if i not in good),
+                              dims, self._units(pool))
         places = min(count, len(pool))
         for place in range(places):
             self._propose(pool[max(range(place, len(pool), places), key=lambda i: score[i])])
 
     def _units(self, genomes) -> np.ndarray:
         """The proposal model's coordinates of ``genomes`` (one row each)."""
-        return np.array([[gene.unit(value) for gene, value in zip(self.genes, genome)] for genome in genomes],
-                        dtype=float).reshape(-1, len(self.genes))
+        rows = []
+        for genome in genomes:
+            if genome not in self._unit_rows:
+                self._unit_rows[genome] = [gene.unit(value) for gene, value in zip(self.genes, genome)]
+            rows.append(self._unit_rows[genome])
+        return np.array(rows, dtype=float).reshape(-1, len(self.genes))
+
+    def _settle(self, genome: Genome) -> Genome:
+        """The canonical form of a new genome (itself without ``canonical``)."""
+        return genome if self._canonical is None else self.encode(self.decode(genome))
 
     def _propose(self, genome: Genome) -> None:
         self._number[genome] = len(self._proposals)

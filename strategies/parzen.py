@@ -23,9 +23,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.special import logsumexp, ndtr
+from scipy.special import ndtr
 
-_LOG_SQRT_2PI = 0.5 * math.log(2 * math.pi)
+_SQRT_2PI = math.sqrt(2 * math.pi)
 
 
 @dataclass(frozen=True)
@@ -35,6 +35,39 @@ class Dimension:
 
     size: int | None
     bounded: bool = True
+
+
+def _width(values: np.ndarray) -> float:
+    """Kernel width of a numeric coordinate: Scott's rule, floored at ``1 / min(100, n + 1)``, at most 1."""
+    n = len(values)
+    spread = float(np.std(values)) if n > 1 else 1.0
+    return min(max(1.06 * spread * n ** -0.2, 1 / min(100, n + 1)), 1.0)
+
+
+def sample(points: np.ndarray, dims: Sequence[Dimension], rng: np.random.Generator, count: int) -> np.ndarray:
+    """``count`` draws (rows) from the Parzen density of :func:`log_density`, each coordinate on its own
+    (a kernel, or the prior with weight ``1 / (n + 1)``, then a value from it; truncated kernels by redrawing)."""
+    n = len(points)
+    out = np.empty((count, len(dims)))
+    for column, dim in enumerate(dims):
+        values = points[:, column]
+        pick = rng.integers(0, n + 1, size=count)  # n: the prior
+        if dim.size is not None:
+            out[:, column] = np.where(pick < n, values[np.minimum(pick, n - 1)], rng.integers(0, dim.size, size=count))
+            continue
+        width = _width(values)
+        centre = values[np.minimum(pick, n - 1)]
+        drawn = centre + width * rng.standard_normal(count)
+        if dim.bounded:
+            outside = (drawn < 0) | (drawn > 1)
+            while outside.any():
+                drawn[outside] = centre[outside] + width * rng.standard_normal(int(outside.sum()))
+                outside = (drawn < 0) | (drawn > 1)
+            prior = rng.random(count)
+        else:
+            prior = rng.standard_normal(count)
+        out[:, column] = np.where(pick < n, drawn, prior)
+    return out
 
 
 def log_density(points: np.ndarray, dims: Sequence[Dimension], x: np.ndarray) -> np.ndarray:
@@ -47,17 +80,15 @@ def log_density(points: np.ndarray, dims: Sequence[Dimension], x: np.ndarray) ->
             counts = np.bincount(values.astype(int), minlength=dim.size)
             total += np.log((counts[at.astype(int)] + 1 / dim.size) / (n + 1))
             continue
-        spread = float(np.std(values)) if n > 1 else 1.0
-        width = min(max(1.06 * spread * n ** -0.2, 1 / min(100, n + 1)), 1.0)
-        z = (at[:, None] - values[None, :]) / width
-        kernels = -0.5 * z ** 2 - _LOG_SQRT_2PI - math.log(width)
+        width = _width(values)
+        kernels = np.exp(-0.5 * ((at[:, None] - values[None, :]) / width) ** 2) / (width * _SQRT_2PI)
         if dim.bounded:
             mass = ndtr((1 - values) / width) - ndtr(-values / width)
-            kernels -= np.log(np.maximum(mass, 1e-300))[None, :]
-            prior = np.zeros(len(at))  # uniform on [0, 1]
+            kernels /= np.maximum(mass, 1e-300)[None, :]
+            prior = np.ones(len(at))  # uniform on [0, 1]
         else:
-            prior = -0.5 * at ** 2 - _LOG_SQRT_2PI
-        total += logsumexp(np.column_stack([kernels, prior]), axis=1) - math.log(n + 1)
+            prior = np.exp(-0.5 * at ** 2) / _SQRT_2PI
+        total += np.log(np.maximum(kernels.sum(axis=1) + prior, 1e-300) / (n + 1))
     return total
 
 
