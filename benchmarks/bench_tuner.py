@@ -65,13 +65,12 @@ LABELS = {"model": "TNAS-ER core (model proposals)", "nsga2": "TNAS-ER core (pla
           "pymoo_nsga2": "pymoo NSGA2"}
 # Candidate defaults of the core tried by --tune (each on top of EvolutionOptions' own defaults).
 TUNING_GRID = {
-    "nsga2, random start": {"proposals": "nsga2", "initial_design": "random"},
+    "nsga2, random start (before)": {"proposals": "nsga2", "initial_design": "random"},
     "nsga2, lhs start": {"proposals": "nsga2"},
-    "model, 8 candidates": {"model_candidates": 8},
-    "model, 24 candidates": {"model_candidates": 24},
-    "model, 64 candidates": {"model_candidates": 64},
-    "model, 24 candidates, gamma 0.1": {"model_gamma": 0.1},
-    "model, 24 candidates, population 10": {"population_size": 10},
+    "model, sampled 1.0, 24 candidates": {"model_sampled": 1.0, "model_candidates": 24},
+    "model, sampled 0.5, 24 candidates": {"model_sampled": 0.5, "model_candidates": 24},
+    "model, sampled 1.0, 8 candidates": {"model_sampled": 1.0, "model_candidates": 8},
+    "model, sampled 1.0, 24 candidates, gamma 0.1": {"model_sampled": 1.0, "model_gamma": 0.1},
 }
 GRID = [round(i / 10, 1) for i in range(11)]
 
@@ -362,7 +361,7 @@ def main(argv=None) -> int:
     parser.add_argument("--budgets", type=int, nargs="+", default=[50, 100, 300, 1000])
     parser.add_argument("--problems", nargs="+", default=list(PROBLEMS), choices=PROBLEMS)
     parser.add_argument("--methods", nargs="+", default=list(METHODS), choices=METHODS)
-    parser.add_argument("--tpe-cap", type=int, default=300, help="evaluations of a TPESampler run at most")
+    parser.add_argument("--tpe-cap", type=int, default=100, help="evaluations of a TPESampler run at most")
     parser.add_argument("--tune", action="store_true",
                         help="run the candidate defaults of TUNING_GRID on the tuning set instead of the comparison")
     parser.add_argument("--jobs", type=int, default=2, help="worker processes")
