@@ -6,9 +6,12 @@ crowding distance and constrained domination (a candidate within every budget an
 one outside; two outside compare by their total violation), as Optuna's ``NSGAIISampler`` does for its
 ``constraints_func``. NNI trials finish one at a time and in any order, so that the search does not
 depend on that order the loop is generational: proposals are numbered, a generation of
-``population_size`` offspring is bred once every result of the previous one is in, and the survivors take
+``population_size`` proposals is made once every result of the previous one is in, and the survivors take
 those results in by proposal number (docs/ARCHITECTURE.md, "Determinism"). Parents come from binary
-tournaments on (front, crowding) and a child already proposed is redrawn.
+tournaments on (front, crowding) and a child already proposed is redrawn. Generation 0 is a Latin hypercube
+after any initial population; each later one is chosen among many candidates by a Parzen density ratio of
+good over bad results (:mod:`.parzen`; docs/ARCHITECTURE.md, "Proposal model"), or, with
+``proposals="nsga2"``, is NSGA-II's offspring as bred.
 
 Variation, gene by gene:
 
@@ -154,7 +157,7 @@ class EvolutionOptions:
         its violation is the distance to the interval, ``max(0, low - value) + max(0, value - high)``.
     population_size
         Survivors kept for breeding, and the size of each generation: generation 0 is
-        ``initial_population`` (all of it) then random samples up to ``population_size`` proposals.
+        ``initial_population`` (all of it) then the ``initial_design`` up to ``population_size`` proposals.
     mutation_prob
         Per-gene probability of mutation; ``None`` = 1 / number of genes.
     crossover_prob
@@ -163,8 +166,8 @@ class EvolutionOptions:
         Distribution index of SBX for numeric genes: larger keeps children closer to their parents.
     mutation_eta
         Distribution index of polynomial mutation for bounded numeric genes: larger = smaller steps. The
-        default, 2, is wider than the NSGA-II paper's 20: on the ZDT benchmark
-        (``benchmarks/bench_tuner_zdt.py``) 20 let the steady-state loop of earlier releases lose the ends of ZDT2's concave
+        default, 2, is wider than the NSGA-II paper's 20: on ZDT2, of the tuning set of
+        ``benchmarks/bench_tuner.py``, 20 let the steady-state loop of earlier releases lose the ends of the concave
         front (median hypervolume at 1000 evaluations over 3 seeds: 98 with 20, 107 with 5, 113 with 2).
     dedup_retries
         Redraws of an already-proposed child before falling back to random sampling (then giving up).
@@ -533,7 +536,7 @@ class ParetoEvolution:
 
     The search is reproducible whatever the order and timing of the results (docs/ARCHITECTURE.md,
     "Determinism"). Proposals are numbered and come in generations: generation 0 is ``initial_population``
-    then random samples up to ``population_size``; generation ``g + 1`` is ``population_size`` offspring
+    then a Latin hypercube up to ``population_size``; generation ``g + 1`` is ``population_size`` proposals
     bred once every candidate of generation ``g`` has a result, after the survivors have taken in those
     results in proposal order. So each proposal depends only on the seed and on the results of earlier
     generations, never on when they arrived. Several asks may be outstanding at once (parallel trials);
