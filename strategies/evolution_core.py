@@ -208,7 +208,7 @@ class EvolutionOptions:
     proposals: str = "model"
     model_candidates: int = 24
     model_gamma: float = 0.25
-    model_sampled: float = 0.5
+    model_sampled: float = 1.0
     initial_design: str = "lhs"
 
     def __post_init__(self):
