@@ -899,12 +899,14 @@ class ParetoEvolution:
 
     def _propose_by_model(self, count: int, generators: Sequence[Callable[[], Genome]],
                           ranks: Sequence[int], crowding: Sequence[float]) -> None:
-        """Propose up to ``count`` candidates, each the best of ``model_candidates`` fresh offspring by the
+        """Propose up to ``count`` candidates, each the best of ``model_candidates`` fresh candidates by the
         density ratio of good over bad results (:mod:`.parzen`; docs/ARCHITECTURE.md, "Proposal model").
 
         Good: the best ``ceil(model_gamma * results)`` survivors by (front, crowding), at most all of them;
-        bad: every other result, failures included. Offspring are bred first and scored together, and place
-        ``j`` takes the best of offspring ``j, j + count, ...``, so the places keep their different parents.
+        bad: every other result, failures included. Once some results are failures or outside a budget or
+        constraint, the score adds the density ratio of the other results over those (c-TPE: Watanabe and
+        Hutter, IJCAI 2023). Candidates are made first and scored together, and place ``j`` takes the best
+        of candidates ``j, j + count, ...``, so the places keep their different parents.
         """
         ordered = self._ordered_indices()
         best_first = sorted(range(len(self._population)), key=lambda i: (ranks[i], -crowding[i], i))
@@ -928,8 +930,13 @@ class ParetoEvolution:
             pool.append(genome)
         if not pool:
             return
+        candidates = self._units(pool)
         score = density_ratio(good_units, self._units(self._records[i].genome for i in ordered if i not in good),
-                              dims, self._units(pool))
+                              dims, candidates)
+        outside = {i for i in ordered if self._records[i].metrics is None or self._records[i].violation > 0}
+        if outside and len(outside) < len(ordered):  # c-TPE: also the density ratio of feasible over infeasible
+            score += density_ratio(self._units(self._records[i].genome for i in ordered if i not in outside),
+                                   self._units(self._records[i].genome for i in outside), dims, candidates)
         places = min(count, len(pool))
         for place in range(places):
             self._propose(pool[max(range(place, len(pool), places), key=lambda i: score[i])])
