@@ -177,16 +177,18 @@ class EvolutionOptions:
         Parameter dicts proposed first, before the space-filling design (e.g. known good architectures).
     proposals
         How generations after the first are chosen (docs/ARCHITECTURE.md, "Proposal model"): ``"model"``
-        breeds ``model_candidates`` offspring per place and proposes the one with the highest Parzen density
-        ratio of good over bad results (:mod:`.parzen`); ``"nsga2"`` proposes the offspring as bred.
+        makes ``model_candidates`` candidates per place (drawn from the good results' density or bred, see
+        ``model_sampled``) and proposes the one with the highest Parzen density ratio of good over bad
+        results (:mod:`.parzen`); ``"nsga2"`` proposes NSGA-II's offspring as bred.
     model_candidates
-        Offspring bred per proposal with ``proposals="model"``.
+        Candidates scored per proposal with ``proposals="model"``.
     model_gamma
         Share of the results the model takes as good: the best ``ceil(model_gamma * results)`` survivors
         by (front, crowding), at most ``population_size``; every other result (failures included) is bad.
     model_sampled
         Share of the scored candidates drawn from the good results' density ``l(x)`` itself (as TPE draws
-        them) rather than bred by crossover and mutation.
+        them) rather than bred by crossover and mutation. The defaults (24 candidates, all drawn, γ 0.25)
+        were chosen on the tuning set of ``benchmarks/bench_tuner.py`` (ZDT1-3).
     initial_design
         How generation 0 is filled after ``initial_population``: ``"lhs"``, a Latin hypercube over the genes'
         prior quantiles (``scipy.stats.qmc.LatinHypercube``; every value of a ``choice`` appears once the
