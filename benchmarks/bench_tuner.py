@@ -317,8 +317,8 @@ def table(runs: pd.DataFrame, budgets: list[int]) -> pd.DataFrame:
         reference = runs[(runs.problem == problem) & (runs.evaluations == n)]
         row = {"set": group, "problem": problem, "method": method, "evaluations": n, "median_hv": hv.median()}
         if method == "model":
-            row["p_vs_random"] = p_value(hv, reference[reference.method == "random"].hypervolume)
-            row["p_vs_tpe"] = p_value(hv, reference[reference.method == "optuna_tpe"].hypervolume)
+            for other in ("random", "optuna_tpe", "nsga2"):
+                row[f"p_vs_{other}"] = p_value(hv, reference[reference.method == other].hypervolume)
         rows.append(row)
     return pd.DataFrame(rows)
 
@@ -344,9 +344,9 @@ def verdict(summary: pd.DataFrame, at: int = 100) -> str:
     model = rows[rows.method == "model"].set_index("problem")
     medians = rows.pivot(index="problem", columns="method", values="median_hv")
     ahead_random = [p for p in model.index if model.p_vs_random[p] < 0.05 and medians.model[p] > medians.random[p]]
-    behind_tpe = [p for p in model.index if "optuna_tpe" in medians and model.p_vs_tpe[p] < 0.05
+    behind_tpe = [p for p in model.index if "optuna_tpe" in medians and model.p_vs_optuna_tpe[p] < 0.05
                   and medians.model[p] < medians.optuna_tpe[p]]
-    ahead_tpe = [p for p in model.index if "optuna_tpe" in medians and model.p_vs_tpe[p] < 0.05
+    ahead_tpe = [p for p in model.index if "optuna_tpe" in medians and model.p_vs_optuna_tpe[p] < 0.05
                  and medians.model[p] > medians.optuna_tpe[p]]
     return (f"At {at} evaluations on the report set the core with model proposals is ahead of random search "
             f"(p < 0.05) on {len(ahead_random)} of {len(model)} problems ({', '.join(ahead_random) or 'none'}); "
@@ -366,6 +366,8 @@ def main(argv=None) -> int:
                         help="run the candidate defaults of TUNING_GRID on the tuning set instead of the comparison")
     parser.add_argument("--jobs", type=int, default=2, help="worker processes")
     parser.add_argument("--out", type=Path, default=ROOT / "results")
+    parser.add_argument("--from-runs", type=Path, default=None,
+                        help="rebuild the tables and the plot from this tuner_runs.csv instead of running")
     args = parser.parse_args(argv)
 
     from machine import describe
@@ -379,16 +381,22 @@ def main(argv=None) -> int:
     else:
         tasks = [Task(p, m, s, min(evals, args.tpe_cap) if m == "optuna_tpe" else evals, checkpoints)
                  for p in args.problems for m in args.methods for s in seeds]
-    started = time.perf_counter()
-    runs = run_all(tasks, args.jobs)
-    wall = time.perf_counter() - started
-    cpu_minutes = runs.drop_duplicates(["problem", "method", "seed"]).run_seconds.sum() / 60
-    machine = (f"Machine: {describe()}. Wall time {wall:.0f} s with {args.jobs} processes, "
-               f"{cpu_minutes:.0f} CPU-minutes of runs.")
     args.out.mkdir(parents=True, exist_ok=True)
-    if args.tune:
-        return write_tuning(runs, args, machine)
-    runs.to_csv(args.out / "tuner_runs.csv", index=False, float_format="%.6g")
+    if args.from_runs:
+        runs = pd.read_csv(args.from_runs)
+        cpu_minutes = runs.drop_duplicates(["problem", "method", "seed"]).run_seconds.sum() / 60
+        machine = (f"The runs ({cpu_minutes:.0f} CPU-minutes) are read from `{args.from_runs.name}`; the proposal "
+                   f"cost was measured on {describe()}.")
+    else:
+        started = time.perf_counter()
+        runs = run_all(tasks, args.jobs)
+        wall = time.perf_counter() - started
+        cpu_minutes = runs.drop_duplicates(["problem", "method", "seed"]).run_seconds.sum() / 60
+        machine = (f"Machine: {describe()}. Wall time {wall:.0f} s with {args.jobs} processes, "
+                   f"{cpu_minutes:.0f} CPU-minutes of runs.")
+        if args.tune:
+            return write_tuning(runs, args, machine)
+        runs.to_csv(args.out / "tuner_runs.csv", index=False, float_format="%.6g")
     summary = table(runs, args.budgets)
     summary.to_csv(args.out / "tuner.csv", index=False, float_format="%.6g")
     cost = proposal_cost()
@@ -419,10 +427,12 @@ def main(argv=None) -> int:
                         continue
                     cell = f"{row.median_hv.iloc[0]:.3f}"
                     if method == "model":
-                        cell += f" (p {row.p_vs_random.iloc[0]:.2g} / {row.p_vs_tpe.iloc[0]:.2g})"
+                        cell += (f" (p {row.p_vs_random.iloc[0]:.2g} / {row.p_vs_optuna_tpe.iloc[0]:.2g} / "
+                                 f"{row.p_vs_nsga2.iloc[0]:.2g})")
                     cells.append(cell)
                 lines.append(f"| {problem} | {LABELS[method]} | " + " | ".join(cells) + " |")
-        lines += ["", "Model row: median (p vs random / p vs TPE).", ""]
+        lines += ["", "Model row: median (p vs random search / vs Optuna TPESampler / vs the core's plain NSGA-II); "
+                  "p = 1 where the other method has no run at that budget.", ""]
     (args.out / "tuner.md").write_text("\n".join(lines))
     print("\n".join(lines))
     plot(runs, args, checkpoints)
