@@ -71,6 +71,8 @@ TUNING_GRID = {
     "model, sampled 0.5, 24 candidates": {"model_sampled": 0.5, "model_candidates": 24},
     "model, sampled 1.0, 8 candidates": {"model_sampled": 1.0, "model_candidates": 8},
     "model, sampled 1.0, 24 candidates, gamma 0.1": {"model_sampled": 1.0, "model_gamma": 0.1},
+    "model until 100 results, then nsga2": {"model_until": 100},
+    "model until 300 results, then nsga2": {"model_until": 300},
 }
 GRID = [round(i / 10, 1) for i in range(11)]
 
@@ -364,6 +366,8 @@ def main(argv=None) -> int:
     parser.add_argument("--tpe-cap", type=int, default=100, help="evaluations of a TPESampler run at most")
     parser.add_argument("--tune", action="store_true",
                         help="run the candidate defaults of TUNING_GRID on the tuning set instead of the comparison")
+    parser.add_argument("--candidates", nargs="+", default=list(TUNING_GRID), choices=list(TUNING_GRID),
+                        help="with --tune: the TUNING_GRID entries to run")
     parser.add_argument("--jobs", type=int, default=2, help="worker processes")
     parser.add_argument("--out", type=Path, default=ROOT / "results")
     parser.add_argument("--from-runs", type=Path, default=None,
@@ -377,7 +381,7 @@ def main(argv=None) -> int:
     seeds = range(args.first_seed, args.first_seed + args.seeds)
     if args.tune:
         tasks = [Task(p, label, s, evals, checkpoints, json.dumps(options))
-                 for p in TUNING for label, options in TUNING_GRID.items() for s in seeds]
+                 for p in TUNING for label, options in TUNING_GRID.items() if label in args.candidates for s in seeds]
     else:
         tasks = [Task(p, m, s, min(evals, args.tpe_cap) if m == "optuna_tpe" else evals, checkpoints)
                  for p in args.problems for m in args.methods for s in seeds]

@@ -189,6 +189,9 @@ class EvolutionOptions:
         Share of the scored candidates drawn from the good results' density ``l(x)`` itself (as TPE draws
         them) rather than bred by crossover and mutation. The defaults (24 candidates, all drawn, γ 0.25)
         were chosen on the tuning set of ``benchmarks/bench_tuner.py`` (ZDT1-3).
+    model_until
+        With ``proposals="model"``: once this many results are recorded, later generations are NSGA-II's
+        offspring as bred (a model-based start handing over to evolution); ``None``: the model throughout.
     initial_design
         How generation 0 is filled after ``initial_population``: ``"lhs"``, a Latin hypercube over the genes'
         prior quantiles (``scipy.stats.qmc.LatinHypercube``; every value of a ``choice`` appears once the
@@ -211,6 +214,7 @@ class EvolutionOptions:
     model_candidates: int = 24
     model_gamma: float = 0.25
     model_sampled: float = 1.0
+    model_until: int | None = None
     initial_design: str = "lhs"
 
     def __post_init__(self):
@@ -261,6 +265,8 @@ class EvolutionOptions:
             fail(f"model_gamma must be in (0, 1), got {self.model_gamma!r}")
         if not _is_number(self.model_sampled) or not 0 <= self.model_sampled <= 1:
             fail(f"model_sampled must be in [0, 1], got {self.model_sampled!r}")
+        if self.model_until is not None and (not _is_int(self.model_until) or self.model_until < 0):
+            fail(f"model_until must be a non-negative integer or None, got {self.model_until!r}")
         if self.initial_design not in INITIAL_DESIGNS:
             fail(f"initial_design must be one of {list(INITIAL_DESIGNS)}, got {self.initial_design!r}")
         if isinstance(self.initial_population, (str, Mapping)) or not all(
@@ -862,7 +868,8 @@ class ParetoEvolution:
         if self._population and start:
             ranks, crowding = self._rank(self._population)
             generators.insert(0, functools.partial(self._offspring, ranks, crowding))
-            if self.options.proposals == "model":
+            if self.options.proposals == "model" and (self.options.model_until is None
+                                                      or len(self._records) < self.options.model_until):
                 self._propose_by_model(target - start, generators, ranks, crowding)
         elif start == 0 and self.options.initial_design == "lhs":
             self._propose_design(target - len(self._proposals))

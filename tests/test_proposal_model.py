@@ -80,9 +80,11 @@ def test_same_seed_same_proposals_whatever_the_order_of_results(proposals):
     assert ask_tell(other, 50) != first
 
 
-def test_the_model_changes_the_proposals_after_the_first_generation():
+def test_the_model_changes_the_proposals_after_the_first_generation_until_it_hands_over():
     model, nsga2 = (ask_tell(ParetoEvolution(MIXED, options(proposals=p)), 30) for p in ("model", "nsga2"))
     assert model[:10] == nsga2[:10] and model[10:] != nsga2[10:]
+    assert ask_tell(ParetoEvolution(MIXED, options(model_until=20)), 30)[:20] == model[:20]
+    assert ask_tell(ParetoEvolution(MIXED, options(model_until=0)), 30) == nsga2
 
 
 def test_latin_hypercube_start_covers_every_choice_after_the_initial_population():
@@ -105,6 +107,7 @@ def test_latin_hypercube_start_covers_every_choice_after_the_initial_population(
     ({"model_candidates": 0}, r"^TNAS-ER evolution: model_candidates must be a positive integer, got 0$"),
     ({"model_gamma": 1.0}, r"^TNAS-ER evolution: model_gamma must be in \(0, 1\), got 1.0$"),
     ({"model_sampled": -0.1}, r"^TNAS-ER evolution: model_sampled must be in \[0, 1\], got -0.1$"),
+    ({"model_until": -1}, r"^TNAS-ER evolution: model_until must be a non-negative integer or None, got -1$"),
 ])
 def test_bad_proposal_options_get_one_line_naming_the_field(options, message):
     with pytest.raises(ValueError, match=message):
