@@ -52,7 +52,7 @@ system-deps:
 	if [ $$status != 0 ]; then echo "system-deps: installing openssh-server failed"; exit $$status; fi
 
 bench: setup $(DEMO_OUT)/chosen/architecture.json
-	$(PIP) install -q -r requirements-bench.txt   # benchmark-only dependencies (Optuna, for bench_tuner_zdt)
+	$(PIP) install -q -r requirements-bench.txt   # benchmark-only dependencies (Optuna and pymoo, for bench_tuner)
 	for script in benchmarks/bench_*.py; do $(PY) $$script || exit 1; done
 
 clean:

@@ -42,6 +42,15 @@ mean and 95 % t-interval over seeds), ``bench_search_fidelity.csv``, ``bench_sea
     python benchmarks/bench_search.py                                        # 5 seeds, one process
     python benchmarks/bench_search.py --compute-seeds 0,2,4 --fidelity 0 &   # or shared by two processes,
     python benchmarks/bench_search.py --compute-seeds 1,3                    # then re-run to collect the tables
+
+The proposal comparison (docs/ARCHITECTURE.md, "Proposal model"): ``--strategies
+TNASEvolution-model,TNASEvolution-nsga2,Random-seeded`` runs the evolution core with model proposals
+(``proposals="model"``), as plain NSGA-II (``proposals="nsga2"``, ``initial_design="random"``) and NNI's
+``Random``, each first proposing the job's initial population (the hand-crafted network and its one-change
+neighbours); ``--first-seed`` moves the seeds off those of other studies, e.g.
+
+    python benchmarks/bench_search.py --strategies TNASEvolution-model,TNASEvolution-nsga2,Random-seeded \\
+        --search-trials 100 --first-seed 200 --seeds 5
 """
 from __future__ import annotations
 
@@ -57,17 +66,23 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import torch
+from nni.nas.strategy import Random
+from nni.nas.strategy.utils import DuplicationError
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import machine  # noqa: E402  (benchmarks/machine.py)
 
 STRATEGIES = ("TNASEvolution", "Random", "RegularizedEvolution")
+# The proposal comparison (--strategies with these names): the core with model proposals, the core as plain NSGA-II
+# (its start as before the proposal model), and NNI's Random, all three starting from the job's initial population.
+COMPARISON = ("TNASEvolution-model", "TNASEvolution-nsga2", "Random-seeded")
 ROOT = Path(__file__).resolve().parent
 
 
 def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, default=5)
+    parser.add_argument("--first-seed", type=int, default=0, help="seeds run: first-seed .. first-seed + seeds - 1")
     parser.add_argument("--compute-seeds", default=None,
                         help="comma-separated seeds this process may compute (default: all); the others are only "
                              "read from the cache, so several processes can share the seeds")
@@ -94,7 +109,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     budget = f"{args.search_trials}trials" if args.search_trials else f"{args.search_seconds:g}s"
     args.cache = args.cache or (ROOT / "results" / "bench_search_cache" /
                                 f"{args.data.name}-{budget}-{args.epochs}-{args.final_epochs}")
-    args.compute_seeds = (set(range(args.seeds)) if args.compute_seeds is None
+    args.seed_range = range(args.first_seed, args.first_seed + args.seeds)
+    args.compute_seeds = (set(args.seed_range) if args.compute_seeds is None
                           else {int(seed) for seed in args.compute_seeds.split(",") if seed})
     return args
 
@@ -118,18 +134,43 @@ def search_options(args, seed: int):
 
 
 def make_strategy(name: str, options):
-    from nni.nas.strategy import Random, RegularizedEvolution
+    from nni.nas.strategy import RegularizedEvolution
 
     from tnas_plugin.strategies import TNASEvolution
 
     if name == "TNASEvolution":
         return TNASEvolution(**options.evolution_args())
+    if name == "TNASEvolution-model":
+        return TNASEvolution(**options.evolution_args(), proposals="model")
+    if name == "TNASEvolution-nsga2":
+        return TNASEvolution(**options.evolution_args(), proposals="nsga2", initial_design="random")
     if name == "Random":
         return Random(seed=options.seed)
+    if name == "Random-seeded":
+        return SeededRandom(options.initial_population(), seed=options.seed)
     if name == "RegularizedEvolution":
         return RegularizedEvolution(population_size=options.population, sample_size=max(2, options.population // 4),
                                     seed=options.seed)
-    raise ValueError(f"unknown strategy {name!r}; expected one of {STRATEGIES}")
+    raise ValueError(f"unknown strategy {name!r}; expected one of {STRATEGIES + COMPARISON}")
+
+
+class SeededRandom(Random):
+    """NNI's ``Random`` proposing the ``initial`` samples first (skipping any it would not run twice), then its own."""
+
+    def __init__(self, initial: list[dict], **kwargs):
+        super().__init__(**kwargs)
+        self.initial = [dict(sample) for sample in initial]
+
+    def _run(self) -> None:
+        for sample in self.initial:
+            if not self.wait_for_resource():
+                return
+            try:
+                self._dedup_helper.dedup(sample)
+            except DuplicationError:
+                continue
+            self.engine.submit_models(self.model_space.freeze(sample))
+        super()._run()
 
 
 _RECORDS: list[dict] = []
@@ -344,7 +385,8 @@ def plot(networks: pd.DataFrame, path: Path) -> None:
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(6.5, 4.5))
-    markers = {"TNASEvolution": "o", "Random": "^", "RegularizedEvolution": "s"}
+    markers = {"TNASEvolution": "o", "Random": "^", "RegularizedEvolution": "s", "TNASEvolution-model": "o",
+               "TNASEvolution-nsga2": "D", "Random-seeded": "v"}
     for strategy, group in networks.groupby("strategy"):
         if strategy == "baseline":
             for name, rows in group.groupby("network"):
@@ -387,7 +429,7 @@ def main(argv=None) -> int:
     fidelity = cached(args.cache / f"fidelity-{args.fidelity}.json", lambda: fidelity_run(args)) if args.fidelity else None
     strategies = [s for s in args.strategies.split(",") if s]
     runs, baselines = [], {}
-    for seed in range(args.seeds):
+    for seed in args.seed_range:
         computable = seed in args.compute_seeds
         baseline = cached(args.cache / f"baselines-seed{seed}.json", lambda: baselines_run(args, seed), computable)
         if baseline is None:
@@ -399,7 +441,7 @@ def main(argv=None) -> int:
             if finalists:
                 runs.append({**run, "finalists": finalists})
                 print(f"seed {seed} {name}: {len(run['records'])} trials, {len(finalists)} finalists", flush=True)
-    if args.compute_seeds != set(range(args.seeds)):
+    if args.compute_seeds != set(args.seed_range):
         print(f"cache filled for seeds {sorted(args.compute_seeds)}; run without --compute-seeds for the tables")
         return 0
     args.out.mkdir(parents=True, exist_ok=True)

@@ -6,9 +6,12 @@ crowding distance and constrained domination (a candidate within every budget an
 one outside; two outside compare by their total violation), as Optuna's ``NSGAIISampler`` does for its
 ``constraints_func``. NNI trials finish one at a time and in any order, so that the search does not
 depend on that order the loop is generational: proposals are numbered, a generation of
-``population_size`` offspring is bred once every result of the previous one is in, and the survivors take
+``population_size`` proposals is made once every result of the previous one is in, and the survivors take
 those results in by proposal number (docs/ARCHITECTURE.md, "Determinism"). Parents come from binary
-tournaments on (front, crowding) and a child already proposed is redrawn.
+tournaments on (front, crowding) and a child already proposed is redrawn. Generation 0 is a Latin hypercube
+after any initial population; each later one is chosen among many candidates by a Parzen density ratio of
+good over bad results (:mod:`.parzen`; docs/ARCHITECTURE.md, "Proposal model"), or, with
+``proposals="nsga2"``, is NSGA-II's offspring as bred.
 
 Variation, gene by gene:
 
@@ -38,11 +41,18 @@ import random
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, fields
 from numbers import Real
+from statistics import NormalDist
 from typing import Any
+
+import numpy as np
+from scipy.stats import qmc
 
 from tnas_plugin.pareto import non_dominated_sort
 
+from .parzen import Dimension, density_ratio, sample
+
 _logger = logging.getLogger(__name__)
+_STANDARD_NORMAL = NormalDist()
 
 Genome = tuple  # of int (choice index, randint value) and float (other numeric values)
 STATE_VERSION = 3  # 1, 2: the steady-state search (refused); 3: generations of numbered proposals
@@ -50,6 +60,8 @@ STATE_VERSION = 3  # 1, 2: the steady-state search (refused); 3: generations of 
 NUMERIC_TYPES = ("randint", "uniform", "quniform", "loguniform", "qloguniform",
                  "normal", "qnormal", "lognormal", "qlognormal")
 HPO_TYPES = ("choice", *NUMERIC_TYPES)
+PROPOSALS = ("model", "nsga2")  # EvolutionOptions.proposals
+INITIAL_DESIGNS = ("lhs", "random")  # EvolutionOptions.initial_design
 
 
 # An adapter told that a trial ended successfully without its final result yet waits this long for the
@@ -113,7 +125,7 @@ class EvolutionOptions:
         its violation is the distance to the interval, ``max(0, low - value) + max(0, value - high)``.
     population_size
         Survivors kept for breeding, and the size of each generation: generation 0 is
-        ``initial_population`` (all of it) then random samples up to ``population_size`` proposals.
+        ``initial_population`` (all of it) then the ``initial_design`` up to ``population_size`` proposals.
     mutation_prob
         Per-gene probability of mutation; ``None`` = 1 / number of genes.
     crossover_prob
@@ -122,15 +134,37 @@ class EvolutionOptions:
         Distribution index of SBX for numeric genes: larger keeps children closer to their parents.
     mutation_eta
         Distribution index of polynomial mutation for bounded numeric genes: larger = smaller steps. The
-        default, 2, is wider than the NSGA-II paper's 20: on the ZDT benchmark
-        (``benchmarks/bench_tuner_zdt.py``) 20 let the steady-state loop of earlier releases lose the ends of ZDT2's concave
+        default, 2, is wider than the NSGA-II paper's 20: on ZDT2, of the tuning set of
+        ``benchmarks/bench_tuner.py``, 20 let the steady-state loop of earlier releases lose the ends of the concave
         front (median hypervolume at 1000 evaluations over 3 seeds: 98 with 20, 107 with 5, 113 with 2).
     dedup_retries
         Redraws of an already-proposed child before falling back to random sampling (then giving up).
     seed
         Seed of the search's random generator (``None``: from the OS).
     initial_population
-        Parameter dicts proposed first, before any random sample (e.g. known good architectures).
+        Parameter dicts proposed first, before the space-filling design (e.g. known good architectures).
+    proposals
+        How generations after the first are chosen (docs/ARCHITECTURE.md, "Proposal model"): ``"model"``
+        makes ``model_candidates`` candidates per place (drawn from the good results' density or bred, see
+        ``model_sampled``) and proposes the one with the highest Parzen density ratio of good over bad
+        results (:mod:`.parzen`); ``"nsga2"`` proposes NSGA-II's offspring as bred.
+    model_candidates
+        Candidates scored per proposal with ``proposals="model"``.
+    model_gamma
+        Share of the results the model takes as good: the best ``ceil(model_gamma * results)`` survivors
+        by (front, crowding), at most ``population_size``; every other result (failures included) is bad.
+    model_sampled
+        Share of the scored candidates drawn from the good results' density ``l(x)`` itself (as TPE draws
+        them) rather than bred by crossover and mutation. The defaults (24 candidates, all drawn, γ 0.25,
+        ``model_until`` 300) were chosen on the tuning set of ``benchmarks/bench_tuner.py`` (ZDT1-3).
+    model_until
+        With ``proposals="model"``: once this many results are recorded, later generations are NSGA-II's
+        offspring as bred (a model-based start handing over to evolution); ``None``: the model throughout.
+        The default, 300, was chosen on the tuning set (the model alone fell behind plain NSGA-II at 1,000).
+    initial_design
+        How generation 0 is filled after ``initial_population``: ``"lhs"``, a Latin hypercube over the genes'
+        prior quantiles (``scipy.stats.qmc.LatinHypercube``; every value of a ``choice`` appears once the
+        design has at least twice as many points as values), or ``"random"``, independent draws.
     """
 
     objectives: Mapping[str, str] = field(default_factory=lambda: {"war": "max", "uar": "max"})
@@ -145,6 +179,12 @@ class EvolutionOptions:
     dedup_retries: int = 100
     seed: int | None = None
     initial_population: Sequence[Mapping[str, Any]] = ()
+    proposals: str = "model"
+    model_candidates: int = 24
+    model_gamma: float = 0.25
+    model_sampled: float = 1.0
+    model_until: int | None = 300
+    initial_design: str = "lhs"
 
     def __post_init__(self):
         def fail(message):
@@ -186,6 +226,18 @@ class EvolutionOptions:
             fail(f"dedup_retries must be a positive integer, got {self.dedup_retries!r}")
         if self.seed is not None and not _is_int(self.seed):
             fail(f"seed must be an integer or None, got {self.seed!r}")
+        if self.proposals not in PROPOSALS:
+            fail(f"proposals must be one of {list(PROPOSALS)}, got {self.proposals!r}")
+        if not _is_int(self.model_candidates) or self.model_candidates < 1:
+            fail(f"model_candidates must be a positive integer, got {self.model_candidates!r}")
+        if not _is_number(self.model_gamma) or not 0 < self.model_gamma < 1:
+            fail(f"model_gamma must be in (0, 1), got {self.model_gamma!r}")
+        if not _is_number(self.model_sampled) or not 0 <= self.model_sampled <= 1:
+            fail(f"model_sampled must be in [0, 1], got {self.model_sampled!r}")
+        if self.model_until is not None and (not _is_int(self.model_until) or self.model_until < 0):
+            fail(f"model_until must be a non-negative integer or None, got {self.model_until!r}")
+        if self.initial_design not in INITIAL_DESIGNS:
+            fail(f"initial_design must be one of {list(INITIAL_DESIGNS)}, got {self.initial_design!r}")
         if isinstance(self.initial_population, (str, Mapping)) or not all(
             isinstance(params, Mapping) for params in self.initial_population
         ):
@@ -324,6 +376,35 @@ class Gene:
             return math.log(value) if value > 0 else math.log(self.q / 4)
         return float(value)
 
+    def dimension(self) -> Dimension:
+        """The gene as a coordinate of the proposal model (:mod:`.parzen`)."""
+        return Dimension(self.size if self.categorical else None, self.bounded)
+
+    def unit(self, value) -> float:
+        """The model coordinate of a gene value: the index for ``choice``; for numbers the position in the
+        gene's space scaled to ``[0, 1]`` (bounded) or standardised by the prior (unbounded)."""
+        if self.categorical:
+            return float(value)
+        y = self.to_space(value)
+        return (y - self.lo) / (self.hi - self.lo) if self.bounded else (y - self.mu) / self.sigma
+
+    def from_unit(self, u: float):
+        """The gene value nearest to model coordinate ``u`` (the inverse of :meth:`unit`)."""
+        if self.categorical:
+            return min(max(int(round(u)), 0), self.size - 1)
+        y = self.lo + u * (self.hi - self.lo) if self.bounded else self.mu + u * self.sigma
+        return self.from_space(min(max(y, self.lo), self.hi))
+
+    def at_quantile(self, u: float):
+        """The gene value at quantile ``u`` in [0, 1) of the prior NNI samples from (the inverse of its CDF)."""
+        if self.categorical:
+            return min(int(u * self.size), self.size - 1)
+        if self.type == "randint":
+            return min(self.low + int(u * self.size), self.high)
+        if self.bounded:
+            return self.from_space(self.lo + u * (self.hi - self.lo))
+        return self.from_space(self.mu + self.sigma * _STANDARD_NORMAL.inv_cdf(min(max(u, 1e-12), 1 - 1e-12)))
+
     def canonical(self, value):
         """The gene value of a parameter value; ValueError if it is outside the entry."""
         if self.categorical:
@@ -432,7 +513,7 @@ class ParetoEvolution:
 
     The search is reproducible whatever the order and timing of the results (docs/ARCHITECTURE.md,
     "Determinism"). Proposals are numbered and come in generations: generation 0 is ``initial_population``
-    then random samples up to ``population_size``; generation ``g + 1`` is ``population_size`` offspring
+    then a Latin hypercube up to ``population_size``; generation ``g + 1`` is ``population_size`` proposals
     bred once every candidate of generation ``g`` has a result, after the survivors have taken in those
     results in proposal order. So each proposal depends only on the seed and on the results of earlier
     generations, never on when they arrived. Several asks may be outstanding at once (parallel trials);
@@ -470,6 +551,7 @@ class ParetoEvolution:
         self._imported: list[int] = []  # positions in _records of results for unproposed candidates, not admitted yet
         self._population: list[int] = []  # positions in _records: the survivors
         self._initial = [self.encode(params) for params in self.options.initial_population]
+        self._unit_rows: dict[Genome, list[float]] = {}  # the proposal model's coordinates of recorded genomes
 
     # -- encoding -------------------------------------------------------------------------------------
 
@@ -681,9 +763,12 @@ class ParetoEvolution:
 
     def _ordered_records(self) -> list[_Record]:
         """The results of the proposals in proposal order, then the imported ones in arrival order."""
+        return [self._records[i] for i in self._ordered_indices()]
+
+    def _ordered_indices(self) -> list[int]:
+        """Positions in ``_records`` of :meth:`_ordered_records`."""
         last = len(self._proposals)
-        order = sorted(range(len(self._records)), key=lambda i: (self._number.get(self._records[i].genome, last), i))
-        return [self._records[i] for i in order]
+        return sorted(range(len(self._records)), key=lambda i: (self._number.get(self._records[i].genome, last), i))
 
     def _admitted_until(self) -> int:
         """Proposals numbered below this have been taken in by the survivors (all but the latest generation)."""
@@ -748,13 +833,17 @@ class ParetoEvolution:
                     self._propose(genome)
             self._initial = []
         target = start + self.options.population_size
+        generators = [self._random_genome]
         if self._population and start:
             ranks, crowding = self._rank(self._population)
-            generators = [functools.partial(self._offspring, ranks, crowding), self._random_genome]
-        else:
-            generators = [self._random_genome]
-        while len(self._proposals) < target and self._fresh(generators):
-            pass
+            generators.insert(0, functools.partial(self._offspring, ranks, crowding))
+            if self.options.proposals == "model" and (self.options.model_until is None
+                                                      or len(self._records) < self.options.model_until):
+                self._propose_by_model(target - start, generators, ranks, crowding)
+        elif start == 0 and self.options.initial_design == "lhs":
+            self._propose_design(target - len(self._proposals))
+        while len(self._proposals) < target and (genome := self._draw(generators, set())) is not None:
+            self._propose(genome)
         if len(self._proposals) == start:
             raise SearchExhausted(f"all {self.size} candidates of the space have been proposed"
                                   if len(self._number) + len(self._imported_genomes()) >= self.size
@@ -763,20 +852,85 @@ class ParetoEvolution:
     def _imported_genomes(self) -> set[Genome]:
         return {genome for genome in self._index if genome not in self._number}
 
-    def _fresh(self, generators: Sequence[Callable[[], Genome]]) -> bool:
-        """Propose one candidate not seen before, from the first generator that finds one within
-        ``dedup_retries`` draws; False when none does."""
-        if len(self._number) + len(self._imported_genomes()) >= self.size:
-            return False
+    def _draw(self, generators: Sequence[Callable[[], Genome]], taken: set[Genome]) -> Genome | None:
+        """A candidate neither seen before nor in ``taken``, from the first generator that finds one within
+        ``dedup_retries`` draws; None when none does."""
+        if self.size < math.inf and len(self._number) + len(self._imported_genomes()) + len(taken) >= self.size:
+            return None
         for generate in generators:
             for _ in range(self.options.dedup_retries):
-                genome = generate()
-                if self._canonical is not None:
-                    genome = self.encode(self.decode(genome))
-                if not self._seen(genome):
-                    self._propose(genome)
-                    return True
-        return False
+                genome = self._settle(generate())
+                if not self._seen(genome) and genome not in taken:
+                    return genome
+        return None
+
+    def _propose_design(self, count: int) -> None:
+        """Propose up to ``count`` points of a Latin hypercube over the genes' prior quantiles (McKay, Beckman
+        and Conover, Technometrics 21(2), 1979), skipping those already seen."""
+        if count <= 0:
+            return
+        design = qmc.LatinHypercube(d=len(self.genes), rng=self._rng.getrandbits(64)).random(count)
+        for row in design:
+            genome = self._settle(tuple(gene.at_quantile(u) for gene, u in zip(self.genes, row)))
+            if not self._seen(genome):
+                self._propose(genome)
+
+    def _propose_by_model(self, count: int, generators: Sequence[Callable[[], Genome]],
+                          ranks: Sequence[int], crowding: Sequence[float]) -> None:
+        """Propose up to ``count`` candidates, each the best of ``model_candidates`` fresh candidates by the
+        density ratio of good over bad results (:mod:`.parzen`; docs/ARCHITECTURE.md, "Proposal model").
+
+        Good: the best ``ceil(model_gamma * results)`` survivors by (front, crowding), at most all of them;
+        bad: every other result, failures included. Once some results are failures or outside a budget or
+        constraint, the score adds the density ratio of the other results over those (c-TPE: Watanabe and
+        Hutter, IJCAI 2023). Candidates are made first and scored together, and place ``j`` takes the best
+        of candidates ``j, j + count, ...``, so the places keep their different parents.
+        """
+        ordered = self._ordered_indices()
+        best_first = sorted(range(len(self._population)), key=lambda i: (ranks[i], -crowding[i], i))
+        good_count = min(len(best_first), math.ceil(self.options.model_gamma * len(ordered)))
+        if good_count >= len(ordered):
+            return
+        good = {self._population[i] for i in best_first[:good_count]}
+        dims = [gene.dimension() for gene in self.genes]
+        good_units = self._units(self._records[i].genome for i in ordered if i in good)
+        wanted = count * self.options.model_candidates
+        taken: set[Genome] = set()
+        pool: list[Genome] = []
+        for row in sample(good_units, dims, np.random.default_rng(self._rng.getrandbits(64)),
+                          round(wanted * self.options.model_sampled)):
+            genome = self._settle(tuple(gene.from_unit(u) for gene, u in zip(self.genes, row)))
+            if not self._seen(genome) and genome not in taken:
+                taken.add(genome)
+                pool.append(genome)
+        while len(pool) < wanted and (genome := self._draw(generators, taken)) is not None:
+            taken.add(genome)
+            pool.append(genome)
+        if not pool:
+            return
+        candidates = self._units(pool)
+        score = density_ratio(good_units, self._units(self._records[i].genome for i in ordered if i not in good),
+                              dims, candidates)
+        outside = {i for i in ordered if self._records[i].metrics is None or self._records[i].violation > 0}
+        if outside and len(outside) < len(ordered):  # c-TPE: also the density ratio of feasible over infeasible
+            score += density_ratio(self._units(self._records[i].genome for i in ordered if i not in outside),
+                                   self._units(self._records[i].genome for i in outside), dims, candidates)
+        places = min(count, len(pool))
+        for place in range(places):
+            self._propose(pool[max(range(place, len(pool), places), key=lambda i: score[i])])
+
+    def _units(self, genomes) -> np.ndarray:
+        """The proposal model's coordinates of ``genomes`` (one row each)."""
+        rows = []
+        for genome in genomes:
+            if genome not in self._unit_rows:
+                self._unit_rows[genome] = [gene.unit(value) for gene, value in zip(self.genes, genome)]
+            rows.append(self._unit_rows[genome])
+        return np.array(rows, dtype=float).reshape(-1, len(self.genes))
+
+    def _settle(self, genome: Genome) -> Genome:
+        """The canonical form of a new genome (itself without ``canonical``)."""
+        return genome if self._canonical is None else self.encode(self.decode(genome))
 
     def _propose(self, genome: Genome) -> None:
         self._number[genome] = len(self._proposals)

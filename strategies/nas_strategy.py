@@ -73,7 +73,7 @@ class TNASEvolution(Strategy):
 
     Keyword arguments are those of :class:`~tnas_plugin.strategies.evolution_core.EvolutionOptions`
     (``objectives``, ``log_scale``, ``budgets``, ``constraints``, ``population_size``, ``mutation_prob``, ``crossover_prob``,
-    ``crossover_eta``, ``mutation_eta``, ``dedup_retries``, ``seed``, ``initial_population``), validated here.
+    ``crossover_eta``, ``mutation_eta``, ``dedup_retries``, ``seed``, ``initial_population``, ``proposals``, ...), validated here.
     The model space may mix ``nni.choice`` with NNI's numerical mutables (see :func:`hpo_space`); when it has a
     ``canonical_sample(sample)`` method (as ``TTFSEyeSpace`` does), no two proposals build the same model. A trial that fails, or ends
     without a final metric, is recorded as failed and never proposed again; a candidate the model
@@ -88,7 +88,8 @@ class TNASEvolution(Strategy):
         The search's options, keyword-only: the fields of :class:`.evolution_core.EvolutionOptions`
         (``objectives``, ``log_scale``, ``budgets``, ``constraints``, ``population_size``, ``mutation_prob``,
         ``crossover_prob``, ``crossover_eta``, ``mutation_eta``, ``dedup_retries``, ``seed``,
-        ``initial_population``), documented there and validated at construction.
+        ``initial_population``, ``proposals`` (``"model"`` or ``"nsga2"``), ``model_candidates``, ``model_gamma``,
+        ``model_sampled``, ``initial_design``), documented there and validated at construction.
 
     Example
     -------

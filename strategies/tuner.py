@@ -109,7 +109,8 @@ class TNASEvolutionTuner(Tuner):
         The search's options, keyword-only: the fields of :class:`.evolution_core.EvolutionOptions`
         (``objectives``, ``log_scale``, ``budgets``, ``constraints``, ``population_size``, ``mutation_prob``,
         ``crossover_prob``, ``crossover_eta``, ``mutation_eta``, ``dedup_retries``, ``seed``,
-        ``initial_population``), documented there and validated at construction.
+        ``initial_population``, ``proposals`` (``"model"`` or ``"nsga2"``), ``model_candidates``, ``model_gamma``,
+        ``model_sampled``, ``initial_design``), documented there and validated at construction.
 
     Example
     -------
