@@ -68,6 +68,8 @@ class SearchRun:
     trials: int
     failed: int
     trials_per_minute: float
+    start_up_s: float
+    running_trials_per_minute: float
     fixed_costs_s: tuple[float, ...]
     trial_walls_s: tuple[float, ...]
     load_before: float
@@ -94,8 +96,9 @@ def baseline_package(commit: str, folder: Path) -> Path:
     return package.parent
 
 
-def trial_times(database: Path) -> tuple[list[float], list[float], int]:
-    """(fixed cost of each trial that reported, wall time of each ended trial, failed trials), in seconds."""
+def trial_times(database: Path) -> tuple[list[float], list[float], int, float, float]:
+    """(fixed cost of each trial that reported, wall time of each ended trial, failed trials, the first trial's
+    start and the last trial's end as Unix times), in seconds."""
     with sqlite3.connect(database) as db:
         events = db.execute("SELECT trialJobId, event, timestamp FROM TrialJobEvent").fetchall()
         metrics = db.execute("SELECT trialJobId, type, timestamp FROM MetricData ORDER BY timestamp").fetchall()
@@ -113,7 +116,7 @@ def trial_times(database: Path) -> tuple[list[float], list[float], int]:
             epoch = statistics.median(b - a for a, b in zip(epochs, epochs[1:]))
             fixed.append(wall - (final[0] - (epochs[0] - epoch)) / 1000)
     failed = sum(event != "SUCCEEDED" for event, _ in ended.values())
-    return fixed, walls, failed
+    return fixed, walls, failed, min(started.values()) / 1000, max(stamp for _, stamp in ended.values()) / 1000
 
 
 def run_search(version: str, env: dict, data: Path, budget: int, work: Path) -> SearchRun:
@@ -125,14 +128,16 @@ def run_search(version: str, env: dict, data: Path, budget: int, work: Path) -> 
         raise RuntimeError(f"{version} search failed:\n{done.stdout[-2000:]}\n{done.stderr[-4000:]}")
     timing = json.loads(done.stdout.strip().splitlines()[-1])
     print(f"  {version}: tnas_plugin.hardware from {Path(timing['synops']).parent}", flush=True)
-    fixed, walls, failed = trial_times(database_path(work / "nni" / experiment_id))
+    fixed, walls, failed, first_start, last_end = trial_times(database_path(work / "nni" / experiment_id))
     wall = timing["end"] - timing["start"]
-    return SearchRun(version, wall, len(walls), failed, 60 * len(walls) / wall, tuple(fixed), tuple(walls),
-                     load_before, os.getloadavg()[0])
+    return SearchRun(version, wall, len(walls), failed, 60 * len(walls) / wall, first_start - timing["start"],
+                     60 * len(walls) / (last_end - first_start), tuple(fixed), tuple(walls), load_before, os.getloadavg()[0])
 
 
 def summary(runs: list[SearchRun]) -> dict:
     return {"runs": len(runs), "trials_per_minute": statistics.median(r.trials_per_minute for r in runs),
+            "running_trials_per_minute": statistics.median(r.running_trials_per_minute for r in runs),
+            "start_up_s": statistics.median(r.start_up_s for r in runs),
             "median_fixed_cost_s": statistics.median(c for r in runs for c in r.fixed_costs_s),
             "median_trial_wall_s": statistics.median(w for r in runs for w in r.trial_walls_s),
             "median_search_wall_s": statistics.median(r.wall_s for r in runs),
@@ -140,10 +145,12 @@ def summary(runs: list[SearchRun]) -> dict:
 
 
 def table(summaries: dict, budget: int) -> str:
-    rows = ["| version | trials per minute | median fixed cost per trial (s) | median trial wall (s) | "
-            f"median search wall, {budget} trials (s) | failed |", "|---|---|---|---|---|---|"]
+    rows = ["| version | trials per minute | trials per minute once trials run | start-up before the first trial (s) | "
+            f"median fixed cost per trial (s) | median trial wall (s) | median search wall, {budget} trials (s) | failed |",
+            "|---|---|---|---|---|---|---|---|"]
     for version, s in summaries.items():
-        rows.append(f"| {version} | {s['trials_per_minute']:.2f} | {s['median_fixed_cost_s']:.2f} | "
+        rows.append(f"| {version} | {s['trials_per_minute']:.2f} | {s['running_trials_per_minute']:.2f} | "
+                    f"{s['start_up_s']:.1f} | {s['median_fixed_cost_s']:.2f} | "
                     f"{s['median_trial_wall_s']:.2f} | {s['median_search_wall_s']:.1f} | {s['failed']}/{s['trials']} |")
     return "\n".join(rows)
 
