@@ -16,6 +16,8 @@ from pathlib import Path
 
 import yaml
 
+from tnas_plugin.errors import InputError
+
 PROFILE_DIR = Path(__file__).with_name("profiles")
 
 #: How latency is computed (see :func:`tnas_plugin.hardware.estimate_energy`).
@@ -26,7 +28,7 @@ LATENCY_MODELS = {
 }
 
 
-class ProfileError(ValueError):
+class ProfileError(InputError, ValueError):
     """A hardware profile file is missing, unreadable or has an invalid field."""
 
 

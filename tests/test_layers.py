@@ -56,7 +56,7 @@ def test_a_planted_violation_breaks_the_check(tmp_path, module, statement):
 def test_the_command_line_and_training_never_load_nni(argv):
     code = ("import sys\nfrom tnas_plugin.jobs.cli import main\n"
             "try:\n    main(sys.argv[1:])\nexcept SystemExit:\n    pass\n"
-            "import tnas_plugin.measurement, tnas_plugin.checkpoint, tnas_plugin.hardware.cli\n"
+            "import tnas_plugin.measurement, tnas_plugin.checkpoint, tnas_plugin.jobs.hardware_commands\n"
             "print('NNI-LOADED' if any(m == 'nni' or m.startswith(('nni.', 'pytorch_lightning')) for m in sys.modules) else 'NNI-FREE')")
     result = subprocess.run([sys.executable, "-c", code, *argv], capture_output=True, text=True, timeout=120)
     assert result.stdout.strip().endswith("NNI-FREE"), result.stdout + result.stderr

@@ -4,13 +4,12 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import sys
 from pathlib import Path
 
-from tnas_plugin.cli_args import int_range
-from tnas_plugin.data.cli import add_data_options
+from tnas_plugin.errors import InputError, UsageError
 
-from .results import InputError, UsageError, check_writable
+from .cli_args import add_data_options, int_range
+from .results import check_writable
 from .signals import say
 
 # Options of a search run that --resume takes from the stopped run (None on the command line: not given).
@@ -45,7 +44,7 @@ exit status: 0 done, 1 bad data or files (one line names the file), 2 usage erro
 
 
 def _search(args: argparse.Namespace) -> int:
-    from .search_job import SearchInterrupted, SearchOptions, run_search
+    from .search_job import SearchOptions, run_search
 
     given = {name: value for name, value in vars(args).items() if name in _RUN_OPTIONS and value is not None}
     if args.resume is not None and (given or args.overwrite or args.quick):
@@ -65,11 +64,7 @@ def _search(args: argparse.Namespace) -> int:
                             **{**(QUICK if args.quick else {}), **given})  # options given win over --quick's
     if args.efficiency is not None:
         options.efficiency = EFFICIENCY[args.efficiency]
-    try:
-        report = run_search(options, overwrite=args.overwrite, resume_from=args.resume)
-    except SearchInterrupted as stopped:
-        say(f"tnas-er search: {stopped}", sys.stderr)
-        return 1
+    report = run_search(options, overwrite=args.overwrite, resume_from=args.resume)
     say(f"results: {report.parent.resolve()}  (report: {report})")
     return 0
 
@@ -92,7 +87,7 @@ def load_architecture(path: Path):
 def check_data(data: Path, spec, cache_dir: Path | None, annotations: Path | None = None) -> None:
     """The preflight of ``train`` and ``evaluate``: the candidate's modality folders, at its resolution."""
     from tnas_plugin.data import MODALITIES
-    from tnas_plugin.data.cli import print_problems
+    from .data_commands import print_problems
     from tnas_plugin.data.preflight import check_tree
 
     checked = check_tree(data, MODALITIES[spec.modality], size=(spec.resolution, spec.resolution), cache_dir=cache_dir,

@@ -43,10 +43,13 @@ from typing import Callable
 from nni.experiment import Experiment
 from nni.nas.experiment import NasExperiment
 from nni.runtime.tuner_command_channel import TunerCommandChannel
+from nni.runtime.tuner_command_channel.command_type import CommandType
 
 from tnas_plugin.strategies.manager_start import patient_manager_start, stop_manager
 
-from .results import InputError, write_atomic
+from tnas_plugin.errors import InputError
+
+from .results import write_atomic
 from .trial_log import TrialMonitor, read_trials
 
 _logger = logging.getLogger(__name__)
@@ -87,14 +90,14 @@ class _ChannelSkippingImports(TunerCommandChannel):
     """NNI's tuner command channel for NAS, skipping the commands it cannot decode (``ImportData``,
     ``AddCustomizedTrialJob``: sent on resume, for tuners)."""
 
-    def receive(self):
+    SKIPPED = frozenset({CommandType.ImportData, CommandType.AddCustomizedTrialJob})
+
+    def _receive(self):
         while True:
-            try:
-                return super().receive()
-            except ValueError as unknown:
-                if not str(unknown).startswith("Unknown command type"):
-                    raise
-                _logger.info("Skipping NNI's command the NAS engine has no use for (%s).", unknown)
+            command_type, content = super()._receive()
+            if command_type not in self.SKIPPED:
+                return command_type, content
+            _logger.info("Skipping NNI's %s command: the NAS engine has no use for it.", command_type.name)
 
 
 @dataclass(frozen=True)

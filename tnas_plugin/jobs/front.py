@@ -24,12 +24,13 @@ import argparse
 import json
 import math
 import sqlite3
-import sys
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from tnas_plugin.errors import InputError, UsageError
 
 EPILOG = """examples:
   tnas-er front AbCd1234 --objectives accuracy:max,n_nodes:min
@@ -38,8 +39,8 @@ EPILOG = """examples:
 """
 
 
-class FrontError(Exception):
-    """The experiment or its records cannot be found or read, or the command line is inconsistent."""
+class FrontError(InputError):
+    """The experiment or its records cannot be found or read, or hold no usable result (exit status 1)."""
 
 
 @dataclass
@@ -305,7 +306,7 @@ def compute_front(trials: list[TrialRecord], objectives: dict[str, str], referen
         minimised_reference = default_reference(points)
     else:
         if len(reference) != len(objectives):
-            raise FrontError(f"--reference-point has {len(reference)} value(s) for {len(objectives)} objective(s)")
+            raise UsageError(f"--reference-point has {len(reference)} value(s) for {len(objectives)} objective(s)")
         minimised_reference = [-r if d == "max" else r for r, d in zip(reference, objectives.values())]
     front = sorted((usable[i] for i in pareto_indices(points)), key=lambda t: _minimised(t, objectives))
     curve, seen = [], []
@@ -383,12 +384,8 @@ def write_outputs(result: FrontResult, out: Path) -> list[Path]:
 
 
 def _run(args: argparse.Namespace) -> int:
-    try:
-        trials, source = load_trials(args.experiment_id, experiment_dir=args.experiment_dir, port=args.port)
-        result = compute_front(trials, args.objectives, args.reference_point, source)
-    except FrontError as problem:
-        print(f"tnas-er front: {problem}", file=sys.stderr)
-        return 1
+    trials, source = load_trials(args.experiment_id, experiment_dir=args.experiment_dir, port=args.port)
+    result = compute_front(trials, args.objectives, args.reference_point, source)
     out = args.out or Path(f"front-{args.experiment_id}")
     written = write_outputs(result, out)
     table = front_table(result)
