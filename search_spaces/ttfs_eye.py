@@ -43,7 +43,8 @@ class TTFSEyeSpace(ModelSpace, label_prefix=None):
     kernel_choices
         Choices of each stage's kernel size (``stage{i}_kernel``).
     pool_choices
-        Choices of each stage's pooling, within ``"max"``, ``"avg"`` and ``"none"`` (``stage{i}_pool``).
+        Choices of how each stage halves the resolution, within ``"max"`` and ``"avg"`` (pooling),
+        ``"stride"`` (a stride-2 conv) and ``"none"`` (kept) (``stage{i}_pool``).
     width_choices
         Choices of the hidden Linear layer's width (``classifier_width``).
     modality_choices

@@ -88,13 +88,44 @@ def test_nni_round_trip_is_lossless_with_the_workaround(monkeypatch):
     assert serializer.load(serializer.load(decoded["content"])["value"]) == METRIC
 
 
-def test_lava_imports_after_the_start_method_was_fixed():
-    """A process that already used multiprocessing (e.g. generated data) can still load Lava."""
+@pytest.mark.parametrize("fixed, after", [
+    ("spawn", "fork"),  # a process that already used multiprocessing (e.g. generated data) can still load Lava
+    (None, "None"),  # one that had not fixed it is left free to choose
+])
+def test_lava_imports_whatever_the_start_method_and_restores_what_it_can(fixed, after):
     code = (
-        "import multiprocessing; multiprocessing.set_start_method('spawn')\n"
+        "import dataclasses, multiprocessing\n"
+        f"if {fixed!r}: multiprocessing.set_start_method({fixed!r})\n"
+        "originals = dataclasses.dataclass, multiprocessing.set_start_method\n"
         "from tnas_plugin.lava_compat import import_lava; import_lava()\n"
         "from lava.magma.core.run_configs import Loihi2SimCfg\n"
-        "print(multiprocessing.get_start_method())\n"
+        "assert (dataclasses.dataclass, multiprocessing.set_start_method) == originals\n"
+        "print(multiprocessing.get_start_method(allow_none=True))\n"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert out.stdout.strip() == "fork"
+    assert out.stdout.strip() == after
+
+
+@pytest.mark.parametrize("adapter", [
+    "from tnas_plugin.strategies import TNASEvolutionTuner; TNASEvolutionTuner(seed=0)",
+    "from tnas_plugin.strategies import TNASEvolution; TNASEvolution(seed=0)",
+    "from tnas_plugin.strategies.trial import main; main(['--data', 'unused'])",  # stops at NNI's parameters
+])
+def test_importing_changes_nothing_until_an_adapter_that_needs_the_workaround_starts(adapter):
+    code = (
+        "import sys, warnings\n"
+        "filters = list(warnings.filters)\n"
+        "import tnas_plugin\n"
+        "assert warnings.filters == filters, 'import tnas_plugin installed a warnings filter'\n"
+        "import tnas_plugin.jobs.cli, tnas_plugin.strategies.tuner, tnas_plugin.strategies.nas_strategy\n"
+        "import tnas_plugin.strategies.evaluator, tnas_plugin.strategies.trial\n"
+        "from tnas_plugin.strategies import nni_compat\n"
+        "assert not nni_compat.is_applied(), 'applied on import'\n"
+        "try:\n"
+        f"    {adapter}\n"
+        "except BaseException as stopped:\n"
+        "    print(type(stopped).__name__, file=sys.stderr)\n"
+        "print(nni_compat.is_applied())\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert out.stdout.strip().endswith("True"), out.stdout + out.stderr

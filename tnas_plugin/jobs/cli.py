@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
+import warnings
 
 # Modules that contribute subcommands, in the order they appear in ``tnas-er --help``.
 COMMAND_MODULES: list[str] = ["tnas_plugin.jobs.commands", "tnas_plugin.jobs.front", "tnas_plugin.jobs.data_commands",
@@ -60,7 +61,10 @@ def main(argv: list[str] | None = None) -> int:
     from .signals import Stopped, end_child_processes, exit_now, say, stop_on_signals
 
     name = " ".join(filter(None, ("tnas-er", args.command, getattr(args, "data_command", None))))
-    with stop_on_signals() as stop:
+    with stop_on_signals() as stop, warnings.catch_warnings():
+        # NNI 3.0 probes every torch.nn attribute when nni.nas loads and warns about the non-module ones newer
+        # torch adds: about NNI's probe, nothing the user did. Silenced for the command only, not process-wide.
+        warnings.filterwarnings("ignore", message=".*is found to be not a nn.Module", category=RuntimeWarning)
         try:
             return int(args.func(args) or 0)
         except TnasError as error:

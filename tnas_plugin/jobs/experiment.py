@@ -10,10 +10,8 @@ both :class:`PatientManager`: NNI's waits at start-up long enough for a loaded m
 within seconds. :meth:`SearchExperiment.front` gives the Pareto front with each member's metrics
 (``export_top_models`` gives the architectures only).
 
-NNI 3.0 keeps a NAS experiment's strategy state in ``checkpoint/state.ckpt.torch`` (``torch.save``),
-written only when the experiment starts and stops. Resuming it fails on torch >= 2.6, whose
-``torch.load`` refuses the pickle by default (``UnpicklingError``), and the ``stop()`` that follows
-saves the freshly initialised, empty strategy state over the good one. Here instead:
+NNI 3.0's own NAS resume loses the strategy state and ends at once (docs/ARCHITECTURE.md, "What NNI 3.0
+does on resume"). Here instead:
 
 * the strategy's ``state_dict()`` (plain JSON for :class:`~tnas_plugin.strategies.TNASEvolution`) is
   written to ``state_file`` atomically, when the experiment starts and stops and whenever
@@ -157,13 +155,8 @@ class SearchExperiment(PatientManager, NasExperiment):
                 for entry in pareto_front()]
 
     def execution_engine_factory(self, config):
-        """NNI's engine, with a command channel that survives the ``ImportData`` command of a resume.
-
-        On resume NNI's manager sends the earlier trials' results as ``ImportData`` (and
-        ``AddCustomizedTrialJob``), which NNI 3.0's NAS command channel does not know: it raises in its
-        listening thread, which dies, and the resumed search ends at once without a trial. The
-        strategy's state holds those results already.
-        """
+        """NNI's engine, with a command channel that skips the tuner commands of a resume (docs/ARCHITECTURE.md,
+        "What NNI 3.0 does on resume"); the strategy's state holds those results already."""
         from nni.nas.execution import training_service
 
         channel = training_service.TunerCommandChannel
