@@ -10,11 +10,11 @@ ARCH = {"modality": "event", "frames": 2, "steps_per_window": 4, "resolution": 1
         "stages": [{"channels": 4, "kernel": 3, "pool": "max"}], "classifier_width": 8, "num_classes": 7}
 
 # command -> {case: argv}; in argv, GARBAGE is a file of text, ARCH an architecture JSON, DATA the tiny SEE tree,
-# TAKEN an existing file, NONE a path where nothing exists. Cases that do not apply to a command are absent.
+# TAKEN an existing file, NONE a path where nothing exists, OUT a results folder to be. Cases that do not apply to a command are absent.
 CASES = {
     "search": {"bad file": ["search", "--data", "GARBAGE", "--out", "NONE"],
                "bad option": ["search", "--resume", "NONE", "--budget", "3"],
-               "missing": ["search", "--resume", "NONE"]},
+               "missing": ["search", "--data", "NONE", "--out", "OUT"]},
     "nnictl-config": {"bad file": ["nnictl-config", "--data", "GARBAGE", "--out", "NONE"],
                       "bad option": ["nnictl-config", "--data", "DATA", "--out", "TAKEN"],
                       "missing": ["nnictl-config", "--data", "NONE", "--out", "NONE"]},
@@ -61,7 +61,7 @@ def test_an_error_exits_with_its_status_in_one_line(command, case, tiny_see, tmp
     (tmp_path / "arch.json").write_text(json.dumps(ARCH))
     (tmp_path / "taken").write_text("")
     paths = {"GARBAGE": garbage, "ARCH": tmp_path / "arch.json", "DATA": tiny_see, "TAKEN": tmp_path / "taken",
-             "NONE": tmp_path / "none", "DB": tmp_path}
+             "NONE": tmp_path / "none", "DB": tmp_path, "OUT": tmp_path / "out"}
     argv = [str(paths[word.split("/")[0]]) + word[len(word.split("/")[0]):] if word.split("/")[0] in paths else word
             for word in CASES[command][case]]
     try:
