@@ -35,7 +35,7 @@ CASES = {
     "data check": {"bad file": ["data", "check", "GARBAGE"],
                    "bad option": ["data", "check", "DATA", "--modality", "x"],
                    "missing": ["data", "check", "NONE"]},
-    "synops": {"bad file": ["synops", "GARBAGE", "--data", "DATA"],
+    "synops": {"bad file": ["synops", "NONE", "--data", "DATA", "--profile", "GARBAGE"],  # a profile that is no YAML mapping
                "bad option": ["synops", "NONE", "--data", "DATA", "--profile", "cmos45nm", "--latency-model", "core_time"],
                "missing": ["synops", "NONE", "--data", "DATA"]},
     "export-lava": {"bad file": ["export-lava", "GARBAGE", "--data", "DATA"],
