@@ -87,8 +87,9 @@ def load_architecture(path: Path):
 def check_data(data: Path, spec, cache_dir: Path | None, annotations: Path | None = None) -> None:
     """The preflight of ``train`` and ``evaluate``: the candidate's modality folders, at its resolution."""
     from tnas_plugin.data import MODALITIES
-    from .data_commands import print_problems
     from tnas_plugin.data.preflight import check_tree
+
+    from .data_commands import print_problems
 
     checked = check_tree(data, MODALITIES[spec.modality], size=(spec.resolution, spec.resolution), cache_dir=cache_dir,
                          annotations=annotations)
