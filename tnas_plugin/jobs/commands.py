@@ -26,13 +26,13 @@ BASELINES = {
     "none": "none (the report compares the chosen network with chance only)",
 }
 
-# --quick: SearchOptions of a smoke run that still learns (2 min 40 s of CPU time; measured in the README)
+# --quick: SearchOptions of a smoke run that still learns (its CPU time is measured in README.md)
 QUICK = dict(budget=4, epochs=5, final_epochs=10, finalists=2, population=4, baselines="fast", lava_samples=5)
 
 
 SEARCH_EPILOG = """examples:
   tnas-er search                                 # synthetic data, web UI on :8080, results in results/search
-  tnas-er search --quick --out results/quick     # a smoke run that still learns (2 min 40 s of CPU)
+  tnas-er search --quick --out results/quick     # a smoke run that still learns (minutes of CPU)
   tnas-er search --budget 30 --port 8081 --out results/run2
   tnas-er search --data /datasets/SEE --resolution 48 --epochs 30
   tnas-er search --out results/run2 --overwrite  # replace an earlier run's results
@@ -235,7 +235,7 @@ def register(subparsers) -> None:
                         help="reference networks measured after the search: " +
                              "; ".join(f"{name}: {what}" for name, what in BASELINES.items()) + " (default full)")
     search.add_argument("--quick", action="store_true",
-                        help="a smoke run that still learns (2 min 40 s of CPU time): " +
+                        help="a smoke run that still learns, in minutes of CPU time: " +
                              ", ".join(f"--{name.replace('_', '-')} {value}" for name, value in QUICK.items()
                                        if name in _RUN_OPTIONS) +
                              f", Lava checked on {QUICK['lava_samples']} clips (options given override these)")

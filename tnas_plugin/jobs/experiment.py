@@ -65,8 +65,8 @@ class PatientManager:
     within seconds whatever state it is in (:mod:`tnas_plugin.strategies.manager_start`).
 
     NNI gives its manager 3 s to answer and the tuner 10 s to connect; its ``stop`` asks the manager to stop
-    and waits without a limit, and a manager whose tuner is still starting waits for that tuner (49 s were
-    seen on a loaded machine), after which the tuner prints a ``ConnectionRefusedError``.
+    and waits without a limit, and a manager whose tuner is still starting waits for that tuner, after which
+    the tuner prints a ``ConnectionRefusedError`` (docs/ARCHITECTURE.md, "Start-up and stop on a busy machine").
     """
 
     def _start_nni_manager(self, *args, **kwargs):
