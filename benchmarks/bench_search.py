@@ -423,7 +423,6 @@ def fidelity_summary(args, fidelity: pd.DataFrame) -> list[str]:
 def main(argv=None) -> int:
     args = parse_args(argv)
     torch.set_num_threads(1)
-    from tnas_plugin.strategies import nni_compat  # noqa: F401  (applies NNI's decoder workaround)
 
     ensure_data(args)
     fidelity = cached(args.cache / f"fidelity-{args.fidelity}.json", lambda: fidelity_run(args)) if args.fidelity else None

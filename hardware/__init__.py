@@ -1,7 +1,8 @@
 """Operation counting (typed cost reports), energy/latency profiles and Lava export, installed as ``tnas_plugin.hardware``.
 
-``export_lava``/``run_lava`` (and :class:`LavaTTFSGraph`) are imported lazily: importing Lava sets the
-``fork`` start method of ``multiprocessing`` process-wide, which users of the counter should not pay for.
+``export_lava``/``run_lava`` (and :class:`LavaTTFSGraph`) are imported lazily: importing Lava takes seconds
+and may fix ``multiprocessing``'s start method (:mod:`tnas_plugin.lava_compat`), which users of the counter
+should not pay for.
 """
 from .cost import CostReport, LayerCost
 from .energy import COST_METRICS, EnergyEstimate, cost_metrics, estimate_energy

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import yaml
 
+from tnas_plugin.errors import InputError
 _YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml's parser where PyYAML has it
 
 PROFILE_DIR = Path(__file__).with_name("profiles")
@@ -43,7 +44,7 @@ LATENCY_MODELS = {
 }
 
 
-class ProfileError(ValueError):
+class ProfileError(InputError, ValueError):
     """A hardware profile file is missing, unreadable or has an invalid field."""
 
 

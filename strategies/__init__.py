@@ -3,18 +3,10 @@
 Exports load lazily (PEP 562): NNI's manager gives the tuner process 10 s (hard-coded; ``tnas-er search``
 raises it, :mod:`.manager_start`) to connect, and
 ``tuner: {className: tnas_plugin.strategies.TNASEvolutionTuner}`` imports this package first, so it must
-not pull in torch, the trainer or the NAS machinery.
-
-Importing this package applies NNI's message-decoder workaround (:mod:`.nni_compat`) — the one place it
-is applied: the NAS strategy, the nnictl tuner, the trial entry and the evaluator all live here, so every
-process that runs one of them has it, and no process that does not (``tnas-er train``, the core library)
-touches NNI at all.
+not pull in torch, the trainer or the NAS machinery. Importing it changes nothing in NNI: the adapters
+that need NNI's message-decoder workaround apply it when they start (:mod:`.nni_compat`).
 """
 import importlib
-
-from . import nni_compat
-
-nni_compat.apply()
 
 _EXPORTS = {
     "TNASEvaluator": ".evaluator",

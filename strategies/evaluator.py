@@ -15,6 +15,7 @@ from nni.nas.evaluator import FunctionalEvaluator
 
 from tnas_plugin.measurement import MeasurementSettings
 
+from . import nni_compat
 from .reporting import measure_and_report
 
 
@@ -41,6 +42,7 @@ class TNASEvaluator(FunctionalEvaluator):
     """
 
     def __init__(self, data_root: str, **options):
+        nni_compat.apply()  # this process decodes the trials' metrics
         settings = MeasurementSettings.from_options(data_root, **options)
         super().__init__(evaluate_candidate, data_root=settings.data_root, **settings.to_options())
 

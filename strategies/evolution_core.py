@@ -134,9 +134,8 @@ class EvolutionOptions:
         Distribution index of SBX for numeric genes: larger keeps children closer to their parents.
     mutation_eta
         Distribution index of polynomial mutation for bounded numeric genes: larger = smaller steps. The
-        default, 2, is wider than the NSGA-II paper's 20: on ZDT2, of the tuning set of
-        ``benchmarks/bench_tuner.py``, 20 let the steady-state loop of earlier releases lose the ends of the concave
-        front (median hypervolume at 1000 evaluations over 3 seeds: 98 with 20, 107 with 5, 113 with 2).
+        default is the value that kept the ends of a concave front best on ZDT2, of the tuning set of
+        ``benchmarks/bench_tuner.py`` (figures in benchmarks/README.md); the NSGA-II paper's 20 lost them there.
     dedup_retries
         Redraws of an already-proposed child before falling back to random sampling (then giving up).
     seed

@@ -20,6 +20,7 @@ from nni.nas.execution.event import FinalMetricEvent, ModelEventType, TrainingEn
 from nni.nas.space import ExecutableModelSpace, ModelStatus
 from nni.nas.strategy.base import Strategy, StrategyStatus
 
+from . import nni_compat
 from .evolution_core import LATE_RESULT_GRACE_S, AwaitingResults, EvolutionOptions, ParetoEvolution, SearchExhausted
 
 _logger = logging.getLogger(__name__)
@@ -104,6 +105,7 @@ class TNASEvolution(Strategy):
 
     def __init__(self, **options: Any):
         super().__init__()
+        nni_compat.apply()  # this process decodes the trials' metrics
         self.options = EvolutionOptions.from_dict(options)
         self.core: ParetoEvolution | None = None
         self._lock = threading.RLock()

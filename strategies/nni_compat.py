@@ -7,8 +7,11 @@ heuristic miscounts escaped quotes, so a value such as ``"http://a/b"`` or ``"c#
 command channel and the experiment hangs in RUNNING. NNI never writes comments, so turning the
 stripping off loses nothing.
 
-:func:`apply` is called from one place, the import of ``tnas_plugin.strategies`` (strategy, tuner,
-trial entry and evaluator); it is idempotent.
+:func:`apply` is idempotent and called explicitly by the adapters whose process decodes NNI's messages,
+when they start: ``TNASEvolution`` and ``TNASEvaluator`` (built in the process of a ``NasExperiment``),
+``TNASEvolutionTuner`` (built by NNI's dispatcher before its first command) and the trial entry
+(:func:`tnas_plugin.strategies.trial.main`, before it reads its parameters). Importing a module changes
+nothing, so processes that only import (``tnas-er train``, a user's own NNI code) keep NNI as it is.
 """
 from __future__ import annotations
 

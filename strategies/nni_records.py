@@ -21,8 +21,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from tnas_plugin.errors import InputError
 
-class RecordsError(Exception):
+
+class RecordsError(InputError):
     """NNI's database of an experiment exists but cannot be read."""
 
 

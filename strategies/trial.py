@@ -35,6 +35,7 @@ import nni
 from tnas_plugin.search_spaces.eye_space import EyeSpaceChoices
 
 from .nni_records import load_object
+from . import nni_compat
 
 DEFAULT_EVALUATOR = "tnas_plugin.strategies:TNASEvaluator"
 DELAY_ENV = "TNAS_ER_TRIAL_DELAY_S"
@@ -81,6 +82,7 @@ def main(argv: list[str] | None = None) -> int:
         import torch
 
         torch.set_num_threads(args.threads)
+    nni_compat.apply()  # before NNI decodes the parameters
     params = nni.get_next_parameter()
     if os.environ.get(DELAY_ENV):
         time.sleep(random.SystemRandom().uniform(0, float(os.environ[DELAY_ENV])))

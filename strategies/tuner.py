@@ -23,14 +23,9 @@ trial end is skipped.
 Resume (``nnictl resume ID``): the tuner writes its state (:data:`CHECKPOINT_FILE`, plain JSON, the
 core's ``state_dict``) to NNI's checkpoint directory after every proposal and result and reloads it on
 resume, so the search continues where it stopped. Candidates that were running when the experiment
-stopped are proposed again first (``ParetoEvolution.requeue_pending``); results NNI re-imports that
-the state already holds are ignored, others are added. NNI asks for new trials before it re-imports the
-old results, so a candidate whose trial finished just before the stop, but whose result the stopped
-tuner never received, may run once more; its first result counts, the second is ignored. NNI 3.0 also
-restarts, by itself, the trials still ``RUNNING`` in its records at the resume; its dispatcher hands their
-results to the tuner as imported data but drops their ends; two dispatcher hooks
-(:func:`_forward_recovered_trials`) tell the tuner which candidates NNI restarted, so they are not proposed
-again, and how those trials end.
+stopped are proposed again first (``ParetoEvolution.requeue_pending``), except those NNI restarts itself
+(:func:`_forward_recovered_trials`); results NNI re-imports that the state already holds are ignored. What
+NNI does on resume: docs/ARCHITECTURE.md, "What NNI 3.0 does on resume".
 
 Determinism (docs/ARCHITECTURE.md, "Determinism"): with a ``seed``, the same search whatever the trials' timing
 and across stops and resumes.
@@ -51,6 +46,7 @@ from nni.utils import ClassArgsValidator
 
 from tnas_plugin.atomic import atomic_file
 
+from . import nni_compat
 from .evolution_core import LATE_RESULT_GRACE_S, AwaitingResults, EvolutionOptions, ParetoEvolution, SearchExhausted
 from .nni_records import load_object
 
@@ -135,6 +131,7 @@ class TNASEvolutionTuner(Tuner):
 
     def __init__(self, canonical: str | None = None, **options: Any):
         super().__init__()
+        nni_compat.apply()  # this process decodes the manager's commands
         self.options = EvolutionOptions.from_dict(options)
         self.canonical = _check_function_name(canonical)
         self.core: ParetoEvolution | None = None
@@ -322,13 +319,9 @@ class TNASEvolutionTuner(Tuner):
 
 
 def _forward_recovered_trials() -> None:
-    """Let NNI 3.0's dispatcher tell this tuner about the trials it restarts on resume (once per process).
-
-    On resume NNI's manager restarts the trials it had running and sends their parameters as
-    ``AddCustomizedTrialJob``; the dispatcher passes their results on as imported data but drops their
-    ends (``MsgDispatcher.handle_trial_end``). A generation waits for every result, so the tuner must
-    hear of a restarted trial that fails: its end is forwarded to :meth:`TNASEvolutionTuner.trial_end`
-    with its parameters, and the restarted candidates to :meth:`TNASEvolutionTuner.recovered_trials`.
+    """Let NNI 3.0's dispatcher tell this tuner about the trials it restarts on resume (once per process):
+    their ends go to :meth:`TNASEvolutionTuner.trial_end` with their parameters, the restarted candidates to
+    :meth:`TNASEvolutionTuner.recovered_trials` (why: docs/ARCHITECTURE.md, "What NNI 3.0 does on resume").
     """
     from nni.runtime.msg_dispatcher import MsgDispatcher
 

@@ -1,12 +1,18 @@
-"""Test helpers for real NNI experiments: free ports and a guarantee that no manager outlives a test."""
+"""Test helpers for real NNI experiments, in one place: free ports, the manager's REST API, its processes and
+their listening sockets, and a guarantee that no manager outlives a test."""
 from __future__ import annotations
 
 import contextlib
+import json
 import socket
 import subprocess
+import sys
 import time
+import urllib.request
 
 import psutil
+
+NNICTL = [sys.executable, "-m", "nni.tools.nnictl.nnictl"]
 
 
 def free_port() -> int:
@@ -56,6 +62,47 @@ def wait_for_no_new_managers(before: set[int], timeout: float = 20.0) -> bool:
     return True
 
 
+def rest(port: int, path: str):
+    """The JSON answer of the manager on ``127.0.0.1:port`` to ``/api/v1/nni/<path>``."""
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/v1/nni/{path}", timeout=10) as response:
+        return json.loads(response.read())
+
+
+def final_metrics(port: int) -> list[dict]:
+    """Final metric dicts from the REST API (each value is JSON text of the reported dict's JSON text)."""
+    return [json.loads(json.loads(row["data"])) for row in rest(port, "metric-data") if row["type"] == "FINAL"]
+
+
+def wait_for_status(port: int, wanted: set[str], timeout: float) -> str:
+    """The experiment's status once it is one of ``wanted``; fails after ``timeout`` s (a manager not, or no
+    longer, answering counts as a status too)."""
+    deadline, status = time.monotonic() + timeout, None
+    while time.monotonic() < deadline:
+        try:
+            status = rest(port, "check-status")["status"]
+        except OSError as unreachable:
+            status = f"unreachable ({unreachable})"
+        if status in wanted:
+            return status
+        time.sleep(1)
+    raise AssertionError(f"experiment still {status} after {timeout} s")
+
+
+def manager_processes(port: int) -> list[psutil.Process]:
+    """NNI managers started for ``port`` (whoever started them)."""
+    found = []
+    for proc in psutil.process_iter(["cmdline"]):
+        cmdline = proc.info["cmdline"] or []
+        if any(part.endswith("nni_node/main.js") for part in cmdline) and str(port) in cmdline:
+            found.append(proc)
+    return found
+
+
+def listening_addresses(procs: list[psutil.Process]) -> set[tuple[str, int]]:
+    """(address, port) of every TCP socket the processes listen on, from the socket table."""
+    pids = {p.pid for p in procs}
+    return {(c.laddr.ip, c.laddr.port) for c in psutil.net_connections("tcp")
+            if c.pid in pids and c.status == psutil.CONN_LISTEN}
 LAUNCHER_GAVE_UP = "in _check_rest_server"  # NNI's launcher polls its new manager 3 times, 1 s apart, then kills it
 
 

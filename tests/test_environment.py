@@ -88,13 +88,59 @@ def test_nni_round_trip_is_lossless_with_the_workaround(monkeypatch):
     assert serializer.load(serializer.load(decoded["content"])["value"]) == METRIC
 
 
-def test_lava_imports_after_the_start_method_was_fixed():
-    """A process that already used multiprocessing (e.g. generated data) can still load Lava."""
+@pytest.mark.parametrize("fixed, after", [
+    ("spawn", "fork"),  # a process that already used multiprocessing (e.g. generated data) can still load Lava
+    (None, "None"),  # one that had not fixed it is left free to choose
+])
+def test_lava_imports_whatever_the_start_method_and_restores_what_it_can(fixed, after):
     code = (
-        "import multiprocessing; multiprocessing.set_start_method('spawn')\n"
+        "import dataclasses, multiprocessing\n"
+        f"if {fixed!r}: multiprocessing.set_start_method({fixed!r})\n"
+        "originals = dataclasses.dataclass, multiprocessing.set_start_method\n"
         "from tnas_plugin.lava_compat import import_lava; import_lava()\n"
         "from lava.magma.core.run_configs import Loihi2SimCfg\n"
-        "print(multiprocessing.get_start_method())\n"
+        "assert (dataclasses.dataclass, multiprocessing.set_start_method) == originals\n"
+        "print(multiprocessing.get_start_method(allow_none=True))\n"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert out.stdout.strip() == "fork"
+    assert out.stdout.strip() == after
+
+
+def test_importing_changes_nothing_until_an_adapter_that_needs_the_workaround_starts():
+    code = (
+        "import warnings\n"
+        "filters = list(warnings.filters)\n"
+        "import tnas_plugin\n"
+        "assert warnings.filters == filters, 'import tnas_plugin installed a warnings filter'\n"
+        "import tnas_plugin.jobs.cli, tnas_plugin.strategies.tuner, tnas_plugin.strategies.nas_strategy\n"
+        "import tnas_plugin.strategies.evaluator, tnas_plugin.strategies.trial\n"
+        "from tnas_plugin.strategies import TNASEvolutionTuner, nni_compat\n"
+        "assert not nni_compat.is_applied(), 'applied on import'\n"
+        "TNASEvolutionTuner(seed=0)\n"
+        "print(nni_compat.is_applied())\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert out.stdout.strip() == "True", out.stdout + out.stderr
+
+
+def test_every_adapter_that_decodes_nni_messages_applies_the_workaround_first(monkeypatch, tiny_see):
+    import nni
+    from nni.common import serializer
+
+    from tnas_plugin.strategies import TNASEvaluator, TNASEvolution, TNASEvolutionTuner, trial
+
+    for start in (lambda: TNASEvolution(seed=0), lambda: TNASEvolutionTuner(seed=0), lambda: TNASEvaluator(str(tiny_see))):
+        monkeypatch.setitem(serializer.load.__kwdefaults__, "ignore_comments", True)
+        start()
+        assert nni_compat.is_applied()
+    monkeypatch.setitem(serializer.load.__kwdefaults__, "ignore_comments", True)
+    seen = []
+
+    def next_parameter():  # the trial entry's first call into NNI's decoder: the workaround must be in place
+        seen.append(nni_compat.is_applied())
+        raise SystemExit(0)
+
+    monkeypatch.setattr(nni, "get_next_parameter", next_parameter)
+    with pytest.raises(SystemExit):
+        trial.main(["--data", str(tiny_see)])
+    assert seen == [True]

@@ -16,11 +16,10 @@ import time
 from pathlib import Path
 
 import nni_node
-import psutil
 import pytest
 import yaml
 
-from nni_helpers import free_port
+from nni_helpers import free_port, listening_addresses, manager_processes
 from tnas_plugin.strategies import manager_listen
 from tnas_plugin.strategies.manager_listen import (
     DEFAULT_LISTEN, HOST_VARIABLE, PRELOAD, manager_environment, manager_listening_on, security_warning)
@@ -124,20 +123,12 @@ def test_shell_exports_for_nnictl_users(capsys):
     assert f"{HOST_VARIABLE}=127.0.0.1" in shown and f'--require "{PRELOAD}"' in shown
 
 
-def manager_processes(port: int) -> list[psutil.Process]:
-    return [p for p in psutil.process_iter(["cmdline"])
-            if any(part.endswith("nni_node/main.js") for part in p.info["cmdline"] or []) and str(port) in p.info["cmdline"]]
-
-
 def listening_sockets(port: int, timeout: float = 30, starter: subprocess.Popen | None = None) -> set[tuple[str, int]]:
     """(address, port) of every TCP listen of the manager on ``port`` and its children, from the socket table
     (waits until the manager listens on ``port``, or ``starter``, the process that starts it, has ended)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline and (starter is None or starter.poll() is None):
-        managers = manager_processes(port)
-        pids = {p.pid for m in managers for p in [m, *m.children(recursive=True)]}
-        found = {(c.laddr.ip, c.laddr.port) for c in psutil.net_connections("tcp")
-                 if c.pid in pids and c.status == psutil.CONN_LISTEN}
+        found = listening_addresses([p for m in manager_processes(port) for p in [m, *m.children(recursive=True)]])
         if any(p == port for _, p in found):
             return found
         time.sleep(0.5)

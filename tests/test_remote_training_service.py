@@ -19,14 +19,13 @@ import shutil
 import subprocess
 import sys
 import time
-import urllib.request
 from pathlib import Path
 
 import psutil
 import pytest
 import yaml
 
-from nni_helpers import free_port
+from nni_helpers import final_metrics, free_port, listening_addresses, manager_processes, rest
 from tnas_plugin.strategies.manager_listen import manager_environment
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -153,27 +152,6 @@ def worker(tmp_path):
     assert machine.process.poll() is not None, "sshd still runs"
 
 
-def manager_processes(port: int) -> list[psutil.Process]:
-    found = []
-    for proc in psutil.process_iter(["cmdline"]):
-        cmdline = proc.info["cmdline"] or []
-        if any(part.endswith("nni_node/main.js") for part in cmdline) and str(port) in cmdline:
-            found.append(proc)
-    return found
-
-
-def listening_addresses(procs: list[psutil.Process]) -> set[tuple[str, int]]:
-    """(address, port) of every TCP socket the processes listen on, from the socket table."""
-    pids = {p.pid for p in procs}
-    return {(c.laddr.ip, c.laddr.port) for c in psutil.net_connections("tcp")
-            if c.pid in pids and c.status == psutil.CONN_LISTEN}
-
-
-def rest(port: int, path: str):
-    with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/v1/nni/{path}", timeout=10) as response:
-        return json.loads(response.read())
-
-
 def remote_config(tmp_path: Path, worker: Worker, data: Path) -> Path:
     """examples/see_search_remote.yml with the loopback worker, the tiny space and 2 trials."""
     from tnas_plugin.strategies.trial import write_search_space
@@ -268,7 +246,7 @@ def test_nnictl_search_runs_its_trials_on_the_remote_worker(worker, remote_see, 
         # 127.0.0.1, read from the socket table while the experiment runs its remote workers.
         listening = listening_addresses(managers)
         trials = rest(port, "trial-jobs")
-        metrics = [json.loads(json.loads(row["data"])) for row in rest(port, "metric-data") if row["type"] == "FINAL"]
+        metrics = final_metrics(port)
         report = [{"trial": t["trialJobId"], "status": t["status"], "environment": t.get("envId"), "logPath": t.get("logPath"),
                    "parameters": json.loads(t["hyperParameters"][0])["parameters"] if t.get("hyperParameters") else None}
                   for t in trials]

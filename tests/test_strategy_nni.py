@@ -8,16 +8,12 @@ after ending it).
 import json
 import os
 import re
-import socket
 import subprocess
 import sys
 import threading
-import time
-import urllib.request
 from pathlib import Path
 
 import nni
-import psutil
 import pytest
 import yaml
 from nni.experiment.config import ExperimentConfig
@@ -32,6 +28,7 @@ from nni.runtime.trial_command_channel import get_default_trial_command_channel,
 from nni.runtime.trial_command_channel.base import TrialCommandChannel
 from nni.typehint import ParameterRecord
 
+from nni_helpers import NNICTL, final_metrics, free_port, manager_processes, rest, wait_for_status
 from tnas_plugin.strategies import nni_compat
 from tnas_plugin.search_spaces import TTFSEyeSpace, export_hpo_space
 from tnas_plugin.strategies import TNASEvolution, TNASEvolutionTuner
@@ -41,7 +38,6 @@ from tnas_plugin.strategies.tuner import CHECKPOINT_FILE, TNASEvolutionClassArgs
 
 ROOT = Path(__file__).resolve().parents[1]
 TESTS = Path(__file__).resolve().parent
-NNICTL = [sys.executable, "-m", "nni.tools.nnictl.nnictl"]
 SPACE_ARGS = {"resolution": 8}
 
 
@@ -66,36 +62,16 @@ def quick_evaluator(data, **arguments):
     return FunctionalEvaluator(quick_trial, **arguments)
 
 
-def free_port() -> int:
-    for port in range(18080, 19000):
-        with socket.socket() as probe:
-            try:
-                probe.bind(("", port))
-            except OSError:
-                continue
-            return port
-    raise RuntimeError("no free port in 18080-18999")
-
-
-def managers_on(port: int) -> list[psutil.Process]:
-    found = []
-    for proc in psutil.process_iter(["cmdline"]):
-        cmdline = proc.info["cmdline"] or []
-        if any("nni_node/main.js" in part for part in cmdline) and str(port) in cmdline:
-            found.append(proc)
-    return found
-
-
 @pytest.fixture
 def port():
     """A free port; after the test no NNI manager may still run there (one left over is stopped, then
     killed with its dispatcher and trials, and the test fails)."""
     chosen = free_port()
     yield chosen
-    leftover = managers_on(chosen)
+    leftover = manager_processes(chosen)
     if leftover:
         subprocess.run([*NNICTL, "stop", "--port", str(chosen)], capture_output=True, timeout=120)
-        for manager in managers_on(chosen):
+        for manager in manager_processes(chosen):
             for proc in [*manager.children(recursive=True), manager]:
                 proc.kill()
     assert not leftover, f"an NNI manager outlived the test on port {chosen}"
@@ -105,17 +81,6 @@ def port():
 def trial_env(monkeypatch):
     """Trials (fresh processes) import quick_trial from this module."""
     monkeypatch.setenv("PYTHONPATH", os.pathsep.join(filter(None, [str(TESTS), os.environ.get("PYTHONPATH")])))
-
-
-def rest(port, path):
-    with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/v1/nni/{path}", timeout=10) as response:
-        return json.loads(response.read())
-
-
-def final_metrics(port) -> list[dict]:
-    """Final metric dicts from the REST API (each value is JSON text of the reported dict's JSON text)."""
-    rows = [row for row in rest(port, "metric-data") if row["type"] == "FINAL"]
-    return [json.loads(json.loads(row["data"])) for row in rows]
 
 
 def assert_pareto_front_of(front_metrics, all_metrics, objectives=("war", "uar")):
@@ -378,17 +343,9 @@ def nnictl(*args, env, check=True):
     return subprocess.run([*NNICTL, *args], capture_output=True, text=True, env=env, check=check, timeout=120)
 
 
-def wait_for_status(port, wanted, timeout):
-    deadline, status = time.monotonic() + timeout, None
-    while time.monotonic() < deadline:
-        status = rest(port, "check-status")["status"]
-        if status in wanted:
-            return status
-        time.sleep(2)
-    raise AssertionError(f"experiment still {status} after {timeout} s")
-
-
-def test_nnictl_create_with_registered_tuner_reaches_done_stops_and_resumes(port, trial_env, tmp_path, hpo_space):
+def test_nnictl_create_with_registered_tuner_runs_the_trial_entry_to_done(port, trial_env, tmp_path, hpo_space):
+    """The trial entry with ``--evaluator module:name`` under nnictl; nnictl's stop and resume of the registered
+    tuner run once, in tests/test_tuner_nnictl.py."""
     env = dict(os.environ, NNI_CONFIG_DIR=str(tmp_path / "nni-config"))  # algo registration stays private
     nnictl("algo", "register", "--meta", str(ROOT / "strategies/meta.yml"), env=env)
     (tmp_path / "space.json").write_text(json.dumps(hpo_space))
@@ -424,20 +381,7 @@ def test_nnictl_create_with_registered_tuner_reaches_done_stops_and_resumes(port
         assert len(rest(port, "trial-jobs")) >= 3
         reported = final_metrics(port)
         assert len(reported) >= 3 and all({"war", "uar", "synops"} <= set(m) for m in reported)
-
-        nnictl("stop", experiment_id, env=env)
-        assert not managers_on(port)
-        for attempt in range(3):
-            nnictl("resume", experiment_id, "--port", str(port), env=env)
-            if wait_for_status(port, {"DONE", "ERROR"}, timeout=60) == "DONE" or slow_start() <= attempt:
-                break
-            nnictl("stop", experiment_id, env=env)
-        assert rest(port, "check-status")["status"] == "DONE"
-        deadline = time.monotonic() + 30
-        while "Resumed the search" not in dispatcher_log.read_text() and time.monotonic() < deadline:
-            time.sleep(1)
-        assert f"Resumed the search from the checkpoint ({len(reported)} results)" in dispatcher_log.read_text()
     finally:
         if experiment_id is not None:
             nnictl("stop", experiment_id, env=env, check=False)
-    assert not managers_on(port)
+    assert not manager_processes(port)

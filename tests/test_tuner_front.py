@@ -81,7 +81,7 @@ def test_bad_input_is_one_line_not_a_traceback(tmp_path, capsys):
     assert tnas_er(["front", "abc", "--objectives", "acc:max", "--experiment-dir", str(tmp_path / "none")]) == 1
     assert "no running manager answers for it and no database in" in capsys.readouterr().err
     assert tnas_er(["front", "abc", "--objectives", "acc:max,size:min", "--experiment-dir", str(tmp_path / "exp"),
-                    "--reference-point", "1"]) == 1
+                    "--reference-point", "1"]) == 2  # a usage error
     assert "--reference-point has 1 value(s) for 2 objective(s)" in capsys.readouterr().err
     for text in ("acc", "acc:up", "acc:max,acc:min", ""):
         with pytest.raises(argparse.ArgumentTypeError):

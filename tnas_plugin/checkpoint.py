@@ -15,13 +15,18 @@ from pathlib import Path
 import torch
 
 from .candidate import CandidateSpec, build_ann
+from .errors import InputError, MissingNetwork
 from .ttfs import QuantizedTTFSNetwork, TTFSNetwork, ann_to_ttfs, quantize
 
 FORMAT = "tnas-er-ttfs/1"
 
 
-class CheckpointError(ValueError):
+class CheckpointError(InputError, ValueError):
     """A checkpoint file that is missing, not a TNAS-ER checkpoint, or inconsistent."""
+
+
+class NoQuantizedNetwork(CheckpointError, MissingNetwork):
+    """A readable checkpoint saved without the integer network that :func:`load_quantized_checkpoint` asks for."""
 
 
 def save_checkpoint(path: str | Path, spec: CandidateSpec, snn: TTFSNetwork, metrics: dict | None = None,
@@ -89,7 +94,7 @@ def load_quantized_checkpoint(path: str | Path) -> tuple[CandidateSpec, Quantize
     path = Path(path)
     spec, snn, data = _load(path)
     if "quantized" not in data:
-        raise CheckpointError(f"{path}: no quantised network in this checkpoint (save it with quantized=...)")
+        raise NoQuantizedNetwork(f"{path}: no quantised network in this checkpoint (save it with quantized=...)")
     try:
         qnet = quantize(snn, **data["quantized"]["settings"])  # the structure; the stored integers replace its own
         stored = data["quantized"]["state_dict"]

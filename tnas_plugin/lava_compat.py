@@ -12,6 +12,14 @@ Two import-time problems, each fixed only while the one Lava module that has it 
   fixed (any earlier ``Pool`` fixes it, e.g. the synthetic-data generator's). Lava needs ``fork`` in any
   case, so while that module loads the call is made with ``force=True``.
 
+What the shims change is restored once Lava has loaded: ``dataclasses.dataclass`` and
+``multiprocessing.set_start_method`` are the originals again, and a start method that was not fixed before
+is left unfixed when the platform's default is ``fork`` (Linux before Python 3.14), so later code may
+still choose its own. Otherwise the process keeps ``fork``, the one thing that cannot be restored:
+Lava's runtime starts its processes (``SystemProcess``, a ``multiprocessing.Process``) with the
+process-wide start method whenever a network runs, and needs ``fork`` then. ``ByteEncoder`` stays
+hashable, as it is on Python 3.10.
+
 Call :func:`import_lava` before the first ``import lava...``; the project does so from one place only,
 ``tnas_plugin.hardware.lava_procs`` (the package every Lava import of the project passes through).
 """
@@ -50,13 +58,17 @@ def _hashable_default_dataclasses():
 
 @contextlib.contextmanager
 def _forced_start_method():
-    """Temporarily make ``multiprocessing.set_start_method`` override an already fixed method."""
+    """Temporarily make ``multiprocessing.set_start_method`` override an already fixed method; afterwards
+    unfix the method again if it was not fixed before and the platform's default is Lava's ``fork``."""
     original = multiprocessing.set_start_method
+    before = multiprocessing.get_start_method(allow_none=True)
     multiprocessing.set_start_method = lambda method, force=False: original(method, force=True)
     try:
         yield
     finally:
         multiprocessing.set_start_method = original
+        if before is None and multiprocessing.get_all_start_methods()[0] == "fork":
+            original(None, force=True)
 
 
 def import_lava() -> None:

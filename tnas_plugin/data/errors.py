@@ -4,8 +4,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from tnas_plugin.errors import InputError
 
-class SEEDataError(ValueError):
+
+class SEEDataError(InputError, ValueError):
     """A problem with a SEE-layout tree: ``path`` is the file or folder at fault, ``problem`` says what.
 
     ``sequence`` names the affected sequence where there is one. With ``on_error="skip"`` the same

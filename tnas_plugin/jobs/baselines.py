@@ -40,9 +40,9 @@ HANDCRAFTED_TTFS = CandidateSpec(
     stages=(StageSpec(8, 3, "max"), StageSpec(16, 3, "max")), classifier_width=64, num_classes=7,
 )
 
-#: Time steps of the rate twin in ``tnas-er search``, from ``benchmarks/bench_baselines.py``: the smallest T of
-#: {8, ..., 256} whose rate twin reaches 95 % of the TTFS network's validation accuracy was 32 in one seed of
-#: three; in the other two none did (accuracy still rising at 256), so the search uses the largest, 256.
+#: Time steps of the rate twin in ``tnas-er search``: the smallest T of {8, ..., 256} at which the rate twin
+#: reaches 95 % of the TTFS network's validation accuracy in every seed of ``benchmarks/bench_baselines.py``,
+#: the largest where a seed reaches it at none (figures in benchmarks/README.md).
 RATE_TWIN_STEPS = 256
 
 

@@ -21,9 +21,8 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from tnas_plugin.errors import InputError, UsageError
 from tnas_plugin.strategies.manager_listen import bind_problem
-
-from .results import InputError, UsageError
 
 DEFAULT_PORT = 8080  # the first port tried when --port is not given
 PORTS_TRIED = 100  # ports tried from DEFAULT_PORT on before giving up

@@ -4,13 +4,12 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import sys
 from pathlib import Path
 
-from tnas_plugin.cli_args import int_range
-from tnas_plugin.data.cli import add_data_options
+from tnas_plugin.errors import InputError, UsageError
 
-from .results import InputError, UsageError, check_writable
+from .cli_args import add_data_options, int_range
+from .results import check_writable
 from .signals import say
 
 # Options of a search run that --resume takes from the stopped run (None on the command line: not given).
@@ -27,13 +26,13 @@ BASELINES = {
     "none": "none (the report compares the chosen network with chance only)",
 }
 
-# --quick: SearchOptions of a smoke run that still learns (2 min 40 s of CPU time; measured in the README)
+# --quick: SearchOptions of a smoke run that still learns (its CPU time is measured in README.md)
 QUICK = dict(budget=4, epochs=5, final_epochs=10, finalists=2, population=4, baselines="fast", lava_samples=5)
 
 
 SEARCH_EPILOG = """examples:
   tnas-er search                                 # synthetic data, web UI on :8080, results in results/search
-  tnas-er search --quick --out results/quick     # a smoke run that still learns (2 min 40 s of CPU)
+  tnas-er search --quick --out results/quick     # a smoke run that still learns (minutes of CPU)
   tnas-er search --budget 30 --port 8081 --out results/run2
   tnas-er search --data /datasets/SEE --resolution 48 --epochs 30
   tnas-er search --out results/run2 --overwrite  # replace an earlier run's results
@@ -45,7 +44,7 @@ exit status: 0 done, 1 bad data or files (one line names the file), 2 usage erro
 
 
 def _search(args: argparse.Namespace) -> int:
-    from .search_job import SearchInterrupted, SearchOptions, run_search
+    from .search_job import SearchOptions, run_search
 
     given = {name: value for name, value in vars(args).items() if name in _RUN_OPTIONS and value is not None}
     if args.resume is not None and (given or args.overwrite or args.quick):
@@ -65,11 +64,7 @@ def _search(args: argparse.Namespace) -> int:
                             **{**(QUICK if args.quick else {}), **given})  # options given win over --quick's
     if args.efficiency is not None:
         options.efficiency = EFFICIENCY[args.efficiency]
-    try:
-        report = run_search(options, overwrite=args.overwrite, resume_from=args.resume)
-    except SearchInterrupted as stopped:
-        say(f"tnas-er search: {stopped}", sys.stderr)
-        return 1
+    report = run_search(options, overwrite=args.overwrite, resume_from=args.resume)
     say(f"results: {report.parent.resolve()}  (report: {report})")
     return 0
 
@@ -92,8 +87,9 @@ def load_architecture(path: Path):
 def check_data(data: Path, spec, cache_dir: Path | None, annotations: Path | None = None) -> None:
     """The preflight of ``train`` and ``evaluate``: the candidate's modality folders, at its resolution."""
     from tnas_plugin.data import MODALITIES
-    from tnas_plugin.data.cli import print_problems
     from tnas_plugin.data.preflight import check_tree
+
+    from .data_commands import print_problems
 
     checked = check_tree(data, MODALITIES[spec.modality], size=(spec.resolution, spec.resolution), cache_dir=cache_dir,
                          annotations=annotations)
@@ -239,7 +235,7 @@ def register(subparsers) -> None:
                         help="reference networks measured after the search: " +
                              "; ".join(f"{name}: {what}" for name, what in BASELINES.items()) + " (default full)")
     search.add_argument("--quick", action="store_true",
-                        help="a smoke run that still learns (2 min 40 s of CPU time): " +
+                        help="a smoke run that still learns, in minutes of CPU time: " +
                              ", ".join(f"--{name.replace('_', '-')} {value}" for name, value in QUICK.items()
                                        if name in _RUN_OPTIONS) +
                              f", Lava checked on {QUICK['lava_samples']} clips (options given override these)")

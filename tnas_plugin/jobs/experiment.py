@@ -10,10 +10,8 @@ both :class:`PatientManager`: NNI's waits at start-up long enough for a loaded m
 within seconds. :meth:`SearchExperiment.front` gives the Pareto front with each member's metrics
 (``export_top_models`` gives the architectures only).
 
-NNI 3.0 keeps a NAS experiment's strategy state in ``checkpoint/state.ckpt.torch`` (``torch.save``),
-written only when the experiment starts and stops. Resuming it fails on torch >= 2.6, whose
-``torch.load`` refuses the pickle by default (``UnpicklingError``), and the ``stop()`` that follows
-saves the freshly initialised, empty strategy state over the good one. Here instead:
+NNI 3.0's own NAS resume loses the strategy state and ends at once (docs/ARCHITECTURE.md, "What NNI 3.0
+does on resume"). Here instead:
 
 * the strategy's ``state_dict()`` (plain JSON for :class:`~tnas_plugin.strategies.TNASEvolution`) is
   written to ``state_file`` atomically, when the experiment starts and stops and whenever
@@ -42,12 +40,14 @@ from typing import Callable
 from nni.experiment import Experiment
 from nni.nas.experiment import NasExperiment
 from nni.runtime.tuner_command_channel import TunerCommandChannel
+from nni.runtime.tuner_command_channel.command_type import CommandType
 
 from tnas_plugin.atomic import write_atomic
 from tnas_plugin.strategies.manager_start import patient_manager_start, stop_manager
 from tnas_plugin.strategies.nni_records import database_path, load_object, read_trials
 
-from .results import InputError
+from tnas_plugin.errors import InputError
+
 from .trial_log import TrialMonitor
 
 _logger = logging.getLogger(__name__)
@@ -65,8 +65,8 @@ class PatientManager:
     within seconds whatever state it is in (:mod:`tnas_plugin.strategies.manager_start`).
 
     NNI gives its manager 3 s to answer and the tuner 10 s to connect; its ``stop`` asks the manager to stop
-    and waits without a limit, and a manager whose tuner is still starting waits for that tuner (49 s were
-    seen on a loaded machine), after which the tuner prints a ``ConnectionRefusedError``.
+    and waits without a limit, and a manager whose tuner is still starting waits for that tuner, after which
+    the tuner prints a ``ConnectionRefusedError`` (docs/ARCHITECTURE.md, "Start-up and stop on a busy machine").
     """
 
     def _start_nni_manager(self, *args, **kwargs):
@@ -88,14 +88,14 @@ class _ChannelSkippingImports(TunerCommandChannel):
     """NNI's tuner command channel for NAS, skipping the commands it cannot decode (``ImportData``,
     ``AddCustomizedTrialJob``: sent on resume, for tuners)."""
 
-    def receive(self):
+    SKIPPED = frozenset({CommandType.ImportData, CommandType.AddCustomizedTrialJob})
+
+    def _receive(self):
         while True:
-            try:
-                return super().receive()
-            except ValueError as unknown:
-                if not str(unknown).startswith("Unknown command type"):
-                    raise
-                _logger.info("Skipping NNI's command the NAS engine has no use for (%s).", unknown)
+            command_type, content = super()._receive()
+            if command_type not in self.SKIPPED:
+                return command_type, content
+            _logger.info("Skipping NNI's %s command: the NAS engine has no use for it.", command_type.name)
 
 
 @dataclass(frozen=True)
@@ -155,13 +155,8 @@ class SearchExperiment(PatientManager, NasExperiment):
                 for entry in pareto_front()]
 
     def execution_engine_factory(self, config):
-        """NNI's engine, with a command channel that survives the ``ImportData`` command of a resume.
-
-        On resume NNI's manager sends the earlier trials' results as ``ImportData`` (and
-        ``AddCustomizedTrialJob``), which NNI 3.0's NAS command channel does not know: it raises in its
-        listening thread, which dies, and the resumed search ends at once without a trial. The
-        strategy's state holds those results already.
-        """
+        """NNI's engine, with a command channel that skips the tuner commands of a resume (docs/ARCHITECTURE.md,
+        "What NNI 3.0 does on resume"); the strategy's state holds those results already."""
         from nni.nas.execution import training_service
 
         channel = training_service.TunerCommandChannel

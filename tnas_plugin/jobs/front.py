@@ -23,7 +23,6 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import sys
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
@@ -35,6 +34,8 @@ from tnas_plugin.pareto import hypervolume, non_dominated
 if TYPE_CHECKING:  # tnas-er --help never loads NNI: the records module (an NNI adapter) is imported when used
     from tnas_plugin.strategies.nni_records import TrialRecord
 
+from tnas_plugin.errors import InputError, UsageError
+
 EPILOG = """examples:
   tnas-er front AbCd1234 --objectives accuracy:max,n_nodes:min
   tnas-er front AbCd1234 --objectives war:max,uar:max,synops:min --reference-point 0.14,0.14,2e6 --out results/front
@@ -42,8 +43,8 @@ EPILOG = """examples:
 """
 
 
-class FrontError(Exception):
-    """The experiment or its records cannot be found or read, or the command line is inconsistent."""
+class FrontError(InputError):
+    """The experiment or its records cannot be found or read, or hold no usable result (exit status 1)."""
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -167,7 +168,7 @@ def compute_front(trials: list[TrialRecord], objectives: dict[str, str], referen
         minimised_reference = default_reference(points)
     else:
         if len(reference) != len(objectives):
-            raise FrontError(f"--reference-point has {len(reference)} value(s) for {len(objectives)} objective(s)")
+            raise UsageError(f"--reference-point has {len(reference)} value(s) for {len(objectives)} objective(s)")
         minimised_reference = [-r if d == "max" else r for r, d in zip(reference, objectives.values())]
     front = sorted((usable[i] for i in non_dominated(points)), key=lambda t: _minimised(t, objectives))
     curve, seen = [], []
@@ -245,14 +246,8 @@ def write_outputs(result: FrontResult, out: Path) -> list[Path]:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from tnas_plugin.strategies.nni_records import RecordsError
-
-    try:
-        trials, source = load_trials(args.experiment_id, experiment_dir=args.experiment_dir, port=args.port)
-        result = compute_front(trials, args.objectives, args.reference_point, source)
-    except (FrontError, RecordsError) as problem:
-        print(f"tnas-er front: {problem}", file=sys.stderr)
-        return 1
+    trials, source = load_trials(args.experiment_id, experiment_dir=args.experiment_dir, port=args.port)
+    result = compute_front(trials, args.objectives, args.reference_point, source)
     out = args.out or Path(f"front-{args.experiment_id}")
     written = write_outputs(result, out)
     table = front_table(result)

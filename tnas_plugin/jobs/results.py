@@ -16,21 +16,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tnas_plugin.atomic import write_atomic
+from tnas_plugin.errors import InputError, UsageError
 
 PARTIAL_SUFFIX = ".partial"
 RUN_FILE = "search-run.json"  # the stopped run's options, NNI experiment ID and progress
-
-
-class UsageError(Exception):
-    """A command line that cannot be run as given (exit status 2)."""
-
-
-class JobError(Exception):
-    """A job that cannot go on, said in one line (exit status 1), e.g. a search in which no trial succeeded."""
-
-
-class InputError(JobError):
-    """A missing, unreadable or unwritable file or folder (exit status 1)."""
 
 
 def partial_of(out: Path) -> Path:

@@ -43,9 +43,9 @@ from tnas_plugin.candidate import CandidateSpec, build_ann
 from tnas_plugin.checkpoint import save_checkpoint
 from tnas_plugin.clip_store import write_clip_store
 from tnas_plugin.data import SEEDataError, SynthConfig, annotation_path, synthesize
-from tnas_plugin.data.cli import print_notes, print_problems
 from tnas_plugin.data.preflight import check_tree
 from tnas_plugin.hardware import COST_METRICS
+from tnas_plugin.errors import InputError, TnasError, UsageError
 from tnas_plugin.measurement import (CandidateResult, Evaluation, MeasurementSettings, evaluate_network,
                                      measure_candidate, train_final)
 from tnas_plugin.metrics import confusion
@@ -60,8 +60,9 @@ from .baselines import HANDCRAFTED_TTFS, RATE_TWIN_STEPS, train_lif_baseline, tw
 from .claims import DEFAULT_PORT, claim_folder, claim_port
 from .experiment import SearchExperiment, run_to_completion
 from .commands import BASELINES
+from .data_commands import print_notes, print_problems
 from .report import CHOSEN, HANDCRAFTED, write_report
-from .results import InputError, JobError, ResultsFolder, UsageError
+from .results import ResultsFolder
 from .signals import Stopped, say, stop_requested
 from .trial_log import trial_columns
 from .tuner_search import announce, search_results, tuner_experiment
@@ -153,11 +154,11 @@ def trial_settings(options: SearchOptions, folder: ResultsFolder) -> dict:
     return {**trial, "clip_store": str(store.resolve())}
 
 
-class SearchInterrupted(RuntimeError):
+class SearchInterrupted(TnasError):
     """The search stopped before its end; the finished trials were kept and it can be resumed."""
 
 
-class StartupFailed(JobError):
+class StartupFailed(TnasError):
     """NNI's search failed before its first trial; a new run leaves nothing behind (exit status 1)."""
 
     def __init__(self, why: str, folder: ResultsFolder, resumed: bool):
@@ -576,7 +577,7 @@ def _run(options: SearchOptions, folder: ResultsFolder, run: dict, resumed: bool
         history, front = as_trials(run["history"]), as_trials(run["front"])
         say(f"the search finished before the stop ({len(history)} trials): going on with the finalists")
     if not front:
-        raise JobError(f"no trial succeeded; see the reason column of {out / 'trials.csv'}")
+        raise TnasError(f"no trial succeeded; see the reason column of {out / 'trials.csv'}")
     trial_budget = finalist_budget(options, history)
     finalists, settings = retrain_finalists(options, space, history, trial_budget)
     handcrafted_spec = replace(HANDCRAFTED_TTFS, resolution=options.resolution)

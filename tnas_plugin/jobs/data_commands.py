@@ -3,48 +3,32 @@ from __future__ import annotations
 
 import argparse
 import os
-import sys
 from collections import Counter
 from pathlib import Path
 
-from tnas_plugin.cli_args import int_range
+from tnas_plugin.data import MODALITIES, SynthConfig, synthesize
+from tnas_plugin.data.preflight import check_tree
+from tnas_plugin.errors import UsageError
 
-from .dataset import MODALITIES
-from .errors import SEEDataError
-from .preflight import check_tree
-from .synth import SynthConfig, synthesize
-
-
-def parse_size(text: str) -> tuple[int, int]:
-    """``"64x48"`` -> (64, 48) (height x width)."""
-    try:
-        height, width = (int(v) for v in text.lower().split("x"))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"size must be HxW, e.g. 64x64, got {text!r}") from None
-    if min(height, width) < 1:
-        raise argparse.ArgumentTypeError(f"size must be HxW with both at least 1, got {text!r}")
-    return height, width
+from .cli_args import add_data_options, int_range, parse_size
+from .results import check_writable
 
 
 def run_synth(args: argparse.Namespace) -> int:
+    check_writable(args.out)
     try:
         config = SynthConfig(subjects=args.subjects, seed=args.seed, size=args.size)
         summary = synthesize(args.out, config, progress=True, workers=args.workers)
-    except (FileExistsError, ValueError) as exc:
-        print(f"tnas-er data synth: {exc}", file=sys.stderr)
-        return 2
+    except (FileExistsError, ValueError) as exc:  # an --out that holds a tree, or settings the generator refuses
+        raise UsageError(str(exc)) from None
     print(f"wrote {summary['sequences']} sequences ({summary['training']} training, {summary['testing']} testing, "
           f"{summary['frames']} frames per modality) to {args.out}")
     return 0
 
 
 def run_check(args: argparse.Namespace) -> int:
-    try:
-        checked = check_tree(args.root, MODALITIES[args.modality], size=args.size, cache_dir=args.cache_dir, progress=True,
-                             annotations=args.annotations)
-    except SEEDataError as exc:
-        print(f"unusable: {exc}")
-        return 1
+    checked = check_tree(args.root, MODALITIES[args.modality], size=args.size, cache_dir=args.cache_dir, progress=True,
+                         annotations=args.annotations)
     for split, records in checked.sequences.items():
         counts = Counter(record.info.emotion for record in records)
         lighting = Counter(record.info.lighting for record in records)
@@ -67,15 +51,6 @@ def print_notes(notes) -> None:
     """One ``tolerated: <path>: <what was found and done>`` line per note (what the SEE authors' loader accepts)."""
     for note in notes:
         print(f"tolerated: {note}")
-
-
-def add_data_options(parser: argparse.ArgumentParser) -> None:
-    """``--cache-dir`` and ``--annotations`` of every command that reads a SEE tree."""
-    parser.add_argument("--cache-dir", type=Path, default=None,
-                        help="decoded-frame cache (default DATA/.cache, or a user cache folder if DATA is read-only)")
-    parser.add_argument("--annotations", type=Path, default=None, metavar="FILE",
-                        help="annotation file, a path or a name inside the data folder (default: emotion.json or "
-                             "emotion_new_adjust2.json, whichever is present)")
 
 
 def register(subparsers) -> None:

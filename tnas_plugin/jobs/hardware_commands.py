@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 import time
 from dataclasses import asdict
 from pathlib import Path
@@ -16,15 +15,12 @@ from pathlib import Path
 import torch
 
 from tnas_plugin.candidate import candidate_dataset
-from tnas_plugin.checkpoint import CheckpointError, load_checkpoint
-from tnas_plugin.cli_args import int_range, positive_float
-from tnas_plugin.data import SEEDataError
-from tnas_plugin.data.cli import add_data_options
+from tnas_plugin.checkpoint import NoQuantizedNetwork, load_checkpoint, load_quantized_checkpoint
+from tnas_plugin.errors import InputError, UsageError
+from tnas_plugin.hardware import CostReport, available_profiles, count_ttfs, estimate_energy, load_profile
+from tnas_plugin.hardware.profiles import LATENCY_MODELS
 
-from .energy import estimate_energy
-from .profiles import LATENCY_MODELS, ProfileError, available_profiles, load_profile
-from .cost import CostReport
-from .synops import count_ttfs
+from .cli_args import add_data_options, int_range, positive_float
 
 
 def load_inputs(args: argparse.Namespace):
@@ -49,15 +45,11 @@ def format_table(report: CostReport) -> str:
 
 
 def run_synops(args: argparse.Namespace) -> int:
-    try:
-        profile = load_profile(args.profile)
-        snn, frames, steps = load_inputs(args)
-    except (CheckpointError, ProfileError, SEEDataError) as error:
-        return _bad_input("synops", error)
+    profile = load_profile(args.profile)
     if args.latency_model not in (None, *profile.latency_models):
-        print(f"tnas-er synops: profile {profile.name!r} supports the latency models {list(profile.latency_models)}, "
-              f"not {args.latency_model!r}")
-        return 2
+        raise UsageError(f"--latency-model {args.latency_model}: profile {profile.name!r} supports "
+                         f"{list(profile.latency_models)} only")
+    snn, frames, steps = load_inputs(args)
     report = count_ttfs(snn, frames, steps)
     energy = estimate_energy(report, profile, args.latency_model, args.step_ms)
     ann = estimate_energy(report.ann_twin(), profile)
@@ -74,17 +66,12 @@ def run_synops(args: argparse.Namespace) -> int:
 
 
 def run_export_lava(args: argparse.Namespace) -> int:
-    from .lava_export import compare_with_torch, export_lava  # imports Lava (sets the fork start method): only for this command
+    """Exit status 0 when Lava agrees with PyTorch on every sample (bit for bit with ``--fixed-point``), else 1."""
+    snn, frames, steps = load_inputs(args)
+    from tnas_plugin.hardware.lava_export import compare_with_torch, export_lava  # imports Lava: only once the inputs are good
 
-    try:
-        snn, frames, steps = load_inputs(args)
-    except (CheckpointError, SEEDataError) as error:
-        return _bad_input("export-lava", error)
     if args.fixed_point:
-        try:
-            snn = fixed_point_network(args, snn, steps)
-        except (CheckpointError, ValueError) as error:
-            return _bad_input("export-lava", error)
+        snn = fixed_point_network(args, snn, steps)
     else:
         snn = snn.double()  # Lava's floating-point models compute in float64: compare like with like
     graph = export_lava(snn, steps, frames, samples_per_run=args.samples_per_run, fixed_point=args.fixed_point)
@@ -109,25 +96,19 @@ def run_export_lava(args: argparse.Namespace) -> int:
 
 def fixed_point_network(args: argparse.Namespace, snn, steps: int):
     """The checkpoint's saved integer network, or ``snn`` quantised to ``--weight-bits`` (default 8) for ``steps``."""
-    from tnas_plugin.checkpoint import load_quantized_checkpoint
     from tnas_plugin.ttfs import quantize
 
     try:
         _, qnet, _ = load_quantized_checkpoint(args.checkpoint)
-    except CheckpointError as error:
-        if "no quantised network" not in str(error):
-            raise
-        return quantize(snn, args.weight_bits or 8, steps_per_window=steps)
+    except NoQuantizedNetwork:
+        try:
+            return quantize(snn, args.weight_bits or 8, steps_per_window=steps)
+        except ValueError as error:  # a dense sum past Lava's accumulator, a threshold past the potential width
+            raise InputError(f"{args.checkpoint}: cannot run in fixed point ({error})") from None
     if qnet.steps_per_window != steps or args.weight_bits not in (None, qnet.weight_bits):
-        raise ValueError(f"{args.checkpoint}: its saved integer network has {qnet.weight_bits}-bit weights for "
+        raise UsageError(f"{args.checkpoint}: its saved integer network has {qnet.weight_bits}-bit weights for "
                          f"{qnet.steps_per_window} steps per window; leave --weight-bits/--steps-per-window out")
     return qnet
-
-
-def _bad_input(command: str, error: Exception) -> int:
-    """A missing or bad checkpoint, profile or data file: one line naming it, exit status 1."""
-    print(f"tnas-er {command}: {error}", file=sys.stderr)
-    return 1
 
 
 def _common(parser: argparse.ArgumentParser, samples: int) -> None:
