@@ -371,6 +371,20 @@ def tables(runs: list[dict], baselines: dict[int, dict]) -> tuple[pd.DataFrame, 
     return pd.DataFrame(rows), pd.DataFrame(summary_rows)
 
 
+def verdict(summary: pd.DataFrame) -> str:
+    """The report's first words: per strategy, does validation rank the finalists as test does, and how the chosen
+    network compares with the hand-crafted one on test (means over seeds)."""
+    sentences = []
+    for strategy, group in summary.groupby("strategy"):
+        rho = group["spearman_val_test_uar"]
+        sentences.append(
+            f"{strategy}: the finalists' validation UAR ranks their test UAR with mean Spearman {rho.mean():.2f} over "
+            f"{len(group)} seeds (from {rho.min():.2f} to {rho.max():.2f}; target 0.6 {'met' if rho.mean() >= 0.6 else 'not met'}); "
+            f"the network chosen on validation is {group['chosen_test_uar_minus_handcrafted'].mean():+.3f} test UAR from "
+            f"the hand-crafted network at {group['chosen_test_energy_ratio'].mean():.2f}x its test energy.")
+    return " ".join(sentences)
+
+
 def _spec_key(params: dict) -> str:
     """The network ``params`` builds (two samples differing in inert labels have the same key)."""
     from tnas_plugin.search_spaces import EyeSpaceChoices
@@ -465,7 +479,7 @@ def main(argv=None) -> int:
         row["seeds_with_cheap_and_as_good"] = int(group["cheap_and_as_good"].sum())
         aggregate.append(row)
     pd.DataFrame(aggregate).to_csv(args.out / "bench_search_summary.csv", index=False)
-    lines = ["# bench_search", "", f"Machine: {machine.describe()}", "",
+    lines = ["# bench_search", "", verdict(summary), "", f"Machine: {machine.describe()}", "",
              f"Data: {args.data} ({args.subjects} subjects, split within subjects by take as SEE is); search budget "
              + (f"{args.search_trials} trials" if args.search_trials else f"{args.search_seconds:.0f} s of evaluator time")
              + f" per strategy and seed; {args.epochs} epochs per trial, finalists and the hand-crafted baseline "
