@@ -583,6 +583,13 @@ class ParetoEvolution:
         self._pending.append(genome)
         return self.decode(genome)
 
+    def records(self, params: Mapping[str, Any]) -> bool:
+        """Whether ``params`` has a record: a result, or a failure."""
+        try:
+            return self.encode(params) in self._index
+        except ValueError:  # not a point of this space: no record of it
+            return False
+
     def tell(self, params: Mapping[str, Any], metrics: Mapping[str, Any] | Real | None) -> None:
         """Record the result of ``params`` (``None`` = failed). Results for unasked candidates are imported:
         the survivors take them in at the next generation, in arrival order."""

@@ -244,10 +244,16 @@ class TNASEvolutionTuner(Tuner):
 
     @_guarded("skip")
     def import_data(self, data: list[dict]) -> None:
-        """Results of earlier trials (``nnictl resume`` / ``nnictl experiment import``): ``parameter`` + ``value``."""
+        """Results of earlier trials (``nnictl resume`` / ``nnictl experiment import``): ``parameter`` + ``value``.
+
+        A candidate the search state already records, with a result or as failed, keeps that record: NNI
+        re-imports each trial's result under the parameters it assigned the trial, and NNI 3.0's local
+        training service can hand a trial another trial's parameters (docs/ARCHITECTURE.md, "What NNI 3.0
+        does on resume"), while the state holds what each trial really reported."""
         core = self._require_core()
         for entry in data:
-            self._tell(core, entry["parameter"], entry["value"])
+            if not core.records(entry["parameter"]):
+                self._tell(core, entry["parameter"], entry["value"])
         self._serve_waiting()
 
     @_guarded("skip")

@@ -234,6 +234,28 @@ def test_stop_and_resume_continue_the_same_search_including_orphaned_candidates(
     assert resumed.core.history()[:12] == tuner.core.history()[:12]
 
 
+def test_a_resume_keeps_what_the_trials_reported_when_nni_swapped_two_trials_parameters(checkpoint_dir):
+    """NNI 3.0's local training service hands queued parameters to whichever trial asks first: two trials
+    started together can run each other's. The result then comes with the id of what the trial really ran,
+    but NNI's trial ends, and its re-import on resume, use the ids it assigned."""
+    options = {"objectives": {"accuracy": "max", "latency": "min"}, "seed": 1, "population_size": 4}
+    tuner = TNASEvolutionTuner(**options)
+    tuner.late_result_grace_s = 0
+    tuner.update_search_space(SPACE)
+    first, second = tuner.generate_parameters(0), tuner.generate_parameters(1)
+    tuner.receive_trial_result(1, second, metrics(second))  # job A, assigned id 0, ran id 1 and reported it
+    tuner.trial_end(0, True)  # A's end, under its assigned id: no result for id 0
+    tuner.trial_end(1, False, parameters=second)  # job B, assigned id 1, ran id 0 and failed
+
+    resumed = TNASEvolutionTuner(**options)
+    resumed.load_checkpoint()
+    resumed.update_search_space(SPACE)
+    resumed.import_data([{"parameter": first, "value": metrics(second)}])  # A's result under A's assigned parameters
+    history = {json.dumps(entry["params"], sort_keys=True): entry["metrics"] for entry in resumed.core.history()}
+    assert history[json.dumps(first, sort_keys=True)] is None
+    assert history[json.dumps(second, sort_keys=True)] == metrics(second)
+
+
 def test_an_unusable_checkpoint_starts_a_fresh_search(checkpoint_dir, caplog):
     (checkpoint_dir / CHECKPOINT_FILE).write_text(json.dumps({"version": 3, "space": {"other": []}}))
     tuner = TNASEvolutionTuner(objectives={"accuracy": "max", "latency": "min"}, seed=0)
