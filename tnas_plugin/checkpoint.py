@@ -114,7 +114,7 @@ def _load(path: Path) -> tuple[CandidateSpec, TTFSNetwork, dict]:
         with warnings.catch_warnings():  # torch warns about pickle protocols before refusing or reading the file
             warnings.simplefilter("ignore")
             data = torch.load(path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError as error:  # torch's weights-only unpickler met something other than tensors and plain data
+    except pickle.UnpicklingError:  # torch's weights-only unpickler met something other than tensors and plain data
         raise CheckpointError(f"{path}: not a safe checkpoint (it holds Python objects other than tensors and plain "
                               "data, which loading could run as code); refused") from None
     except Exception as error:  # torch raises several types for a corrupt or foreign file
