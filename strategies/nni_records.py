@@ -135,8 +135,9 @@ def trials_from_rest(port: int, timeout: float = 10.0) -> list[TrialRecord]:
     return sorted(trials, key=lambda t: t.sequence)
 
 
-def trials_from_database(database: Path) -> list[TrialRecord]:
-    """Every trial recorded in an experiment's database (:func:`database_path`, opened read-only)."""
+def _read_database(database: Path) -> tuple[list[tuple], list[tuple]]:
+    """The trial events (ID, event, data, sequence number) and final metrics (ID, parameter id, data) of an
+    experiment's database (:func:`database_path`, opened read-only), oldest first."""
     connection = sqlite3.connect(f"file:{database}?mode=ro", uri=True)
     try:
         events = connection.execute(
@@ -147,6 +148,29 @@ def trials_from_database(database: Path) -> list[TrialRecord]:
         raise RecordsError(f"{database} is not a readable NNI database: {broken}") from broken
     finally:
         connection.close()
+    return events, finals
+
+
+def parameters_each_result_ran(database: Path) -> dict[str, dict]:
+    """Trial ID -> the parameters its final result was computed with, exactly as the tuner proposed them:
+    those of the parameter id the trial sent with its result, which NNI's own pairing may not be (see
+    :func:`_pair`)."""
+    events, finals = _read_database(database)
+    proposed = {}
+    for _, _, data, _ in events:
+        try:
+            record = json.loads(data) if data else None
+        except json.JSONDecodeError:
+            continue
+        if isinstance(record, dict) and isinstance(record.get("parameters"), dict) and "parameter_id" in record:
+            proposed[str(record["parameter_id"])] = record["parameters"]
+    return {trial_id: proposed[str(parameter_id)] for trial_id, parameter_id, _ in finals
+            if parameter_id is not None and str(parameter_id) in proposed}
+
+
+def trials_from_database(database: Path) -> list[TrialRecord]:
+    """Every trial recorded in an experiment's database (:func:`database_path`, opened read-only)."""
+    events, finals = _read_database(database)
     trials: dict[str, TrialRecord] = {}
     by_parameter_id, reported = {}, {}
     for trial_id, event, data, sequence in events:

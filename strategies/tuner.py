@@ -48,7 +48,7 @@ from tnas_plugin.atomic import atomic_file
 
 from . import nni_compat
 from .evolution_core import LATE_RESULT_GRACE_S, AwaitingResults, EvolutionOptions, ParetoEvolution, SearchExhausted
-from .nni_records import load_object
+from .nni_records import RecordsError, database_path, load_object, parameters_each_result_ran
 
 _logger = logging.getLogger(__name__)
 
@@ -246,15 +246,31 @@ class TNASEvolutionTuner(Tuner):
     def import_data(self, data: list[dict]) -> None:
         """Results of earlier trials (``nnictl resume`` / ``nnictl experiment import``): ``parameter`` + ``value``.
 
-        A candidate the search state already records, with a result or as failed, keeps that record: NNI
-        re-imports each trial's result under the parameters it assigned the trial, and NNI 3.0's local
+        NNI re-imports each trial's result under the parameters it assigned the trial, and NNI 3.0's local
         training service can hand a trial another trial's parameters (docs/ARCHITECTURE.md, "What NNI 3.0
-        does on resume"), while the state holds what each trial really reported."""
+        does on resume"). So a result of a trial NNI's database knows is paired with the parameters the
+        trial reported it ran, and a candidate the search state already records, with a result or as
+        failed, keeps that record."""
         core = self._require_core()
+        ran = self._parameters_each_result_ran() if any("trialJobId" in entry for entry in data) else {}
         for entry in data:
-            if not core.records(entry["parameter"]):
-                self._tell(core, entry["parameter"], entry["value"])
+            params = ran.get(entry.get("trialJobId"), entry["parameter"])
+            if not core.records(params):
+                self._tell(core, params, entry["value"])
         self._serve_waiting()
+
+    def _parameters_each_result_ran(self) -> dict[str, dict]:
+        """Trial ID -> the parameters its result was computed with, from the experiment's NNI database
+        (next to the checkpoint folder); none when there is none to read."""
+        directory = self.get_checkpoint_path()
+        database = None if directory is None else database_path(Path(directory).parent)
+        if database is None or not database.is_file():
+            return {}
+        try:
+            return parameters_each_result_ran(database)
+        except RecordsError as unreadable:
+            _logger.warning("Imported results keep NNI's pairing with parameters: %s", unreadable)
+            return {}
 
     @_guarded("skip")
     def recovered_trials(self, parameters: list[dict]) -> None:

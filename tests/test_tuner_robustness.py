@@ -5,6 +5,7 @@ import logging
 import math
 import queue
 import random
+import sqlite3
 import threading
 import time
 
@@ -253,6 +254,47 @@ def test_a_resume_keeps_what_the_trials_reported_when_nni_swapped_two_trials_par
     resumed.import_data([{"parameter": first, "value": metrics(second)}])  # A's result under A's assigned parameters
     history = {json.dumps(entry["params"], sort_keys=True): entry["metrics"] for entry in resumed.core.history()}
     assert history[json.dumps(first, sort_keys=True)] is None
+    assert history[json.dumps(second, sort_keys=True)] == metrics(second)
+
+
+def nni_database(folder, trials):
+    """An NNI manager's database (its own schema) of ``trials``: (trial ID, parameter id NNI assigned,
+    parameters, parameter id reported with the result, result)."""
+    folder.mkdir(parents=True)
+    connection = sqlite3.connect(folder / "nni.sqlite")
+    connection.executescript(
+        "create table TrialJobEvent (timestamp integer, trialJobId text, event text, data text, logPath text, "
+        "sequenceId integer, message text, environmentId text);"
+        "create table MetricData (timestamp integer, trialJobId text, parameterId text, type text, sequence integer, data text);")
+    for time_stamp, (trial_id, assigned, params, reported, result) in enumerate(trials):
+        record = json.dumps({"parameter_id": assigned, "parameter_source": "algorithm", "parameters": params})
+        connection.execute("insert into TrialJobEvent values (?, ?, 'WAITING', ?, '', ?, '', '')",
+                           (time_stamp, trial_id, record, time_stamp))
+        connection.execute("insert into MetricData values (?, ?, ?, 'FINAL', 0, ?)",
+                           (100 + time_stamp, trial_id, str(reported), json.dumps(json.dumps(result))))
+    connection.commit()
+    connection.close()
+
+
+def test_a_resume_pairs_each_imported_result_with_what_its_trial_ran(tmp_path, monkeypatch):
+    """Two trials swapped their parameters and both results were lost to the stopped tuner: NNI re-imports
+    each under the other's parameters; the tuner pairs them by the parameter id each trial reported."""
+    checkpoint_dir = tmp_path / "checkpoint"
+    checkpoint_dir.mkdir()
+    monkeypatch.setenv("NNI_CHECKPOINT_DIRECTORY", str(checkpoint_dir))
+    options = {"objectives": {"accuracy": "max", "latency": "min"}, "seed": 2, "population_size": 4}
+    tuner = TNASEvolutionTuner(**options)
+    tuner.update_search_space(SPACE)
+    first, second = tuner.generate_parameters(0), tuner.generate_parameters(1)
+    nni_database(tmp_path / "db", [("A", 0, first, 1, metrics(second)), ("B", 1, second, 0, metrics(first))])
+
+    resumed = TNASEvolutionTuner(**options)
+    resumed.load_checkpoint()
+    resumed.update_search_space(SPACE)
+    resumed.import_data([{"parameter": first, "value": metrics(second), "trialJobId": "A"},
+                         {"parameter": second, "value": metrics(first), "trialJobId": "B"}])
+    history = {json.dumps(entry["params"], sort_keys=True): entry["metrics"] for entry in resumed.core.history()}
+    assert history[json.dumps(first, sort_keys=True)] == metrics(first)
     assert history[json.dumps(second, sort_keys=True)] == metrics(second)
 
 
