@@ -69,125 +69,137 @@ def decode_metric(data: Any) -> dict | None:
     return data if isinstance(data, dict) else None
 
 
-def _decode_params(data: Any) -> tuple[str | None, dict]:
-    """NNI's hyper-parameter record of a trial -> (parameter id, parameters); HPO: the parameter dict,
-    NAS: the model's sample."""
+@dataclass(frozen=True)
+class _Issue:
+    """Parameters NNI handed a trial: when (ms since the epoch), to which trial, under which parameter id;
+    ``proposed`` as the tuner proposed them, ``params`` flattened for a :class:`TrialRecord`."""
+
+    time: float
+    trial_id: str
+    parameter_id: str
+    proposed: dict
+    params: dict
+
+
+def _issue(data: Any, time: float, trial_id: str) -> _Issue | None:
+    """NNI's hyper-parameter record of a trial (``{"parameter_id", "parameters", ...}``) -> an :class:`_Issue`;
+    HPO parameters are kept as they are, a NAS model's as its ``sample``."""
     if isinstance(data, str):
         try:
             data = json.loads(data)
         except json.JSONDecodeError:
-            return None, {}
-    parameter_id = None
-    if isinstance(data, dict) and "parameters" in data:
-        parameter_id = data.get("parameter_id")
-        data = data["parameters"]
-    if isinstance(data, dict) and isinstance(data.get("sample"), dict):
-        data = data["sample"]
-    if not isinstance(data, dict):
-        return None, {}
-    params = {key: value for key, value in data.items() if isinstance(value, (str, int, float, bool)) or value is None}
-    return (None if parameter_id is None else str(parameter_id)), params
+            return None
+    if not isinstance(data, dict) or not isinstance(data.get("parameters"), dict) or data.get("parameter_id") is None:
+        return None
+    proposed = data["parameters"]
+    flat = proposed["sample"] if isinstance(proposed.get("sample"), dict) else proposed
+    params = {key: value for key, value in flat.items() if isinstance(value, (str, int, float, bool)) or value is None}
+    return _Issue(float(time), trial_id, str(data["parameter_id"]), proposed, params)
 
 
-def _pair(trials: list[TrialRecord], by_parameter_id: dict[str, dict], reported: dict[str, str | None]) -> None:
-    """Give each result the parameters it was computed with: those of the parameter id the trial sent
-    with its final metric. NNI 3.0's local training service sometimes hands two trials that start
-    together each other's parameters; its records (and web UI) then pair each of them with the other's
-    parameters, while the metric carries the id of the parameters the trial really ran (which is also
-    what a tuner is told). A trial without a result whose recorded parameters another trial turned out
-    to have run gets that trial's recorded ones: the two were swapped."""
+def _issue_run(issues: list[_Issue], parameter_id: str, result_time: float) -> _Issue | None:
+    """The parameters a result was computed with: the latest issue of the parameter id the trial reported
+    that was made before the result. NNI numbers parameters afresh in each run of its dispatcher, so after
+    a resume an id can name parameters of the earlier run too."""
+    named = [issue for issue in issues if issue.parameter_id == parameter_id]
+    before = [issue for issue in named if issue.time <= result_time]
+    if before:
+        return max(before, key=lambda issue: issue.time)
+    return min(named, key=lambda issue: issue.time) if named else None
+
+
+def _pair(trials: list[TrialRecord], issues: list[_Issue], reported: dict[str, tuple[str, float]]) -> dict[str, _Issue]:
+    """Give each result the parameters it was computed with (:func:`_issue_run` of the parameter id the trial
+    sent with its final metric) and return them by trial ID. NNI 3.0's local training service sometimes
+    hands two trials that start together each other's parameters; its records (and web UI) then pair each
+    of them with the other's parameters, while the metric carries the id of the parameters the trial really
+    ran (which is also what a tuner is told). A trial without a result whose recorded parameters another
+    trial turned out to have run gets that trial's recorded ones: the two were swapped."""
     recorded = {trial.trial_id: trial.params for trial in trials}
-    freed = {}  # id() of parameters another trial ran -> the parameters that trial was recorded with
+    ran, swapped_with = {}, {}
     for trial in trials:
-        parameter_id = reported.get(trial.trial_id)
-        if parameter_id is not None and parameter_id in by_parameter_id:
-            ran = by_parameter_id[parameter_id]
-            if ran is not trial.params:
-                freed[id(ran)] = trial.params
-            trial.params = ran
+        if trial.trial_id in reported:
+            issue = _issue_run(issues, *reported[trial.trial_id])
+            if issue is not None:
+                ran[trial.trial_id] = issue
+                trial.params = issue.params
+                if issue.trial_id != trial.trial_id:
+                    swapped_with[issue.trial_id] = recorded[trial.trial_id]
     for trial in trials:
-        if trial.trial_id not in reported and id(recorded[trial.trial_id]) in freed:
-            trial.params = freed[id(recorded[trial.trial_id])]
+        if trial.trial_id not in reported and trial.trial_id in swapped_with:
+            trial.params = swapped_with[trial.trial_id]
+    return ran
 
 
 def trials_from_rest(port: int, timeout: float = 10.0) -> list[TrialRecord]:
     """Every trial of the experiment served by the NNI manager on ``127.0.0.1:port``."""
     with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/v1/nni/trial-jobs", timeout=timeout) as response:
         jobs = json.loads(response.read())
-    trials, by_parameter_id, reported = [], {}, {}
+    trials, issues, reported = [], [], {}
     for job in jobs:
         finals = [m for m in job.get("finalMetricData") or [] if m.get("type", "FINAL") == "FINAL"]
         hyper = job.get("hyperParameters") or []
-        parameter_id, params = _decode_params(hyper[-1]) if hyper else (None, {})
-        if parameter_id is not None:
-            by_parameter_id[parameter_id] = params
-        trial = TrialRecord(
+        trial_id = job.get("trialJobId", "")
+        issue = _issue(hyper[-1], job.get("startTime") or 0, trial_id) if hyper else None
+        if issue is not None:
+            issues.append(issue)
+        trials.append(TrialRecord(
             sequence=int(job.get("sequenceId", len(trials))),
-            trial_id=job.get("trialJobId", ""),
+            trial_id=trial_id,
             status=job.get("status", ""),
-            params=params,
+            params=issue.params if issue else {},
             metrics=decode_metric(finals[-1]["data"]) if finals else None,
-        )
+        ))
         if finals and finals[-1].get("parameterId") is not None:
-            reported[trial.trial_id] = str(finals[-1]["parameterId"])
-        trials.append(trial)
-    _pair(trials, by_parameter_id, reported)
+            reported[trial_id] = (str(finals[-1]["parameterId"]), float(finals[-1].get("timestamp") or 0))
+    _pair(trials, issues, reported)
     return sorted(trials, key=lambda t: t.sequence)
 
 
-def _read_database(database: Path) -> tuple[list[tuple], list[tuple]]:
-    """The trial events (ID, event, data, sequence number) and final metrics (ID, parameter id, data) of an
-    experiment's database (:func:`database_path`, opened read-only), oldest first."""
+def _read_database(database: Path) -> tuple[list[TrialRecord], list[_Issue], dict[str, tuple[str, float]]]:
+    """An experiment's database (:func:`database_path`, opened read-only) -> its trials as NNI recorded them,
+    the parameters it issued, and each result's reported parameter id and time."""
     connection = sqlite3.connect(f"file:{database}?mode=ro", uri=True)
     try:
         events = connection.execute(
-            "SELECT trialJobId, event, data, sequenceId FROM TrialJobEvent ORDER BY timestamp").fetchall()
-        finals = connection.execute(
-            "SELECT trialJobId, parameterId, data FROM MetricData WHERE type = 'FINAL' ORDER BY timestamp").fetchall()
+            "SELECT trialJobId, event, data, sequenceId, timestamp FROM TrialJobEvent ORDER BY timestamp").fetchall()
+        finals = connection.execute("SELECT trialJobId, parameterId, data, timestamp FROM MetricData "
+                                    "WHERE type = 'FINAL' ORDER BY timestamp").fetchall()
     except sqlite3.DatabaseError as broken:
         raise RecordsError(f"{database} is not a readable NNI database: {broken}") from broken
     finally:
         connection.close()
-    return events, finals
-
-
-def parameters_each_result_ran(database: Path) -> dict[str, dict]:
-    """Trial ID -> the parameters its final result was computed with, exactly as the tuner proposed them:
-    those of the parameter id the trial sent with its result, which NNI's own pairing may not be (see
-    :func:`_pair`)."""
-    events, finals = _read_database(database)
-    proposed = {}
-    for _, _, data, _ in events:
-        try:
-            record = json.loads(data) if data else None
-        except json.JSONDecodeError:
-            continue
-        if isinstance(record, dict) and isinstance(record.get("parameters"), dict) and "parameter_id" in record:
-            proposed[str(record["parameter_id"])] = record["parameters"]
-    return {trial_id: proposed[str(parameter_id)] for trial_id, parameter_id, _ in finals
-            if parameter_id is not None and str(parameter_id) in proposed}
-
-
-def trials_from_database(database: Path) -> list[TrialRecord]:
-    """Every trial recorded in an experiment's database (:func:`database_path`, opened read-only)."""
-    events, finals = _read_database(database)
     trials: dict[str, TrialRecord] = {}
-    by_parameter_id, reported = {}, {}
-    for trial_id, event, data, sequence in events:
+    issues, reported = {}, {}
+    for trial_id, event, data, sequence, time in events:
         trial = trials.setdefault(trial_id, TrialRecord(-1, trial_id, "", {}, None))
         trial.status = event
         if sequence is not None and sequence >= 0:
             trial.sequence = int(sequence)
-        if data and not trial.params:
-            parameter_id, trial.params = _decode_params(data)
-            if parameter_id is not None:
-                by_parameter_id[parameter_id] = trial.params
-    for trial_id, parameter_id, data in finals:
+        issue = _issue(data, time, trial_id) if data and trial_id not in issues else None
+        if issue is not None:
+            issues[trial_id] = issue
+            trial.params = issue.params
+    for trial_id, parameter_id, data, time in finals:
         if trial_id in trials:
             trials[trial_id].metrics = decode_metric(data)
-            reported[trial_id] = None if parameter_id is None else str(parameter_id)
-    _pair(list(trials.values()), by_parameter_id, reported)
-    return sorted(trials.values(), key=lambda t: t.sequence)
+            if parameter_id is not None:
+                reported[trial_id] = (str(parameter_id), float(time))
+    return list(trials.values()), list(issues.values()), reported
+
+
+def trials_from_database(database: Path) -> list[TrialRecord]:
+    """Every trial recorded in an experiment's database (:func:`database_path`, opened read-only)."""
+    trials, issues, reported = _read_database(database)
+    _pair(trials, issues, reported)
+    return sorted(trials, key=lambda t: t.sequence)
+
+
+def parameters_each_result_ran(database: Path) -> dict[str, dict]:
+    """Trial ID -> the parameters its final result was computed with, exactly as the tuner proposed them
+    (which NNI's own pairing may not be: see :func:`_pair`)."""
+    trials, issues, reported = _read_database(database)
+    return {trial_id: issue.proposed for trial_id, issue in _pair(trials, issues, reported).items()}
 
 
 def read_trials(database: Path) -> list[TrialRecord]:

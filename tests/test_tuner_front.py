@@ -9,6 +9,7 @@ import pytest
 
 from tnas_plugin.jobs import front
 from tnas_plugin.jobs.cli import main as tnas_er
+from tnas_plugin.strategies import nni_records
 from tnas_plugin.strategies.nni_records import TrialRecord, database_path
 
 SCHEMA = """
@@ -62,6 +63,27 @@ def test_front_from_an_experiment_folder(tmp_path, capsys):
     # reference (acc 0, size 50): 0.5 * 40 = 20; (0.9, 40) adds 0.4 * 10; (0.7, 20) adds 0.2 * 20; t4 is dominated
     assert list(curve["trial"]) == [0, 2, 3, 4] and curve["hypervolume"].tolist() == pytest.approx([20, 24, 28, 28])
     assert (out / "front.png").stat().st_size > 0 and (out / "hypervolume.png").stat().st_size > 0
+
+
+def test_after_a_resume_a_parameter_id_names_the_latest_parameters_issued_before_the_result(tmp_path):
+    """NNI numbers parameters afresh in each run of its dispatcher: after ``nnictl resume`` the new trials'
+    ids repeat those of finished ones."""
+    write_experiment(tmp_path / "exp", RESULTS)
+    connection = sqlite3.connect(database_path(tmp_path / "exp"))
+    for time, (trial, parameter_id, params, metric) in enumerate(
+            [("r2", 2, {"lr": 0.7, "kind": "g"}, {"default": 0.8, "acc": 0.8, "size": 5, "ms": 9.0}),
+             ("r3", 3, {"lr": 0.8, "kind": "h"}, None)], start=1000):
+        hyper = json.dumps({"parameter_id": parameter_id, "parameter_source": "algorithm", "parameters": params})
+        connection.execute("insert into TrialJobEvent values (?, ?, 'RUNNING', ?, '', ?, null)", (time, trial, hyper, parameter_id))
+        if metric is not None:
+            connection.execute("insert into MetricData values (?, ?, ?, 'FINAL', 0, ?)",
+                               (time + 50, trial, str(parameter_id), json.dumps(json.dumps(metric))))
+    connection.commit()
+    connection.close()
+    ran = {trial.trial_id: trial.params for trial in nni_records.trials_from_database(database_path(tmp_path / "exp"))}
+    assert ran["t2"] == {"lr": 0.3, "kind": "c"} and ran["t3"] == {"lr": 0.4, "kind": "d"}  # before the resume
+    assert ran["r2"] == {"lr": 0.7, "kind": "g"} and ran["r3"] == {"lr": 0.8, "kind": "h"}  # after it
+    assert nni_records.parameters_each_result_ran(database_path(tmp_path / "exp"))["t2"] == {"lr": 0.3, "kind": "c"}
 
 
 def test_three_objectives_and_the_default_reference_point(tmp_path):
