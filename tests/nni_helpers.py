@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import socket
 import subprocess
 import sys
@@ -21,17 +22,22 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def manager_pids() -> set[int]:
-    """NNI managers this test may own: started under this process, or orphaned (their starter died).
+WORKER = os.environ.get("PYTEST_XDIST_WORKER")  # pytest-xdist's worker name, inherited by what a test starts
 
-    Managers of other processes (tests run side by side, a user's experiment) are never counted or killed.
+
+def manager_pids() -> set[int]:
+    """NNI managers this test may own: started under this process, or orphaned (their starter died, as
+    nnictl's launcher does) in this test process's pytest worker.
+
+    Managers of other processes (other workers, a user's experiment) are never counted or killed.
     """
     out = subprocess.run(["pgrep", "-f", "nni_node/main.js"], capture_output=True, text=True)
     mine = {child.pid for child in psutil.Process().children(recursive=True)}
     pids = set()
     for pid in map(int, out.stdout.split()):
         try:
-            if pid in mine or psutil.Process(pid).ppid() == 1:
+            process = psutil.Process(pid)
+            if pid in mine or (process.ppid() == 1 and process.environ().get("PYTEST_XDIST_WORKER") == WORKER):
                 pids.add(pid)
         except psutil.Error:
             pass

@@ -19,13 +19,12 @@ import nni_node
 import pytest
 import yaml
 
-from nni_helpers import free_port, listening_addresses, manager_processes
+from nni_helpers import NNICTL, free_port, listening_addresses, manager_processes
 from tnas_plugin.strategies import manager_listen
 from tnas_plugin.strategies.manager_listen import (
     DEFAULT_LISTEN, HOST_VARIABLE, PRELOAD, manager_environment, manager_listening_on, security_warning)
 
 NODE = Path(nni_node.__path__[0]) / "node"
-NNICTL = [sys.executable, "-m", "nni.tools.nnictl.nnictl"]
 
 # Every form of listen that Node accepts without a host, and one with a host of its own.
 LISTEN_FORMS = """

@@ -25,12 +25,11 @@ import psutil
 import pytest
 import yaml
 
-from nni_helpers import final_metrics, free_port, listening_addresses, manager_processes, rest
+from nni_helpers import NNICTL, final_metrics, free_port, listening_addresses, manager_processes, rest
 from tnas_plugin.strategies.manager_listen import manager_environment
 
 ROOT = Path(__file__).resolve().parents[1]
 SSHD = Path("/usr/sbin/sshd")
-NNICTL = [sys.executable, "-m", "nni.tools.nnictl.nnictl"]
 VENV_BIN = Path(sys.executable).parent  # the project's environment: pythonPath of the worker
 # Small, but enough for the trained networks not to collapse to one class (such a trial fails on purpose).
 SPACE_ARGS = {"resolution": 16, "modality_choices": ["frame", "both"], "stage_choices": [1, 2], "channel_choices": [4],

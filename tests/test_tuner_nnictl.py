@@ -10,45 +10,23 @@ import shutil
 import subprocess
 import sys
 import time
-import urllib.request
 from pathlib import Path
 
 import pandas as pd
 import pytest
 import yaml
 
-import psutil
-
-from nni_helpers import free_port, nnictl_start
+from nni_helpers import NNICTL, free_port, manager_processes, nnictl_start, rest, wait_for_status
 from tnas_plugin.strategies.evolution_core import EvolutionOptions, ParetoEvolution
 
 ROOT = Path(__file__).resolve().parents[1]
-NNICTL = [sys.executable, "-m", "nni.tools.nnictl.nnictl"]
 TNAS_ER = [sys.executable, "-m", "tnas_plugin.jobs.cli"]
 OBJECTIVES = "accuracy:max,n_nodes:min"
 TRIALS = 8
 
 
-def rest(port, path):
-    with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/v1/nni/{path}", timeout=10) as response:
-        return json.loads(response.read())
-
-
 def run(command, env, timeout=120, check=True):
     return subprocess.run(command, capture_output=True, text=True, env=env, check=check, timeout=timeout)
-
-
-def wait_for_status(port, wanted, timeout):
-    deadline, status = time.monotonic() + timeout, None
-    while time.monotonic() < deadline:
-        try:
-            status = rest(port, "check-status")["status"]
-        except OSError as unreachable:  # the manager's REST server not (or no longer) up
-            status = f"unreachable ({unreachable})"
-        if status in wanted:
-            return status
-        time.sleep(1)
-    raise AssertionError(f"experiment still {status} after {timeout} s")
 
 
 def sklearn_experiment(tmp_path: Path, trials: int = TRIALS) -> tuple[Path, dict]:
@@ -143,18 +121,10 @@ def run_experiment(tmp_path: Path, check_front: bool) -> bool:
 def stop_managers_on(port: int, timeout: float = 20.0) -> list[int]:
     """PIDs of NNI managers still serving ``port`` after ``timeout`` (then killed, with their children).
     Only this test's port: other NNI experiments on the machine are left alone."""
-    def managers():
-        found = []
-        for proc in psutil.process_iter(["cmdline"]):
-            cmdline = proc.info["cmdline"] or []
-            if any("nni_node/main.js" in part for part in cmdline) and str(port) in cmdline:
-                found.append(proc)
-        return found
-
     deadline = time.monotonic() + timeout
-    while managers() and time.monotonic() < deadline:
+    while manager_processes(port) and time.monotonic() < deadline:
         time.sleep(0.5)
-    leftover = managers()
+    leftover = manager_processes(port)
     for manager in leftover:
         for proc in [*manager.children(recursive=True), manager]:
             proc.kill()
