@@ -72,9 +72,14 @@ def test_a_crashed_worker_fails_its_trial_with_the_reason_and_the_next_trial_run
     assert not psutil.pid_exists(crashed)
 
 
+def ignore_sigint():
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
 def test_a_cancelled_trial_takes_its_worker_with_it(pool, tmp_path):
+    """Also when the client inherits SIGINT ignored (a manager started by a non-interactive shell's background job)."""
     record = tmp_path / "E.pid"
-    trial = client(pool, record, "sleep", "E", tmp_path)
+    trial = client(pool, record, "sleep", "E", tmp_path, preexec_fn=ignore_sigint)
     wait_for(lambda: record.exists() and record.read_text())
     worker = psutil.Process(int(record.read_text().split()[0]))
     trial.send_signal(signal.SIGINT)  # how NNI stops a trial

@@ -19,7 +19,8 @@ leaks from one trial to the next; the seeded results are those of a plain trial)
   (``WarmWorkerDied: ...``, the last line of ``trial.stderr``) and exits with status 1; the next trial
   runs on a fresh fork.
 * A client that NNI stops (a cancelled trial, the experiment's end) closes its socket and the pool kills
-  the worker. The pool itself ends, killing every worker, when the search job closes its stdin (the
+  the worker. SIGINT stops the client even where it was started with SIGINT ignored (a manager launched
+  from a background job of a non-interactive shell passes that on). The pool itself ends, killing every worker, when the search job closes its stdin (the
   job ended, however) or on SIGTERM/SIGINT; workers also die with the pool (``PR_SET_PDEATHSIG``).
 * Where the socket is absent (the pool ended, a remote machine), the client runs the plain trial in
   its own process instead (``os.execv``).
@@ -88,6 +89,7 @@ def _recv_exactly(conn: socket.socket, size: int) -> bytes:
 
 def run_client(socket_path: str, trial_args: list[str]) -> int:
     """Run one trial on the pool at ``socket_path``; the plain entry in this process if there is none."""
+    signal.signal(signal.SIGINT, signal.default_int_handler)  # NNI's stop, whatever this process inherited
     conn = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     try:
         conn.connect(socket_path)
