@@ -1,17 +1,21 @@
 """Test helpers for real NNI experiments, in one place: free ports, the manager's REST API, its processes and
-their listening sockets, and a guarantee that no manager outlives a test."""
+their listening sockets, a guarantee that no manager outlives a test, and an experiment's database written
+as NNI's manager writes it."""
 from __future__ import annotations
 
 import contextlib
 import json
 import os
 import socket
+import sqlite3
 import subprocess
 import sys
 import time
 import urllib.request
 
 import psutil
+
+from tnas_plugin.strategies.nni_records import database_path
 
 NNICTL = [sys.executable, "-m", "nni.tools.nnictl.nnictl"]
 
@@ -121,3 +125,34 @@ def nnictl_start(command: list[str], env: dict, attempts: int = 3, timeout: floa
         if started.returncode == 0 or LAUNCHER_GAVE_UP not in started.stderr:
             return started
     return started
+
+
+NNI_SCHEMA = """
+create table if not exists TrialJobEvent (timestamp integer, trialJobId text, event text, data text, logPath text,
+                                          sequenceId integer, message text);
+create table if not exists MetricData (timestamp integer, trialJobId text, parameterId text, type text,
+                                       sequence integer, data text);
+"""  # the tables NNI's manager keeps (nni_node/core/sqlDatabase.js)
+
+
+def write_experiment(folder, results, first_time: int = 0) -> None:
+    """Add ``results`` to the database of the experiment in ``folder``: (trial id, sequence, parameter id
+    the trial ran and reported, parameter id NNI recorded for it, the parameters of the id it ran, final
+    metric or None for a failure). Trial ``i`` is issued its parameters at ``first_time + i``, reports at
+    ``+ 50`` and ends at ``+ 100``."""
+    database_path(folder).parent.mkdir(parents=True, exist_ok=True)
+    connection = sqlite3.connect(database_path(folder))
+    connection.executescript(NNI_SCHEMA)
+    by_id = {ran: params for _, _, ran, _, params, _ in results}
+    for time_stamp, (trial, sequence, ran, recorded, _, metric) in enumerate(results, start=first_time):
+        hyper = json.dumps({"parameter_id": recorded, "parameter_source": "algorithm",
+                            "parameters": by_id[recorded], "parameter_index": 0})
+        connection.execute("insert into TrialJobEvent values (?, ?, 'WAITING', ?, '', ?, null)",
+                           (time_stamp, trial, hyper, sequence))
+        connection.execute("insert into TrialJobEvent values (?, ?, ?, null, '', ?, null)",
+                           (time_stamp + 100, trial, "FAILED" if metric is None else "SUCCEEDED", sequence))
+        if metric is not None:  # NNI stores JSON text of the JSON text the trial reported
+            connection.execute("insert into MetricData values (?, ?, ?, 'FINAL', 0, ?)",
+                               (time_stamp + 50, trial, str(ran), json.dumps(json.dumps(metric))))
+    connection.commit()
+    connection.close()

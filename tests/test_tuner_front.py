@@ -1,42 +1,15 @@
 """``tnas-er front`` on NNI's records without starting NNI: an experiment folder's database written with
 NNI's own schema (nni_node/core/sqlDatabase.js), three objectives, swapped parameters, bad input."""
 import argparse
-import json
-import sqlite3
 
 import pandas as pd
 import pytest
 
+from nni_helpers import write_experiment
 from tnas_plugin.jobs import front
 from tnas_plugin.jobs.cli import main as tnas_er
 from tnas_plugin.strategies import nni_records
 from tnas_plugin.strategies.nni_records import TrialRecord, database_path
-
-SCHEMA = """
-create table TrialJobEvent (timestamp integer, trialJobId text, event text, data text, logPath text,
-                            sequenceId integer, message text);
-create table MetricData (timestamp integer, trialJobId text, parameterId text, type text, sequence integer, data text);
-"""
-
-
-def write_experiment(folder, results):
-    """``results``: (trial id, sequence, parameter id run, parameter id NNI records, params, metric or None)."""
-    database_path(folder).parent.mkdir(parents=True)
-    connection = sqlite3.connect(database_path(folder))
-    connection.executescript(SCHEMA)
-    by_id = {ran: params for _, _, ran, _, params, _ in results}
-    for time, (trial, sequence, ran, recorded, _, metric) in enumerate(results):
-        hyper = json.dumps({"parameter_id": recorded, "parameter_source": "algorithm",
-                            "parameters": by_id[recorded], "parameter_index": 0})
-        connection.execute("insert into TrialJobEvent values (?, ?, 'WAITING', ?, '', ?, null)", (time, trial, hyper, sequence))
-        connection.execute("insert into TrialJobEvent values (?, ?, ?, null, '', ?, null)",
-                           (time + 100, trial, "FAILED" if metric is None else "SUCCEEDED", sequence))
-        if metric is not None:  # NNI stores JSON text of the JSON text the trial reported
-            connection.execute("insert into MetricData values (?, ?, ?, 'FINAL', 0, ?)",
-                               (time + 50, trial, str(ran), json.dumps(json.dumps(metric))))
-    connection.commit()
-    connection.close()
-
 
 RESULTS = [
     ("t0", 0, 0, 0, {"lr": 0.1, "kind": "a"}, {"default": 0.5, "acc": 0.50, "size": 10, "ms": 3.0}),
@@ -69,17 +42,8 @@ def test_after_a_resume_a_parameter_id_names_the_latest_parameters_issued_before
     """NNI numbers parameters afresh in each run of its dispatcher: after ``nnictl resume`` the new trials'
     ids repeat those of finished ones."""
     write_experiment(tmp_path / "exp", RESULTS)
-    connection = sqlite3.connect(database_path(tmp_path / "exp"))
-    for time, (trial, parameter_id, params, metric) in enumerate(
-            [("r2", 2, {"lr": 0.7, "kind": "g"}, {"default": 0.8, "acc": 0.8, "size": 5, "ms": 9.0}),
-             ("r3", 3, {"lr": 0.8, "kind": "h"}, None)], start=1000):
-        hyper = json.dumps({"parameter_id": parameter_id, "parameter_source": "algorithm", "parameters": params})
-        connection.execute("insert into TrialJobEvent values (?, ?, 'RUNNING', ?, '', ?, null)", (time, trial, hyper, parameter_id))
-        if metric is not None:
-            connection.execute("insert into MetricData values (?, ?, ?, 'FINAL', 0, ?)",
-                               (time + 50, trial, str(parameter_id), json.dumps(json.dumps(metric))))
-    connection.commit()
-    connection.close()
+    write_experiment(tmp_path / "exp", [("r2", 6, 2, 2, {"lr": 0.7, "kind": "g"}, {"default": 0.8, "acc": 0.8, "size": 5, "ms": 9.0}),
+                                        ("r3", 7, 3, 3, {"lr": 0.8, "kind": "h"}, None)], first_time=1000)
     ran = {trial.trial_id: trial.params for trial in nni_records.trials_from_database(database_path(tmp_path / "exp"))}
     assert ran["t2"] == {"lr": 0.3, "kind": "c"} and ran["t3"] == {"lr": 0.4, "kind": "d"}  # before the resume
     assert ran["r2"] == {"lr": 0.7, "kind": "g"} and ran["r3"] == {"lr": 0.8, "kind": "h"}  # after it

@@ -5,13 +5,13 @@ import logging
 import math
 import queue
 import random
-import sqlite3
 import threading
 import time
 
 import nni
 import pytest
 
+from nni_helpers import write_experiment
 from tnas_plugin.strategies import TNASEvolutionTuner
 from tnas_plugin.strategies.tuner import CHECKPOINT_FILE
 
@@ -257,25 +257,6 @@ def test_a_resume_keeps_what_the_trials_reported_when_nni_swapped_two_trials_par
     assert history[json.dumps(second, sort_keys=True)] == metrics(second)
 
 
-def nni_database(folder, trials):
-    """An NNI manager's database (its own schema) of ``trials``: (trial ID, parameter id NNI assigned,
-    parameters, parameter id reported with the result, result)."""
-    folder.mkdir(parents=True)
-    connection = sqlite3.connect(folder / "nni.sqlite")
-    connection.executescript(
-        "create table TrialJobEvent (timestamp integer, trialJobId text, event text, data text, logPath text, "
-        "sequenceId integer, message text, environmentId text);"
-        "create table MetricData (timestamp integer, trialJobId text, parameterId text, type text, sequence integer, data text);")
-    for time_stamp, (trial_id, assigned, params, reported, result) in enumerate(trials):
-        record = json.dumps({"parameter_id": assigned, "parameter_source": "algorithm", "parameters": params})
-        connection.execute("insert into TrialJobEvent values (?, ?, 'WAITING', ?, '', ?, '', '')",
-                           (time_stamp, trial_id, record, time_stamp))
-        connection.execute("insert into MetricData values (?, ?, ?, 'FINAL', 0, ?)",
-                           (100 + time_stamp, trial_id, str(reported), json.dumps(json.dumps(result))))
-    connection.commit()
-    connection.close()
-
-
 def test_a_resume_pairs_each_imported_result_with_what_its_trial_ran(tmp_path, monkeypatch):
     """Two trials swapped their parameters and both results were lost to the stopped tuner: NNI re-imports
     each under the other's parameters; the tuner pairs them by the parameter id each trial reported."""
@@ -286,7 +267,8 @@ def test_a_resume_pairs_each_imported_result_with_what_its_trial_ran(tmp_path, m
     tuner = TNASEvolutionTuner(**options)
     tuner.update_search_space(SPACE)
     first, second = tuner.generate_parameters(0), tuner.generate_parameters(1)
-    nni_database(tmp_path / "db", [("A", 0, first, 1, metrics(second)), ("B", 1, second, 0, metrics(first))])
+    # job A, assigned id 0 (first), ran id 1 (second); job B the other way round
+    write_experiment(tmp_path, [("A", 0, 1, 0, second, metrics(second)), ("B", 1, 0, 1, first, metrics(first))])
 
     resumed = TNASEvolutionTuner(**options)
     resumed.load_checkpoint()
