@@ -66,16 +66,20 @@ METHODS = ("model", "nsga2", "random", "optuna_nsga2", "optuna_tpe", "pymoo_nsga
 LABELS = {"model": "TNAS-ER core (defaults: model, NSGA-II after 300)", "nsga2": "TNAS-ER core (plain NSGA-II, before)",
           "random": "random search", "optuna_nsga2": "Optuna NSGAIISampler", "optuna_tpe": "Optuna TPESampler",
           "pymoo_nsga2": "pymoo NSGA2"}
-# Candidate defaults of the core tried by --tune (each on top of EvolutionOptions' own defaults).
+# Candidate defaults of the core tried by --tune (each on top of EvolutionOptions' own defaults), in the order they
+# were tried: the good split by crowding first (results/tuner_tuning.md, tuner_tuning_handover.md), then the split
+# by hypervolume contribution against it (tuner_tuning_split.md).
 TUNING_GRID = {
     "nsga2, random start (before)": {"proposals": "nsga2", "initial_design": "random"},
     "nsga2, lhs start": {"proposals": "nsga2"},
-    "model, sampled 1.0, 24 candidates": {"model_sampled": 1.0, "model_candidates": 24},
-    "model, sampled 0.5, 24 candidates": {"model_sampled": 0.5, "model_candidates": 24},
-    "model, sampled 1.0, 8 candidates": {"model_sampled": 1.0, "model_candidates": 8},
-    "model, sampled 1.0, 24 candidates, gamma 0.1": {"model_sampled": 1.0, "model_gamma": 0.1},
-    "model until 100 results, then nsga2": {"model_until": 100},
-    "model until 300 results, then nsga2": {"model_until": 300},
+    "model, sampled 1.0, 24 candidates": {"model_sampled": 1.0, "model_candidates": 24, "model_good": "crowding"},
+    "model, sampled 0.5, 24 candidates": {"model_sampled": 0.5, "model_candidates": 24, "model_good": "crowding"},
+    "model, sampled 1.0, 8 candidates": {"model_sampled": 1.0, "model_candidates": 8, "model_good": "crowding"},
+    "model, sampled 1.0, 24 candidates, gamma 0.1": {"model_sampled": 1.0, "model_gamma": 0.1, "model_good": "crowding"},
+    "model until 100 results, then nsga2": {"model_until": 100, "model_good": "crowding"},
+    "model until 300 results, then nsga2": {"model_until": 300, "model_good": "crowding"},
+    "model, good split by crowding (before)": {"model_good": "crowding"},
+    "model, good split by hypervolume": {"model_good": "hypervolume"},
 }
 GRID = [round(i / 10, 1) for i in range(11)]
 
@@ -377,6 +381,8 @@ def main(argv=None) -> int:
                         help="run the candidate defaults of TUNING_GRID on the tuning set instead of the comparison")
     parser.add_argument("--candidates", nargs="+", default=list(TUNING_GRID), choices=list(TUNING_GRID),
                         help="with --tune: the TUNING_GRID entries to run")
+    parser.add_argument("--tuning-name", default="tuner_tuning",
+                        help="with --tune: the tables' file name, without .md / .csv")
     parser.add_argument("--jobs", type=int, default=2, help="worker processes")
     parser.add_argument("--out", type=Path, default=ROOT / "results")
     parser.add_argument("--from-runs", type=Path, default=None,
@@ -419,7 +425,7 @@ def main(argv=None) -> int:
              f"TPESampler. Every method runs once to {evals} evaluations and is read at each budget (none knows "
              f"the budget); TPESampler runs are capped at {args.tpe_cap} evaluations (its cost per trial grows "
              "with the history). Defaults of the core were chosen on the tuning set only "
-             "(`tuner_tuning.md`, `tuner_tuning_handover.md`). Reference points: "
+             "(`tuner_tuning.md`, `tuner_tuning_handover.md`, `tuner_tuning_split.md`). Reference points: "
              + ", ".join(f"{p} {REFERENCE[p]}" for p in args.problems) + ".", "",
              f"Proposal cost of the core's model (no hand-over, ZDT1, 30 variables) with 1,000 results on record: "
              f"{cost:.4f} s per proposal (mean over 100 proposals). {machine}", ""]
@@ -458,12 +464,12 @@ def write_tuning(runs: pd.DataFrame, args, machine: str) -> int:
     wide = medians.unstack(["problem", "evaluations"])
     wide["mean_rank"] = wide.rank(ascending=False).mean(axis=1)
     wide = wide.sort_values("mean_rank")
-    wide.to_csv(args.out / "tuner_tuning.csv", float_format="%.6g")
+    wide.to_csv(args.out / f"{args.tuning_name}.csv", float_format="%.6g")
     lines = [f"# Tuning set (ZDT1-3): best candidate default by mean rank: {wide.index[0]}", "",
              f"Median hypervolume over {args.seeds} seeds (seeds {args.first_seed}-{args.first_seed + args.seeds - 1}), "
              f"by problem and evaluations; mean rank over those columns (1 = best). {machine}", "",
              wide.to_markdown(floatfmt=".3f"), ""]
-    (args.out / "tuner_tuning.md").write_text("\n".join(lines))
+    (args.out / f"{args.tuning_name}.md").write_text("\n".join(lines))
     print("\n".join(lines))
     return 0
 

@@ -47,7 +47,7 @@ from typing import Any
 import numpy as np
 from scipy.stats import qmc
 
-from tnas_plugin.pareto import non_dominated_sort
+from tnas_plugin.pareto import hypervolume_subset, non_dominated_sort
 
 from .parzen import Dimension, density_ratio, sample
 
@@ -62,6 +62,7 @@ NUMERIC_TYPES = ("randint", "uniform", "quniform", "loguniform", "qloguniform",
 HPO_TYPES = ("choice", *NUMERIC_TYPES)
 PROPOSALS = ("model", "nsga2")  # EvolutionOptions.proposals
 INITIAL_DESIGNS = ("lhs", "random")  # EvolutionOptions.initial_design
+GOOD_SPLITS = ("hypervolume", "crowding")  # EvolutionOptions.model_good
 
 
 # An adapter told that a trial ended successfully without its final result yet waits this long for the
@@ -150,8 +151,13 @@ class EvolutionOptions:
     model_candidates
         Candidates scored per proposal with ``proposals="model"``.
     model_gamma
-        Share of the results the model takes as good: the best ``ceil(model_gamma * results)`` survivors
-        by (front, crowding), at most ``population_size``; every other result (failures included) is bad.
+        Share of the results the model takes as good: the best ``ceil(model_gamma * results)``, at most
+        ``population_size`` (see ``model_good``); every other result (failures included) is bad.
+    model_good
+        How the good results are picked: ``"hypervolume"``, from all results by constrained front, the
+        front that does not fit whole thinned by hypervolume contribution
+        (:func:`tnas_plugin.pareto.hypervolume_subset`, as MOTPE splits); ``"crowding"``, from the
+        survivors by (front, crowding distance), as before. Chosen on the tuning set (``model_sampled``).
     model_sampled
         Share of the scored candidates drawn from the good results' density ``l(x)`` itself (as TPE draws
         them) rather than bred by crossover and mutation. The defaults (24 candidates, all drawn, γ 0.25,
@@ -182,6 +188,7 @@ class EvolutionOptions:
     model_candidates: int = 24
     model_gamma: float = 0.25
     model_sampled: float = 1.0
+    model_good: str = "hypervolume"
     model_until: int | None = 300
     initial_design: str = "lhs"
 
@@ -235,6 +242,8 @@ class EvolutionOptions:
             fail(f"model_sampled must be in [0, 1], got {self.model_sampled!r}")
         if self.model_until is not None and (not _is_int(self.model_until) or self.model_until < 0):
             fail(f"model_until must be a non-negative integer or None, got {self.model_until!r}")
+        if self.model_good not in GOOD_SPLITS:
+            fail(f"model_good must be one of {list(GOOD_SPLITS)}, got {self.model_good!r}")
         if self.initial_design not in INITIAL_DESIGNS:
             fail(f"initial_design must be one of {list(INITIAL_DESIGNS)}, got {self.initial_design!r}")
         if isinstance(self.initial_population, (str, Mapping)) or not all(
@@ -886,18 +895,17 @@ class ParetoEvolution:
         """Propose up to ``count`` candidates, each the best of ``model_candidates`` fresh candidates by the
         density ratio of good over bad results (:mod:`.parzen`; docs/ARCHITECTURE.md, "Proposal model").
 
-        Good: the best ``ceil(model_gamma * results)`` survivors by (front, crowding), at most all of them;
-        bad: every other result, failures included. Once some results are failures or outside a budget or
+        Good: the best ``ceil(model_gamma * results)`` results, at most ``population_size``, picked as
+        ``model_good`` says; bad: every other result, failures included. Once some results are failures or outside a budget or
         constraint, the score adds the density ratio of the other results over those (c-TPE: Watanabe and
         Hutter, IJCAI 2023). Candidates are made first and scored together, and place ``j`` takes the best
         of candidates ``j, j + count, ...``, so the places keep their different parents.
         """
         ordered = self._ordered_indices()
-        best_first = sorted(range(len(self._population)), key=lambda i: (ranks[i], -crowding[i], i))
-        good_count = min(len(best_first), math.ceil(self.options.model_gamma * len(ordered)))
+        good_count = min(self.options.population_size, math.ceil(self.options.model_gamma * len(ordered)))
         if good_count >= len(ordered):
             return
-        good = {self._population[i] for i in best_first[:good_count]}
+        good = self._good_results(ordered, good_count, ranks, crowding)
         dims = [gene.dimension() for gene in self.genes]
         good_units = self._units(self._records[i].genome for i in ordered if i in good)
         wanted = count * self.options.model_candidates
@@ -924,6 +932,24 @@ class ParetoEvolution:
         places = min(count, len(pool))
         for place in range(places):
             self._propose(pool[max(range(place, len(pool), places), key=lambda i: score[i])])
+
+    def _good_results(self, ordered: Sequence[int], count: int,
+                      ranks: Sequence[int], crowding: Sequence[float]) -> set[int]:
+        """Positions in ``_records`` of the proposal model's ``count`` good results (``model_good``)."""
+        if self.options.model_good == "crowding":
+            best_first = sorted(range(len(self._population)), key=lambda i: (ranks[i], -crowding[i], i))
+            return {self._population[i] for i in best_first[:count]}
+        scored = [i for i in ordered if self._records[i].metrics is not None]
+        good: list[int] = []
+        for front in non_dominated_sort([(self._records[i].objectives, self._records[i].violation) for i in scored]):
+            members = [scored[j] for j in front]
+            if len(good) + len(members) > count:
+                kept = hypervolume_subset([self._records[i].objectives for i in members], count - len(good))
+                members = [members[j] for j in kept]
+            good += members
+            if len(good) == count:
+                break
+        return set(good)
 
     def _units(self, genomes) -> np.ndarray:
         """The proposal model's coordinates of ``genomes`` (one row each)."""

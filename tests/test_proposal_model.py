@@ -70,13 +70,14 @@ def test_model_proposals_are_distinct_of_the_right_nni_types_and_learn_the_const
     assert all(entry["metrics"]["cost"] <= 0.5 for entry in core.pareto_front())
 
 
-@pytest.mark.parametrize("proposals", ["model", "nsga2"])
-def test_same_seed_same_proposals_whatever_the_order_of_results(proposals):
-    first = ask_tell(ParetoEvolution(MIXED, options(proposals=proposals)), 50)
+@pytest.mark.parametrize("settings", [{"proposals": "model"}, {"proposals": "model", "model_good": "crowding"},
+                                      {"proposals": "nsga2"}])
+def test_same_seed_same_proposals_whatever_the_order_of_results(settings):
+    first = ask_tell(ParetoEvolution(MIXED, options(**settings)), 50)
     for shuffle in range(3):
-        again = ParetoEvolution(MIXED, options(proposals=proposals))
+        again = ParetoEvolution(MIXED, options(**settings))
         assert ask_tell(again, 50, random.Random(shuffle)) == first
-    other = ParetoEvolution(MIXED, EvolutionOptions(seed=4, population_size=10, proposals=proposals))
+    other = ParetoEvolution(MIXED, EvolutionOptions(seed=4, population_size=10, **settings))
     assert ask_tell(other, 50) != first
 
 
@@ -85,6 +86,8 @@ def test_the_model_changes_the_proposals_after_the_first_generation_until_it_han
     assert model[:10] == nsga2[:10] and model[10:] != nsga2[10:]
     assert ask_tell(ParetoEvolution(MIXED, options(model_until=20)), 30)[:20] == model[:20]
     assert ask_tell(ParetoEvolution(MIXED, options(model_until=0)), 30) == nsga2
+    crowding = ask_tell(ParetoEvolution(MIXED, options(model_good="crowding")), 30)
+    assert crowding[:20] == model[:20] and crowding[20:] != model[20:]  # the good set differs once it is cut
 
 
 def test_latin_hypercube_start_covers_every_choice_after_the_initial_population():
@@ -107,6 +110,7 @@ def test_latin_hypercube_start_covers_every_choice_after_the_initial_population(
     ({"model_candidates": 0}, r"^TNAS-ER evolution: model_candidates must be a positive integer, got 0$"),
     ({"model_gamma": 1.0}, r"^TNAS-ER evolution: model_gamma must be in \(0, 1\), got 1.0$"),
     ({"model_sampled": -0.1}, r"^TNAS-ER evolution: model_sampled must be in \[0, 1\], got -0.1$"),
+    ({"model_good": "rank"}, r"^TNAS-ER evolution: model_good must be one of \['hypervolume', 'crowding'\], got 'rank'$"),
     ({"model_until": -1}, r"^TNAS-ER evolution: model_until must be a non-negative integer or None, got -1$"),
 ])
 def test_bad_proposal_options_get_one_line_naming_the_field(options, message):
