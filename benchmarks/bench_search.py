@@ -66,7 +66,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import torch
-from nni.nas.strategy import Random
+from nni.nas.strategy import Random, RegularizedEvolution
 from nni.nas.strategy.utils import DuplicationError
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -76,6 +76,9 @@ STRATEGIES = ("TNASEvolution", "Random", "RegularizedEvolution")
 # The proposal comparison (--strategies with these names): the core with model proposals, the core as plain NSGA-II
 # (its start as before the proposal model), and NNI's Random, all three starting from the job's initial population.
 COMPARISON = ("TNASEvolution-model", "TNASEvolution-nsga2", "Random-seeded")
+# The pre-registered confirmation run (benchmarks/README.md): every strategy from the same initial population, the
+# job's (the hand-crafted network and its one-change neighbours), and TNASEvolution also without it.
+CONFIRMATION = ("TNASEvolution", "Random-seeded", "RegularizedEvolution-seeded", "TNASEvolution-unseeded")
 ROOT = Path(__file__).resolve().parent
 
 
@@ -90,7 +93,10 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--test-fraction", type=float, default=0.32,
                         help="share of each subject's sequences (its latest takes) in the testing split: SEE's "
                              "767/2,405; with 160 subjects, 1,120 test sequences")
-    parser.add_argument("--data", type=Path, default=None, help="default: data/bench-search-see-<subjects>-<test fraction>")
+    parser.add_argument("--data-seed", type=int, default=0,
+                        help="seed of the synthetic set's generator (a fresh set for a confirmation run)")
+    parser.add_argument("--data", type=Path, default=None,
+                        help="default: data/bench-search-see-<subjects>-<test fraction>, plus -data<seed> unless 0")
     parser.add_argument("--search-seconds", type=float, default=700.0,
                         help="evaluator wall time per search (700 s: about the demo's 100 trials)")
     parser.add_argument("--search-trials", type=int, default=None,
@@ -105,7 +111,8 @@ def parse_args(argv=None) -> argparse.Namespace:
                         help="default: results/bench_search_cache/<data>-<search seconds>s-<epochs>-<final epochs>")
     parser.add_argument("--out", type=Path, default=ROOT / "results")
     args = parser.parse_args(argv)
-    args.data = args.data or Path(f"data/bench-search-see-{args.subjects}-{args.test_fraction:g}")
+    args.data = args.data or Path(f"data/bench-search-see-{args.subjects}-{args.test_fraction:g}"
+                                  + (f"-data{args.data_seed}" if args.data_seed else ""))
     budget = f"{args.search_trials}trials" if args.search_trials else f"{args.search_seconds:g}s"
     args.cache = args.cache or (ROOT / "results" / "bench_search_cache" /
                                 f"{args.data.name}-{budget}-{args.epochs}-{args.final_epochs}")
@@ -120,7 +127,7 @@ def ensure_data(args) -> Path:
 
     if not has_annotations(args.data):
         print(f"generating {args.subjects} subjects into {args.data}", flush=True)
-        synthesize(args.data, SynthConfig(subjects=args.subjects, test_fraction=args.test_fraction, seed=0),
+        synthesize(args.data, SynthConfig(subjects=args.subjects, test_fraction=args.test_fraction, seed=args.data_seed),
                    progress=True, workers=2)
     return args.data
 
@@ -134,8 +141,6 @@ def search_options(args, seed: int):
 
 
 def make_strategy(name: str, options):
-    from nni.nas.strategy import RegularizedEvolution
-
     from tnas_plugin.strategies import TNASEvolution
 
     if name == "TNASEvolution":
@@ -144,14 +149,18 @@ def make_strategy(name: str, options):
         return TNASEvolution(**options.evolution_args(), proposals="model")
     if name == "TNASEvolution-nsga2":
         return TNASEvolution(**options.evolution_args(), proposals="nsga2", initial_design="random")
+    if name == "TNASEvolution-unseeded":
+        return TNASEvolution(**{**options.evolution_args(), "initial_population": []})
     if name == "Random":
         return Random(seed=options.seed)
     if name == "Random-seeded":
         return SeededRandom(options.initial_population(), seed=options.seed)
+    evolution = dict(population_size=options.population, sample_size=max(2, options.population // 4), seed=options.seed)
     if name == "RegularizedEvolution":
-        return RegularizedEvolution(population_size=options.population, sample_size=max(2, options.population // 4),
-                                    seed=options.seed)
-    raise ValueError(f"unknown strategy {name!r}; expected one of {STRATEGIES + COMPARISON}")
+        return RegularizedEvolution(**evolution)
+    if name == "RegularizedEvolution-seeded":
+        return SeededRegularizedEvolution(options.initial_population(), **evolution)
+    raise ValueError(f"unknown strategy {name!r}; expected one of {sorted({*STRATEGIES, *COMPARISON, *CONFIRMATION})}")
 
 
 class SeededRandom(Random):
@@ -162,15 +171,41 @@ class SeededRandom(Random):
         self.initial = [dict(sample) for sample in initial]
 
     def _run(self) -> None:
-        for sample in self.initial:
+        while self.initial:
             if not self.wait_for_resource():
                 return
-            try:
-                self._dedup_helper.dedup(sample)
-            except DuplicationError:
-                continue
-            self.engine.submit_models(self.model_space.freeze(sample))
+            if (model := _next_initial(self)) is not None:
+                self.engine.submit_models(model)
         super()._run()
+
+
+def _next_initial(strategy) -> object | None:
+    """The next of ``strategy.initial`` samples not proposed before, frozen; ``None`` once they are used up."""
+    while strategy.initial:
+        sample = strategy.initial.pop(0)
+        try:
+            strategy._dedup_helper.dedup(sample)
+        except DuplicationError:
+            continue
+        return strategy.model_space.freeze(sample)
+    return None
+
+
+class SeededRegularizedEvolution(RegularizedEvolution):
+    """NNI's ``RegularizedEvolution`` whose first individuals are the ``initial`` samples (skipping any it would
+    not run twice), then its own: random ones until the population is full, mutations after."""
+
+    def __init__(self, initial: list[dict], **kwargs):
+        super().__init__(**kwargs)
+        self.initial = [dict(sample) for sample in initial]
+
+    def random(self):
+        model = _next_initial(self)
+        return super().random() if model is None else model
+
+    def new_individual(self):
+        model = _next_initial(self)
+        return super().new_individual() if model is None else model
 
 
 _RECORDS: list[dict] = []

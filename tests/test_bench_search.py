@@ -49,3 +49,38 @@ def test_the_chosen_and_half_energy_networks_do_not_depend_on_the_test_metrics(s
     row = summary.iloc[0]
     assert row["chosen_test_uar_minus_handcrafted"] == pytest.approx(chosen_test[0] - 0.55)
     assert row["half_energy_test_energy_ratio"] == pytest.approx(cheap_test[1] / 61.0)
+
+
+_PROPOSED: list[dict] = []
+
+
+def _cheap_trial(model, **_):
+    """A trial that records what it was given and scores it by its classifier width (no training)."""
+    from nni import report_final_result
+
+    from tnas_plugin.search_spaces import EyeSpaceChoices
+
+    sample = EyeSpaceChoices(resolution=model.spec.resolution).sample_of(model.spec)
+    _PROPOSED.append(sample)
+    report_final_result({"default": sample["classifier_width"] / 64, "war": 0.5, "uar": 0.5, "energy_uj": 1.0})
+
+
+@pytest.mark.parametrize("name", [n for n in bench_search.CONFIRMATION if n != "TNASEvolution-unseeded"])
+def test_every_strategy_of_the_confirmation_run_starts_from_the_jobs_initial_population(name):
+    from nni.nas.evaluator import FunctionalEvaluator
+    from nni.nas.execution import SequentialExecutionEngine
+    from nni.nas.space import SimplifiedModelSpace
+
+    from tnas_plugin.search_spaces import TTFSEyeSpace
+
+    options = SearchOptions(data=Path("unused"), population=4)
+    initial = options.initial_population()
+    _PROPOSED.clear()
+    strategy = bench_search.make_strategy(name, options)
+    space = SimplifiedModelSpace.from_model(TTFSEyeSpace(resolution=options.resolution), FunctionalEvaluator(_cheap_trial))
+    strategy.initialize(space, SequentialExecutionEngine(max_model_count=len(initial) + 3, continue_on_failure=True))
+    strategy.run()
+    assert _PROPOSED[:len(initial)] == initial and len(_PROPOSED) == len(initial) + 3
+    assert all(sample not in initial for sample in _PROPOSED[len(initial):])
+    with pytest.raises(ValueError, match="unknown strategy 'Evolution'"):
+        bench_search.make_strategy("Evolution", options)
