@@ -205,3 +205,13 @@ def parameters_each_result_ran(database: Path) -> dict[str, dict]:
 def read_trials(database: Path) -> list[TrialRecord]:
     """Every trial NNI recorded so far (none while its database does not exist yet)."""
     return trials_from_database(database) if database.is_file() else []
+
+
+CANCELLED = ("USER_CANCELED", "SYS_CANCELED")  # NNI's final statuses of a trial it stopped
+
+
+def cancelled_without_result(database: Path) -> int:
+    """Trials NNI cancelled before they reported a final result: its manager counts them against
+    ``max_trial_number`` on resume yet never runs them again (docs/ARCHITECTURE.md, "What NNI 3.0 does on
+    resume", *Trial budget*)."""
+    return sum(trial.status in CANCELLED and trial.metrics is None for trial in read_trials(database))

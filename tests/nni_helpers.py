@@ -135,11 +135,11 @@ create table if not exists MetricData (timestamp integer, trialJobId text, param
 """  # the tables NNI's manager keeps (nni_node/core/sqlDatabase.js)
 
 
-def write_experiment(folder, results, first_time: int = 0) -> None:
+def write_experiment(folder, results, first_time: int = 0, cancelled=()) -> None:
     """Add ``results`` to the database of the experiment in ``folder``: (trial id, sequence, parameter id
     the trial ran and reported, parameter id NNI recorded for it, the parameters of the id it ran, final
-    metric or None for a failure). Trial ``i`` is issued its parameters at ``first_time + i``, reports at
-    ``+ 50`` and ends at ``+ 100``."""
+    metric or None for a failure, or for a trial in ``cancelled``: ended USER_CANCELED). Trial ``i`` is
+    issued its parameters at ``first_time + i``, reports at ``+ 50`` and ends at ``+ 100``."""
     database_path(folder).parent.mkdir(parents=True, exist_ok=True)
     connection = sqlite3.connect(database_path(folder))
     connection.executescript(NNI_SCHEMA)
@@ -150,7 +150,8 @@ def write_experiment(folder, results, first_time: int = 0) -> None:
         connection.execute("insert into TrialJobEvent values (?, ?, 'WAITING', ?, '', ?, null)",
                            (time_stamp, trial, hyper, sequence))
         connection.execute("insert into TrialJobEvent values (?, ?, ?, null, '', ?, null)",
-                           (time_stamp + 100, trial, "FAILED" if metric is None else "SUCCEEDED", sequence))
+                           (time_stamp + 100, trial, "USER_CANCELED" if trial in cancelled
+                            else "FAILED" if metric is None else "SUCCEEDED", sequence))
         if metric is not None:  # NNI stores JSON text of the JSON text the trial reported
             connection.execute("insert into MetricData values (?, ?, ?, 'FINAL', 0, ?)",
                                (time_stamp + 50, trial, str(ran), json.dumps(json.dumps(metric))))

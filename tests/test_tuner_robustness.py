@@ -7,6 +7,7 @@ import queue
 import random
 import threading
 import time
+from types import SimpleNamespace
 
 import nni
 import pytest
@@ -302,3 +303,27 @@ def test_the_sklearn_example_config_and_space_are_valid():
     assert {gene.type for gene in tuner.core.genes} == {"randint", "uniform", "qloguniform", "loguniform", "choice"}
     assert tuner.options.constraints == {"accuracy": [0.85, None]}
     assert config["tuner"]["name"] == "TNASEvolution" and "trial.py" in config["trialCommand"]
+
+
+def test_a_resumed_search_gets_back_the_trials_its_stop_cancelled(tmp_path, monkeypatch):
+    """NNI counts a trial its stop cancelled against max_trial_number and never runs it again: on resume,
+    ``TunerExperiment`` raises the limit by those trials (docs/ARCHITECTURE.md, "What NNI 3.0 does on resume")."""
+    from nni.experiment import Experiment
+
+    from tnas_plugin.jobs.experiment import TunerExperiment
+    from tnas_plugin.strategies.nni_records import cancelled_without_result, database_path
+
+    config = {"x": 1}
+    write_experiment(tmp_path / "exp1", [("A", 0, 0, 0, config, {"default": 1.0}), ("B", 1, 1, 1, config, None),
+                                         ("C", 2, 2, 2, config, None)], cancelled={"C"})
+    assert cancelled_without_result(database_path(tmp_path / "exp1")) == 1
+    experiment = TunerExperiment(None, id="exp1")
+    folder = SimpleNamespace(experiment_working_directory=str(tmp_path))
+    experiment.config = SimpleNamespace(max_trial_number=3, canonical_copy=lambda: folder)
+    monkeypatch.setattr(Experiment, "start", lambda self, *args, **kwargs: None)
+    limits = []
+    monkeypatch.setattr(TunerExperiment, "raise_trial_limit", lambda self, limit: limits.append(limit))
+    experiment.start(8080)  # a fresh run: NNI's count is right
+    experiment._action = "resume"
+    experiment.start(8080)
+    assert limits == [4]  # 3 results: A, B and the candidate C ran, proposed again

@@ -7,7 +7,7 @@ before anything was recorded starts it afresh.
 
 ``TunerExperiment`` is NNI's HPO ``Experiment`` and ``SearchExperiment`` an NNI ``NasExperiment`` that resumes,
 both :class:`PatientManager`: NNI's waits at start-up long enough for a loaded machine, its manager stopped
-within seconds. :meth:`SearchExperiment.front` gives the Pareto front with each member's metrics
+within seconds, and on resume the trials the stop cancelled given back to the budget. :meth:`SearchExperiment.front` gives the Pareto front with each member's metrics
 (``export_top_models`` gives the architectures only).
 
 NNI 3.0's own NAS resume loses the strategy state and ends at once (docs/ARCHITECTURE.md, "What NNI 3.0
@@ -44,7 +44,7 @@ from nni.runtime.tuner_command_channel.command_type import CommandType
 
 from tnas_plugin.atomic import write_atomic
 from tnas_plugin.strategies.manager_start import patient_manager_start, stop_manager
-from tnas_plugin.strategies.nni_records import database_path, load_object, read_trials
+from tnas_plugin.strategies.nni_records import cancelled_without_result, database_path, load_object, read_trials
 
 from tnas_plugin.errors import InputError
 
@@ -79,9 +79,29 @@ class PatientManager:
         self.port = None
         self._proc = None
 
+    def raise_trial_limit(self, limit: int) -> None:
+        """Set the running manager's ``max_trial_number`` to ``limit`` and give it a round to act: a manager
+        resumed at its old limit starts DONE and turns RUNNING at its next round (~5 s), and the search must
+        not look before, or it finds no budget and ends at once."""
+        self.update_max_trial_number(limit)
+        deadline = time.monotonic() + MANAGER_ROUND_S
+        while self.get_status() == "DONE" and time.monotonic() < deadline:
+            time.sleep(0.5)
+
 
 class TunerExperiment(PatientManager, Experiment):
-    """NNI's HPO ``Experiment`` (``TNASEvolutionTuner`` and the trial entry), :class:`PatientManager`."""
+    """NNI's HPO ``Experiment`` (``TNASEvolutionTuner`` and the trial entry), :class:`PatientManager`; on
+    resume, the trials the stop cancelled are added back to the budget (the budget counts results)."""
+
+    def start(self, *args, **kwargs) -> None:
+        cancelled = 0
+        if self._action == "resume" and self.config.max_trial_number:
+            folder = Path(self.config.canonical_copy().experiment_working_directory) / self.id
+            cancelled = cancelled_without_result(database_path(folder))
+        super().start(*args, **kwargs)
+        if cancelled:
+            _logger.info("%d trial(s) the stop cancelled do not count against the budget.", cancelled)
+            self.raise_trial_limit(self.config.max_trial_number + cancelled)
 
 
 class _ChannelSkippingImports(TunerCommandChannel):
@@ -205,12 +225,10 @@ class SearchExperiment(PatientManager, NasExperiment):
             # NNI counts every trial submitted so far against max_trial_number, the ones the stop
             # cancelled included; the budget is the number of results, so the remaining trials are:
             remaining = max(0, self.config.max_trial_number - len(core.history()))
-            self.update_max_trial_number(len(self.list_trial_jobs()) + remaining)
-            # A manager resumed at its old limit starts DONE and turns RUNNING at its next round (~5 s);
-            # the strategy must not look before, or it finds no budget and ends at once.
-            deadline = time.monotonic() + MANAGER_ROUND_S
-            while remaining and self.get_status() == "DONE" and time.monotonic() < deadline:
-                time.sleep(0.5)
+            if remaining:
+                self.raise_trial_limit(len(self.list_trial_jobs()) + remaining)
+            else:
+                self.update_max_trial_number(len(self.list_trial_jobs()))
 
 
 def run_to_completion(experiment, port: int, resume: bool = False, on_end: Callable[[], None] | None = None) -> bool:
