@@ -435,7 +435,8 @@ def plot(networks: pd.DataFrame, path: Path) -> None:
 
     fig, ax = plt.subplots(figsize=(6.5, 4.5))
     markers = {"TNASEvolution": "o", "Random": "^", "RegularizedEvolution": "s", "TNASEvolution-model": "o",
-               "TNASEvolution-nsga2": "D", "Random-seeded": "v"}
+               "TNASEvolution-nsga2": "D", "Random-seeded": "v", "RegularizedEvolution-seeded": "P",
+               "TNASEvolution-unseeded": "h"}
     for strategy, group in networks.groupby("strategy"):
         if strategy == "baseline":
             for name, rows in group.groupby("network"):
