@@ -87,10 +87,8 @@ class TNASEvolution(Strategy):
     ----------
     **options
         The search's options, keyword-only: the fields of :class:`.evolution_core.EvolutionOptions`
-        (``objectives``, ``log_scale``, ``budgets``, ``constraints``, ``population_size``, ``mutation_prob``,
-        ``crossover_prob``, ``crossover_eta``, ``mutation_eta``, ``dedup_retries``, ``seed``,
-        ``initial_population``, ``proposals`` (``"model"`` or ``"nsga2"``), ``model_candidates``, ``model_gamma``,
-        ``model_sampled``, ``initial_design``), documented there and validated at construction.
+        (objectives, budgets, population, proposal model, seed, initial population...), documented there
+        and validated at construction.
 
     Example
     -------
