@@ -1,5 +1,6 @@
 """The benchmark's choices (benchmarks/bench_search.py, ``tables``) are made on validation: the chosen and the
 half-energy networks are the same whatever the test metrics say, on a small hand-made cache of one search."""
+import math
 import random
 import sys
 from pathlib import Path
@@ -84,3 +85,17 @@ def test_every_strategy_of_the_confirmation_run_starts_from_the_jobs_initial_pop
     assert all(sample not in initial for sample in _PROPOSED[len(initial):])
     with pytest.raises(ValueError, match="unknown strategy 'Evolution'"):
         bench_search.make_strategy("Evolution", options)
+
+
+def test_paired_differences_pair_each_seed_and_say_when_there_is_none():
+    import pandas as pd
+
+    shifts = {"A": [0.4, 0.5, 0.6], "B": [0.0] * 3, "C": [0.4, 0.5, 0.6]}
+    rows = [{"seed": seed, "strategy": name, **{key: value + shifts[name][seed] for key in bench_search.PAIRED}}
+            for seed, value in enumerate([1.0, 2.0, 4.0]) for name in shifts]
+    table = bench_search.paired(pd.DataFrame(rows), "A").set_index("strategy")
+    assert list(table.index) == ["A - B", "A - C"]
+    assert table.loc["A - B", "test_hypervolume"] == pytest.approx(0.5)  # seed by seed, whatever the seeds' spread
+    assert table.loc["A - B", "test_hypervolume_95"] == pytest.approx(0.248, abs=1e-3)  # t(0.975, 2) x 0.1 / sqrt(3)
+    assert 0 < table.loc["A - B", "test_hypervolume_p"] < 0.05
+    assert table.loc["A - C", "val_hypervolume"] == 0.0 and math.isnan(table.loc["A - C", "val_hypervolume_p"])
