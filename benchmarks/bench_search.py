@@ -550,8 +550,9 @@ def main(argv=None) -> int:
              "predict test?", "",
              "## Per seed and strategy", "", summary.to_markdown(index=False, floatfmt=".4g"), "",
              "## Over seeds (mean, 95 % t-interval half-width)", "", pd.DataFrame(aggregate).to_markdown(index=False, floatfmt=".4g"),
-             "", f"## Paired by seed: {strategies[0]} minus each other strategy (mean, 95 % t-interval, paired t-test p)", "",
-             paired(summary, strategies[0]).to_markdown(index=False, floatfmt=".4g"), "", "## Every retrained network on test", "", networks.to_markdown(index=False, floatfmt=".4g"), "",
+             "", f"## Paired by seed: {strategies[0]} minus each other strategy (mean, 95 % t-interval, paired t-test p)",
+             "", paired(summary, strategies[0]).to_markdown(index=False, floatfmt=".4g"),
+             "", "## Every retrained network on test", "", networks.to_markdown(index=False, floatfmt=".4g"), "",
              *fidelity_lines]
     (args.out / "bench_search.md").write_text("\n".join(lines))
     print("\n".join(lines))

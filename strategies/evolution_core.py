@@ -896,10 +896,10 @@ class ParetoEvolution:
         density ratio of good over bad results (:mod:`.parzen`; docs/ARCHITECTURE.md, "Proposal model").
 
         Good: the best ``ceil(model_gamma * results)`` results, at most ``population_size``, picked as
-        ``model_good`` says; bad: every other result, failures included. Once some results are failures or outside a budget or
-        constraint, the score adds the density ratio of the other results over those (c-TPE: Watanabe and
-        Hutter, IJCAI 2023). Candidates are made first and scored together, and place ``j`` takes the best
-        of candidates ``j, j + count, ...``, so the places keep their different parents.
+        ``model_good`` says; bad: every other result, failures included. Once some results are failures or
+        outside a budget or constraint, the score adds the density ratio of the other results over those
+        (c-TPE: Watanabe and Hutter, IJCAI 2023). Candidates are made first and scored together, and place
+        ``j`` takes the best of candidates ``j, j + count, ...``, so the places keep their different parents.
         """
         ordered = self._ordered_indices()
         good_count = min(self.options.population_size, math.ceil(self.options.model_gamma * len(ordered)))

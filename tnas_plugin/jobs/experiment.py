@@ -7,8 +7,9 @@ before anything was recorded starts it afresh.
 
 ``TunerExperiment`` is NNI's HPO ``Experiment`` and ``SearchExperiment`` an NNI ``NasExperiment`` that resumes,
 both :class:`PatientManager`: NNI's waits at start-up long enough for a loaded machine, its manager stopped
-within seconds, and on resume the trials the stop cancelled given back to the budget. :meth:`SearchExperiment.front` gives the Pareto front with each member's metrics
-(``export_top_models`` gives the architectures only).
+within seconds, and on resume the trials the stop cancelled given back to the budget.
+:meth:`SearchExperiment.front` gives the Pareto front with each member's metrics (``export_top_models`` gives
+the architectures only).
 
 NNI 3.0's own NAS resume loses the strategy state and ends at once (docs/ARCHITECTURE.md, "What NNI 3.0
 does on resume"). Here instead:

@@ -20,8 +20,9 @@ leaks from one trial to the next; the seeded results are those of a plain trial)
   runs on a fresh fork.
 * A client that NNI stops (a cancelled trial, the experiment's end) closes its socket and the pool kills
   the worker. SIGINT stops the client even where it was started with SIGINT ignored (a manager launched
-  from a background job of a non-interactive shell passes that on). The pool itself ends, killing every worker, when the search job closes its stdin (the
-  job ended, however) or on SIGTERM/SIGINT; workers also die with the pool (``PR_SET_PDEATHSIG``).
+  from a background job of a non-interactive shell passes that on). The pool itself ends, killing every
+  worker, when the search job closes its stdin (the job ended, however) or on SIGTERM/SIGINT; workers also
+  die with the pool (``PR_SET_PDEATHSIG``).
 * Where the socket is absent (the pool ended, a remote machine), the client runs the plain trial in
   its own process instead (``os.execv``).
 """
