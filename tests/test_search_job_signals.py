@@ -109,7 +109,8 @@ def test_sigterm_at_every_moment_and_resume_to_the_end(tiny_see, tmp_path):
     bad.write_bytes(b"\xff\xd8 truncated")
     out, partial = tmp_path / "r", tmp_path / "r.partial"
     # 1. during a trial, once one has finished
-    job = search(data, out, "--budget", "3", "--skip-bad", "--epochs", "10")  # 10 epochs: some network learns
+    # 10 epochs: some network learns; --quick: Lava checked on 5 clips; every baseline still measured
+    job = search(data, out, "--budget", "3", "--skip-bad", "--epochs", "10", "--quick", "--baselines", "full")
     experiment = job.wait_for(r"^starting NNI experiment (\w+)").group(1)
     job.wait_for(r"^trial \d+ \(\w+\) (done|failed)")
     assert_clean_stop(job, job.send(signal.SIGTERM), signal.SIGTERM)

@@ -198,7 +198,7 @@ nni.report_final_result({"default": -x, "f1": x, "f2": g * (1 - math.sqrt(x / g)
 '''
 FUNCTION_SPACE = {"x": {"_type": "uniform", "_value": [0, 1]}, "y": {"_type": "quniform", "_value": [0, 1, 0.05]},
                   "k": {"_type": "choice", "_value": [0, 1, 2]}}
-FUNCTION_TRIALS = 16
+FUNCTION_TRIALS = 12
 
 
 def function_experiment(folder: Path, delay_s: float) -> tuple[Path, dict]:
