@@ -14,7 +14,7 @@ DEMO_OUT  ?= results/demo
 DEMO_BUDGET ?= 100
 SSHD      ?= /usr/sbin/sshd
 # The suite waits on NNI managers, trials and other subprocesses much of its time; two pytest-xdist workers overlap
-# those waits (tests/conftest.py runs the longest tests first so that both finish together; tests/nni_helpers.py
+# those waits (tests/conftest.py deals the longest tests to both workers so that they finish together; tests/nni_helpers.py
 # keeps each worker's NNI managers apart). TEST_WORKERS=0 runs it in one process.
 TEST_WORKERS ?= 2
 
@@ -37,7 +37,7 @@ demo: setup
 	$(VENV)/bin/tnas-er search --budget $(DEMO_BUDGET) --out $(DEMO_OUT) --overwrite
 
 test: setup system-deps
-	$(PY) -m pytest -q -n $(TEST_WORKERS) --dist load
+	$(PY) -m pytest -q -n $(TEST_WORKERS) --dist worksteal
 
 # openssh-server: tests/test_remote_training_service.py runs NNI's remote training service against a private
 # sshd on 127.0.0.1. Installed only when /usr/sbin/sshd is missing, as root, with apt-get; a policy-rc.d

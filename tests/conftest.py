@@ -3,9 +3,10 @@ import pytest
 
 from tnas_plugin.data import SynthConfig, synthesize
 
-# The tests that take longest (each over 15 s on 2 cores), longest first. They run before the rest so that
-# `make test`'s two pytest-xdist workers, dealt tests in turn (``--dist load``), share them evenly and finish
-# together: longest processing time first (Graham 1969).
+# The tests that take longest (each over 15 s on 2 cores), longest first. `make test`'s pytest-xdist workers
+# (``--dist worksteal``) each start with a contiguous share of the suite and then steal from each other's tail;
+# dealing these tests in turn to the heads of the shares lets the workers finish together: longest processing
+# time first (Graham 1969).
 LONGEST_FIRST = (
     "test_search_job_signals.py::test_sigterm_at_every_moment_and_resume_to_the_end",
     "test_tuner_nnictl.py::test_same_seed_same_search_through_nnictl_whatever_the_timing_and_across_stop_and_resume",
@@ -25,9 +26,19 @@ LONGEST_FIRST = (
 )
 
 
-def pytest_collection_modifyitems(items):
+def pytest_collection_modifyitems(config, items):
+    workers = getattr(config, "workerinput", {}).get("workercount", 1)  # set in each pytest-xdist worker
     rank = {name: k for k, name in enumerate(LONGEST_FIRST)}
-    items.sort(key=lambda item: rank.get(item.nodeid.rpartition("/")[2], len(rank)))  # stable: the rest keep their order
+    longest = sorted((item for item in items if item.nodeid.rpartition("/")[2] in rank),
+                     key=lambda item: rank[item.nodeid.rpartition("/")[2]])
+    rest = [item for item in items if item.nodeid.rpartition("/")[2] not in rank]
+    order = []
+    for worker in range(workers):  # worksteal gives the k-th worker len(items) // (workers - k) of what is left
+        size = (len(items) - len(order)) // (workers - worker)
+        head = longest[worker::workers]
+        order += head + rest[:size - len(head)]
+        rest = rest[max(size - len(head), 0):]
+    items[:] = order + rest
 
 
 @pytest.fixture(scope="session")
