@@ -29,9 +29,9 @@ LONGEST_FIRST = (
 def pytest_collection_modifyitems(config, items):
     workers = getattr(config, "workerinput", {}).get("workercount", 1)  # set in each pytest-xdist worker
     rank = {name: k for k, name in enumerate(LONGEST_FIRST)}
-    longest = sorted((item for item in items if item.nodeid.rpartition("/")[2] in rank),
-                     key=lambda item: rank[item.nodeid.rpartition("/")[2]])
-    rest = [item for item in items if item.nodeid.rpartition("/")[2] not in rank]
+    named = [(item.nodeid.rpartition("/")[2], item) for item in items]  # "file::test", as LONGEST_FIRST names it
+    longest = [item for name, item in sorted((pair for pair in named if pair[0] in rank), key=lambda pair: rank[pair[0]])]
+    rest = [item for name, item in named if name not in rank]
     order = []
     for worker in range(workers):  # worksteal gives the k-th worker len(items) // (workers - k) of what is left
         size = (len(items) - len(order)) // (workers - worker)
