@@ -25,7 +25,7 @@ from job_helpers import STOP, Job
 from nni_helpers import free_port, no_orphan_managers, wait_for_no_new_managers
 from tnas_plugin.candidate import CandidateSpec, StageSpec, build_ann
 from tnas_plugin.checkpoint import save_checkpoint
-from tnas_plugin.jobs.signals import Stopped, stop_on_signals
+from tnas_plugin.jobs.signals import Stopped, raise_if_stopped, stop_on_signals
 from tnas_plugin.ttfs import ann_to_ttfs
 
 TINY = ["--epochs", "10", "--final-epochs", "1", "--resolution", "16", "--finalists", "1", "--quiet"]
@@ -64,6 +64,19 @@ def test_each_signal_stops_once_and_later_ones_are_ignored(name):
     assert stopped.value.exit_code == 128 + STOP[name] and state.name == name
     assert signal.getsignal(STOP[name]) == before
 
+
+
+def test_a_stop_swallowed_on_the_way_is_raised_again_where_a_step_ends():
+    with stop_on_signals():
+        raise_if_stopped()  # no signal yet: nothing
+        try:
+            os.kill(os.getpid(), signal.SIGHUP)
+            time.sleep(5)
+        except KeyboardInterrupt:
+            pass  # dropped, as NNI's experiment or a finalizer drops it
+        with pytest.raises(Stopped) as stopped:
+            raise_if_stopped()
+    assert stopped.value.exit_code == 128 + signal.SIGHUP
 
 def test_stop_while_nni_starts(tiny_see, tmp_path):
     out = tmp_path / "r"

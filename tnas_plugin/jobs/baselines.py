@@ -27,7 +27,7 @@ import torch
 import torch.nn.functional as F
 from snntorch import spikegen, surrogate
 from torch import nn
-from torch.utils.data import DataLoader
+from torch.utils.data import DataLoader, Subset
 
 from tnas_plugin.candidate import CandidateSpec, StageSpec, build_ann
 from tnas_plugin.hardware import CostReport, SteppedCounter, ann_macs, cost_metrics, count_ttfs, estimate_energy
@@ -288,15 +288,25 @@ def twin_metrics(spec: CandidateSpec, snn, lif: SEENStyleLIF | None, settings, s
 
     Metrics: ``war``, ``uar``, ``params``, the cost metrics of :data:`~tnas_plugin.hardware.COST_METRICS` (on
     ``settings.hardware_profile``) and ``macs``, operations counted on the same first ``settings.synops_samples``
-    clips the TTFS networks are counted on.
+    clips the TTFS networks are counted on, in the pass that predicts them.
     """
     data = settings.dataset(spec, split)
     loader = DataLoader(data, batch_size=settings.batch_size * 4)
-    inputs = torch.stack([data[i][0] for i in range(min(settings.synops_samples, len(data)))])
-    cost_batch = [(inputs, torch.zeros(len(inputs), dtype=torch.long))]
+    counted = [data[i] for i in range(min(settings.synops_samples, len(data)))]
+    inputs = torch.stack([clip for clip, _ in counted])
+    counted_batch = [(inputs, torch.tensor([label for _, label in counted]))]
+    uncounted = DataLoader(Subset(data, range(len(counted), len(data))), batch_size=settings.batch_size * 4)
     snn = snn.cpu().eval()
     device = torch.device("cpu")
     rows = []
+
+    def stepped(model: SteppedNetwork) -> tuple[np.ndarray, np.ndarray, CostReport]:
+        """Labels and predictions on the whole split in one pass, the cost counted on its first clips."""
+        y_true, y_pred, report = evaluate_stepped(model, counted_batch)
+        if len(uncounted.dataset):
+            rest_true, rest_pred, _ = evaluate_stepped(model, uncounted, count=False)
+            y_true, y_pred = np.concatenate([y_true, rest_true]), np.concatenate([y_pred, rest_pred])
+        return y_true, y_pred, report
 
     def row(name: str, y_true, y_pred, report: CostReport, params: int) -> None:
         energy = estimate_energy(report, settings.hardware_profile)
@@ -308,10 +318,7 @@ def twin_metrics(spec: CandidateSpec, snn, lif: SEENStyleLIF | None, settings, s
         count_ttfs(snn, inputs, spec.steps_per_window).ann_twin(), params)
     if rate_steps is not None:
         torch.manual_seed(settings.train.seed)
-        twin = rate_twin(snn, rate_steps)
-        row(f"rate twin (IF, T={rate_steps})", *evaluate_stepped(twin, loader, count=False)[:2],
-            evaluate_stepped(twin, cost_batch)[2], params)
+        row(f"rate twin (IF, T={rate_steps})", *stepped(rate_twin(snn, rate_steps)), params)
     if lif is not None:
-        row(f"LIF BPTT (SEEN-style, T={lif.steps})", *evaluate_stepped(lif, loader, count=False)[:2],
-            evaluate_stepped(lif, cost_batch)[2], sum(p.numel() for p in lif.parameters() if p.requires_grad))
+        row(f"LIF BPTT (SEEN-style, T={lif.steps})", *stepped(lif), sum(p.numel() for p in lif.parameters() if p.requires_grad))
     return rows

@@ -63,7 +63,7 @@ from .commands import BASELINES
 from .data_commands import print_notes, print_problems
 from .report import CHOSEN, HANDCRAFTED, write_report
 from .results import ResultsFolder
-from .signals import Stopped, say, stop_requested
+from .signals import Stopped, raise_if_stopped, say, stop_requested
 from .trial_log import trial_columns
 from .tuner_search import announce, search_results, tuner_experiment
 from .warm_trials import warm_pool
@@ -535,6 +535,7 @@ def _search(options: SearchOptions, space: TTFSEyeSpace, folder: ResultsFolder, 
         raise SearchInterrupted(f"NNI ended the search early; continue with: tnas-er search --resume {folder.out}")
     folder.write_run({**run, "search_complete": True, "history": [asdict(trial) for trial in history],
                       "front": [asdict(trial) for trial in front]})
+    raise_if_stopped()  # a stop NNI or a finalizer swallowed: the search is complete, the rest waits for --resume
     return history, front
 
 
@@ -614,4 +615,5 @@ def _run(options: SearchOptions, folder: ResultsFolder, run: dict, resumed: bool
     pd.DataFrame(comparison).to_csv(out / "comparison.csv", index=False)
     (out / "run.json").write_text(json.dumps({**asdict(options), "data": str(options.data), "out": str(folder.out)}, indent=2, default=str) + "\n")
     write_report(out)
+    raise_if_stopped()
     return folder.publish() / "report.md"

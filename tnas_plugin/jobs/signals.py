@@ -74,6 +74,15 @@ def stop_requested() -> Stopped | None:
     return Stopped(_current.signum) if _current is not None and _current.signum is not None else None
 
 
+def raise_if_stopped() -> None:
+    """Raise the stop a signal asked for if it got lost on the way: NNI's experiment returns quietly on a
+    KeyboardInterrupt, and Python drops an exception raised while a finalizer runs ("Exception ignored in").
+    The job calls it where a step ends, so that a stopped job never goes on to publish its results."""
+    stop = stop_requested()
+    if stop is not None:
+        raise stop
+
+
 def end_child_processes(timeout: float = 10.0) -> list[int]:
     """Terminate this process's remaining descendants (SIGTERM, then SIGKILL after ``timeout``); their PIDs."""
     children = psutil.Process().children(recursive=True)
