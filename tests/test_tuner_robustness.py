@@ -327,3 +327,28 @@ def test_a_resumed_search_gets_back_the_trials_its_stop_cancelled(tmp_path, monk
     experiment._action = "resume"
     experiment.start(8080)
     assert limits == [4]  # 3 results: A, B and the candidate C ran, proposed again
+
+
+def test_a_trial_that_failed_as_the_search_stopped_is_recorded_before_the_resume(tmp_path):
+    """NNI's resume tells the tuner about trials that succeeded, not about failures: one the tuner had not
+    heard of when the search stopped is recorded as failed before NNI starts, so that no trial goes missing."""
+    from tnas_plugin.jobs.experiment import prepare_tuner_state
+    from tnas_plugin.strategies.evolution_core import EvolutionOptions, ParetoEvolution
+
+    space = {"x": {"_type": "choice", "_value": [1, 2, 3, 4]}}
+    arguments = {"objectives": {"accuracy": "max"}, "population_size": 4, "seed": 0}
+    core = ParetoEvolution(space, EvolutionOptions.from_dict(arguments))
+    done, failed, running = core.ask(), core.ask(), core.ask()
+    core.tell(done, {"default": 0.5, "accuracy": 0.5})
+    write_experiment(tmp_path / "exp", [("A", 0, 0, 0, done, {"default": 0.5, "accuracy": 0.5}), ("B", 1, 1, 1, failed, None)])
+    state = tmp_path / "exp" / "checkpoint" / CHECKPOINT_FILE
+    state.parent.mkdir()
+    state.write_text(json.dumps(core.state_dict()))
+    tuner = SimpleNamespace(class_name=None, name="TNASEvolution", class_args=arguments)
+    experiment = SimpleNamespace(id="exp", config=SimpleNamespace(tuner=tuner, search_space=space))
+    prepare_tuner_state(experiment, tmp_path)
+    resumed = ParetoEvolution(space, EvolutionOptions.from_dict(arguments))
+    resumed.load_state_dict(json.loads(state.read_text()))
+    assert resumed.history() == [{"params": done, "metrics": {"default": 0.5, "accuracy": 0.5}},
+                                 {"params": failed, "metrics": None}]
+    assert resumed.pending == [running]  # still orphaned: proposed again first

@@ -287,6 +287,9 @@ def prepare_tuner_state(experiment, directory: Path) -> None:
       its ``addRecoveredTrialJob``), and the tuner proposes its orphaned candidates again
       (``requeue_pending``): a candidate in both would run twice. Those NNI re-runs are taken out of the
       tuner's pending list here; their results reach the tuner as any result does.
+    * A trial that failed as the search stopped, before the tuner heard of it, is recorded as failed here:
+      NNI's resume sends the tuner the results of trials that succeeded (``ImportData``), not failures,
+      and the failure counts against the budget like any result.
     """
     from tnas_plugin.strategies.evolution_core import EvolutionOptions, ParetoEvolution
 
@@ -306,13 +309,20 @@ def prepare_tuner_state(experiment, directory: Path) -> None:
         raise ResumeError(f"{path}: cannot continue the search ({type(error).__name__}: {error}); "
                           "the saved state is left as it was") from None
     write_atomic(path.with_name(path.name + ".before-resume"), json.dumps(state))
-    rerun = set()
+    rerun, failed = set(), 0
     for trial in read_trials(database_path(directory / experiment.id)):
-        if trial.status in ("WAITING", "RUNNING"):
-            with contextlib.suppress(ValueError):
+        with contextlib.suppress(ValueError):  # parameters outside the space: not the tuner's
+            if trial.status in ("WAITING", "RUNNING"):
                 rerun.add(tuple(core.encode(trial.params)))
+            elif trial.status == "FAILED" and not core.has_result(trial.params):
+                core.tell(trial.params, None)
+                failed += 1
+    if failed:
+        state = {**state, **core.state_dict()}
+        _logger.info("%d trial(s) failed as the search stopped, before the tuner heard of it; recorded as failed.", failed)
     if rerun:
         for key in ("pending", "requeued"):
             state[key] = [genome for genome in state.get(key, []) if tuple(genome) not in rerun]
-        write_atomic(path, json.dumps(state))
         _logger.info("NNI re-runs %d trial(s) it had running; they are no longer pending in the tuner.", len(rerun))
+    if failed or rerun:
+        write_atomic(path, json.dumps(state))
