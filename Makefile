@@ -13,11 +13,11 @@ STAMP     := $(VENV)/.installed-$(DEPS_HASH)
 DEMO_OUT  ?= results/demo
 DEMO_BUDGET ?= 100
 SSHD      ?= /usr/sbin/sshd
-# The suite waits on NNI managers, trials and other subprocesses much of its time; three pytest-xdist workers overlap
-# those waits, even on two cores; four overload them (benchmarks/README.md, `make test`). tests/conftest.py deals the
-# longest tests to the workers so that they finish together; tests/nni_helpers.py keeps each worker's NNI managers
-# apart. TEST_WORKERS=0 runs it in one process.
-TEST_WORKERS ?= 3
+# The suite waits on NNI managers, trials and other subprocesses part of its time; two pytest-xdist workers overlap
+# those waits; three were no faster on two cores, four slower (benchmarks/README.md, `make test`). tests/conftest.py
+# deals the longest tests to the workers so that they finish together; tests/nni_helpers.py keeps each worker's NNI
+# managers apart. TEST_WORKERS=0 runs it in one process.
+TEST_WORKERS ?= 2
 
 .PHONY: setup system-deps demo test bench clean
 
