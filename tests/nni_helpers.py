@@ -1,6 +1,6 @@
 """Test helpers for real NNI experiments, in one place: free ports, the manager's REST API, its processes and
-their listening sockets, a guarantee that no manager outlives a test, and an experiment's database written
-as NNI's manager writes it."""
+their listening sockets, a guarantee that no manager outlives a test, an experiment's database written
+as NNI's manager writes it, and a trial run in process with the parameters a test gives it."""
 from __future__ import annotations
 
 import contextlib
@@ -14,6 +14,9 @@ import time
 import urllib.request
 
 import psutil
+from nni.runtime.trial_command_channel import get_default_trial_command_channel, set_default_trial_command_channel
+from nni.runtime.trial_command_channel.base import TrialCommandChannel
+from nni.typehint import ParameterRecord
 
 from tnas_plugin.strategies.nni_records import database_path
 
@@ -157,3 +160,27 @@ def write_experiment(folder, results, first_time: int = 0, cancelled=()) -> None
                                (time_stamp + 50, trial, str(ran), json.dumps(json.dumps(metric))))
     connection.commit()
     connection.close()
+
+
+class RecordingChannel(TrialCommandChannel):
+    """What NNI's trial API talks to: hands out ``params``, keeps the (type, value) of each metric reported."""
+
+    def __init__(self, params: dict):
+        self.params, self.metrics = params, []
+
+    def receive_parameter(self):
+        return ParameterRecord(parameter_id=0, parameters=self.params)
+
+    def send_metric(self, type, parameter_id, trial_job_id, sequence, value):  # noqa: A002 (NNI's signature)
+        self.metrics.append((type, value))
+
+
+@contextlib.contextmanager
+def trial_channel(params: dict):
+    """Within the block, NNI's trial API in this process receives ``params``; yields the recording channel."""
+    channel, previous = RecordingChannel(params), get_default_trial_command_channel()
+    set_default_trial_command_channel(channel)
+    try:
+        yield channel
+    finally:
+        set_default_trial_command_channel(previous)

@@ -22,7 +22,7 @@ import torch
 from PIL import Image
 
 from job_helpers import STOP, Job
-from nni_helpers import free_port, no_orphan_managers, wait_for_no_new_managers
+from nni_helpers import free_port, listening_addresses, manager_processes, no_orphan_managers, wait_for_no_new_managers
 from tnas_plugin.candidate import CandidateSpec, StageSpec, build_ann
 from tnas_plugin.checkpoint import save_checkpoint
 from tnas_plugin.jobs.signals import Stopped, raise_if_stopped, stop_on_signals
@@ -34,8 +34,8 @@ TABLES = ["trials.csv", "pareto.csv", "finalists.csv", "comparison.csv", "confus
           "lava.json", "fixed_point.json", "run.json", "report.md", "chosen/model.pt", "chosen/architecture.json", "chosen/metrics.json"]
 
 
-def search(data, out, *extra) -> Job:
-    return Job("search", "--data", data, "--out", out, "--port", free_port(), *TINY, *extra)
+def search(data, out, *extra, port: int | None = None) -> Job:
+    return Job("search", "--data", data, "--out", out, "--port", port or free_port(), *TINY, *extra)
 
 
 def uncaught(output: str) -> list[str]:
@@ -89,14 +89,18 @@ def test_stop_while_nni_starts(tiny_see, tmp_path):
 @pytest.mark.parametrize("name", ["SIGINT", pytest.param("SIGHUP", marks=pytest.mark.slow)])  # SIGTERM: below
 def test_stop_during_a_trial_on_a_warm_worker(tiny_see, tmp_path, name):
     # the trials run on forks of the warm trial pool (tnas_plugin/jobs/warm_trials.py), the pool a child of the job
-    out = tmp_path / "r"
-    job = search(tiny_see, out, "--budget", "4")
+    out, port = tmp_path / "r", free_port()
+    job = search(tiny_see, out, "--budget", "4", port=port)
     job.wait_for(r"^trial \d+ \(\w+\) running")
     deadline = time.monotonic() + 120
     while not (workers := [worker for pool in _warm_pools(job) for worker in pool.children()]):
         assert time.monotonic() < deadline, "no trial ran on a warm worker"
         time.sleep(0.2)
+    # every port the job's manager opened is on 127.0.0.1 (strategies/manager_listen.py), and no warning says otherwise
+    listening = listening_addresses([p for m in manager_processes(port) for p in [m, *m.children(recursive=True)]])
+    assert port in {p for _, p in listening} and {address for address, _ in listening} == {"127.0.0.1"}, listening
     assert_clean_stop(job, job.send(STOP[name]), STOP[name])
+    assert "no authentication" not in job.output
     assert (tmp_path / "r.partial" / "trials.csv").is_file() and not out.exists()
     assert f"--resume {out}" in job.output
     assert {worker.pid for worker in workers} & {process.pid for process in job.descendants}

@@ -7,7 +7,6 @@ after ending it).
 """
 import json
 import os
-import re
 import subprocess
 import sys
 import threading
@@ -24,11 +23,8 @@ from nni.nas.execution.event import FinalMetricEvent
 from nni.nas.experiment import NasExperiment
 from nni.nas.nn.pytorch import ModelSpace
 from nni.nas.space import SimplifiedModelSpace
-from nni.runtime.trial_command_channel import get_default_trial_command_channel, set_default_trial_command_channel
-from nni.runtime.trial_command_channel.base import TrialCommandChannel
-from nni.typehint import ParameterRecord
 
-from nni_helpers import NNICTL, final_metrics, free_port, manager_processes, rest, wait_for_status
+from nni_helpers import NNICTL, final_metrics, free_port, manager_processes, trial_channel
 from tnas_plugin.strategies import nni_compat
 from tnas_plugin.search_spaces import TTFSEyeSpace, export_hpo_space
 from tnas_plugin.strategies import TNASEvolution, TNASEvolutionTuner
@@ -298,26 +294,11 @@ def test_tuner_resumes_from_its_checkpoint(hpo_space, tmp_path, monkeypatch):
     assert drive(resumed, range(10, 25)) == drive(tuner, range(10, 25))
 
 
-class RecordingChannel(TrialCommandChannel):
-    def __init__(self, params):
-        self.params, self.metrics = params, []
-
-    def receive_parameter(self):
-        return ParameterRecord(parameter_id=0, parameters=self.params)
-
-    def send_metric(self, type, parameter_id, trial_job_id, sequence, value):  # noqa: A002 (NNI's signature)
-        self.metrics.append((type, value))
-
-
 def test_trial_entry_rebuilds_the_candidate_and_runs_the_evaluator(hpo_space):
     params = {label: entry["_value"][-1] for label, entry in hpo_space.items()}
-    channel, previous = RecordingChannel(params), get_default_trial_command_channel()
-    set_default_trial_command_channel(channel)
-    try:
+    with trial_channel(params) as channel:
         trial_entry.main(["--data", "unused", "--space-args", json.dumps(SPACE_ARGS),
                           "--evaluator", "test_strategy_nni:quick_evaluator"])
-    finally:
-        set_default_trial_command_channel(previous)
     [(kind, metrics)] = channel.metrics
     assert kind == "FINAL" and {"war", "uar", "synops"} <= set(metrics)
 
@@ -337,51 +318,3 @@ def test_tuner_import_stays_light():
     """NNI's manager waits only 10 s for the tuner process to connect: importing it must not load torch."""
     probe = "import sys; from tnas_plugin.strategies import TNASEvolutionTuner; print('torch' in sys.modules)"
     assert subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout.strip() == "False"
-
-
-def nnictl(*args, env, check=True):
-    return subprocess.run([*NNICTL, *args], capture_output=True, text=True, env=env, check=check, timeout=120)
-
-
-def test_nnictl_create_with_registered_tuner_runs_the_trial_entry_to_done(port, trial_env, tmp_path, hpo_space):
-    """The trial entry with ``--evaluator module:name`` under nnictl; nnictl's stop and resume of the registered
-    tuner run once, in tests/test_tuner_nnictl.py."""
-    env = dict(os.environ, NNI_CONFIG_DIR=str(tmp_path / "nni-config"))  # algo registration stays private
-    nnictl("algo", "register", "--meta", str(ROOT / "strategies/meta.yml"), env=env)
-    (tmp_path / "space.json").write_text(json.dumps(hpo_space))
-    trial_command = (f"{sys.executable} -m tnas_plugin.strategies.trial --data {tmp_path} "
-                     f"--space-args '{json.dumps(SPACE_ARGS)}' --evaluator test_strategy_nni:quick_evaluator")
-    config = {
-        "experimentName": "tnas-strategy-test", "searchSpaceFile": "space.json", "trialCommand": trial_command,
-        "trialCodeDirectory": str(tmp_path), "trialConcurrency": 2, "maxTrialNumber": 3,
-        "maxExperimentDuration": "4m", "experimentWorkingDirectory": str(tmp_path / "experiments"),
-        "tuner": {"name": "TNASEvolution", "classArgs": {"seed": 0, "population_size": 2}},
-        "trainingService": {"platform": "local"},
-    }
-    (tmp_path / "config.yml").write_text(yaml.safe_dump(config))
-    experiment_id = None
-
-    def slow_start():  # NNI gives the dispatcher 10 s to connect; a loaded machine can miss that
-        log = tmp_path / "experiments" / experiment_id / "log" / "nnimanager.log"
-        return log.read_text().count("Tuner did not connect in 10 seconds")
-
-    try:
-        for _ in range(3):  # a new experiment only if NNI gave up on a slow dispatcher start
-            if experiment_id is not None:
-                nnictl("stop", experiment_id, env=env, check=False)
-            created = nnictl("create", "--config", str(tmp_path / "config.yml"), "--port", str(port), env=env, check=False)
-            match = re.search(r"Experiment ID: (?:\x1b\[\d+m)?(\w+)", created.stdout)
-            assert match, created.stdout + created.stderr
-            experiment_id = match.group(1)
-            status = wait_for_status(port, {"DONE", "ERROR"}, timeout=180)
-            if not slow_start():
-                break
-        dispatcher_log = tmp_path / "experiments" / experiment_id / "log" / "dispatcher.log"
-        assert status == "DONE", dispatcher_log.read_text()[-3000:]
-        assert len(rest(port, "trial-jobs")) >= 3
-        reported = final_metrics(port)
-        assert len(reported) >= 3 and all({"war", "uar", "synops"} <= set(m) for m in reported)
-    finally:
-        if experiment_id is not None:
-            nnictl("stop", experiment_id, env=env, check=False)
-    assert not manager_processes(port)

@@ -5,16 +5,19 @@ import logging
 import math
 import queue
 import random
+import runpy
+import sys
 import threading
 import time
+from pathlib import Path
 from types import SimpleNamespace
 
 import nni
 import pytest
 
-from nni_helpers import write_experiment
+from nni_helpers import trial_channel, write_experiment
 from tnas_plugin.strategies import TNASEvolutionTuner
-from tnas_plugin.strategies.tuner import CHECKPOINT_FILE
+from tnas_plugin.strategies.tuner import CHECKPOINT_FILE, TNASEvolutionClassArgsValidator
 
 SPACE = {
     "kernel": {"_type": "choice", "_value": ["rbf", "poly", "linear"]},
@@ -291,18 +294,33 @@ def test_an_unusable_checkpoint_starts_a_fresh_search(checkpoint_dir, caplog):
     check_types_and_ranges(tuner.generate_parameters(0))
 
 
-def test_the_sklearn_example_config_and_space_are_valid():
-    from pathlib import Path
-
-    import yaml
+def test_the_sklearn_example_passes_nnis_checks_and_its_trial_reports_or_fails_as_configured(monkeypatch):
+    """examples/sklearn as ``nnictl create`` reads it (the tuner on every kind of gene but quniform), and its
+    trial on the tuner's first proposal: trial 1 of ``--fail-every 3`` raises, trial 2 reports accuracy (also
+    the ``default``), size and fit time. nnictl itself runs the registered tuner in tests/test_tuner_nnictl.py."""
+    from nni.experiment.config import ExperimentConfig
 
     example = Path(__file__).resolve().parents[1] / "examples" / "sklearn"
-    config = yaml.safe_load((example / "config.yml").read_text())
-    tuner = TNASEvolutionTuner(**config["tuner"]["classArgs"])
-    tuner.update_search_space(json.loads((example / config["searchSpaceFile"]).read_text()))
+    config = ExperimentConfig.load(str(example / "config.yml")).canonical_copy()  # NNI's own checks
+    assert config.tuner.name == "TNASEvolution" and "trial.py" in config.trial_command
+    TNASEvolutionClassArgsValidator().validate_class_args(**config.tuner.class_args)
+    tuner = TNASEvolutionTuner(**config.tuner.class_args)
+    tuner.update_search_space(json.loads(Path(config.search_space_file).read_text()))
     assert {gene.type for gene in tuner.core.genes} == {"randint", "uniform", "qloguniform", "loguniform", "choice"}
     assert tuner.options.constraints == {"accuracy": [0.85, None]}
-    assert config["tuner"]["name"] == "TNASEvolution" and "trial.py" in config["trialCommand"]
+    params = tuner.generate_parameters(0)
+    monkeypatch.setattr(sys, "argv", ["trial.py", "--fail-every", "3"])
+    monkeypatch.setattr(nni.trial, "_sequence_id", 1)
+    with trial_channel(params), pytest.raises(RuntimeError, match="injected failure of trial 1"):
+        runpy.run_path(str(example / "trial.py"), run_name="__main__")
+    monkeypatch.setattr(nni.trial, "_sequence_id", 2)
+    with trial_channel(params) as channel:
+        runpy.run_path(str(example / "trial.py"), run_name="__main__")
+    [(kind, metrics)] = channel.metrics
+    assert kind == "FINAL" and set(metrics) == {"default", "accuracy", "n_nodes", "fit_seconds"}
+    assert metrics["default"] == metrics["accuracy"] > 1 / 10 and metrics["n_nodes"] >= params["n_estimators"]
+    tuner.receive_trial_result(0, params, metrics)
+    assert tuner.core.history()[0]["metrics"] == metrics
 
 
 def test_a_resumed_search_gets_back_the_trials_its_stop_cancelled(tmp_path, monkeypatch):
