@@ -116,6 +116,13 @@ def listening_addresses(procs: list[psutil.Process]) -> set[tuple[str, int]]:
     pids = {p.pid for p in procs}
     return {(c.laddr.ip, c.laddr.port) for c in psutil.net_connections("tcp")
             if c.pid in pids and c.status == psutil.CONN_LISTEN}
+
+
+def manager_sockets(port: int) -> set[tuple[str, int]]:
+    """(address, port) of every TCP listen of the NNI manager on ``port`` and of its children."""
+    return listening_addresses([p for m in manager_processes(port) for p in [m, *m.children(recursive=True)]])
+
+
 LAUNCHER_GAVE_UP = "in _check_rest_server"  # NNI's launcher polls its new manager 3 times, 1 s apart, then kills it
 
 

@@ -18,7 +18,7 @@ from pathlib import Path
 import nni_node
 import pytest
 
-from nni_helpers import free_port, listening_addresses, manager_processes
+from nni_helpers import free_port, manager_processes, manager_sockets
 from tnas_plugin.strategies import manager_listen
 from tnas_plugin.strategies.manager_listen import (
     DEFAULT_LISTEN, HOST_VARIABLE, PRELOAD, manager_environment, manager_listening_on, security_warning)
@@ -121,12 +121,12 @@ def test_shell_exports_for_nnictl_users(capsys):
     assert f"{HOST_VARIABLE}=127.0.0.1" in shown and f'--require "{PRELOAD}"' in shown
 
 
-def listening_sockets(port: int, timeout: float = 30, starter: subprocess.Popen | None = None) -> set[tuple[str, int]]:
+def listening_sockets(port: int, timeout: float = 30) -> set[tuple[str, int]]:
     """(address, port) of every TCP listen of the manager on ``port`` and its children, from the socket table
-    (waits until the manager listens on ``port``, or ``starter``, the process that starts it, has ended)."""
+    (waits until the manager listens on ``port``)."""
     deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline and (starter is None or starter.poll() is None):
-        found = listening_addresses([p for m in manager_processes(port) for p in [m, *m.children(recursive=True)]])
+    while time.monotonic() < deadline:
+        found = manager_sockets(port)
         if any(p == port for _, p in found):
             return found
         time.sleep(0.5)

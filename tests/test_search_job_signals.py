@@ -22,7 +22,7 @@ import torch
 from PIL import Image
 
 from job_helpers import STOP, Job
-from nni_helpers import free_port, listening_addresses, manager_processes, no_orphan_managers, wait_for_no_new_managers
+from nni_helpers import free_port, manager_sockets, no_orphan_managers, wait_for_no_new_managers
 from tnas_plugin.candidate import CandidateSpec, StageSpec, build_ann
 from tnas_plugin.checkpoint import save_checkpoint
 from tnas_plugin.jobs.signals import Stopped, raise_if_stopped, stop_on_signals
@@ -97,7 +97,7 @@ def test_stop_during_a_trial_on_a_warm_worker(tiny_see, tmp_path, name):
         assert time.monotonic() < deadline, "no trial ran on a warm worker"
         time.sleep(0.2)
     # every port the job's manager opened is on 127.0.0.1 (strategies/manager_listen.py), and no warning says otherwise
-    listening = listening_addresses([p for m in manager_processes(port) for p in [m, *m.children(recursive=True)]])
+    listening = manager_sockets(port)
     assert port in {p for _, p in listening} and {address for address, _ in listening} == {"127.0.0.1"}, listening
     assert_clean_stop(job, job.send(STOP[name]), STOP[name])
     assert "no authentication" not in job.output

@@ -18,7 +18,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from nni_helpers import NNICTL, free_port, listening_addresses, manager_processes, nnictl_start, rest, wait_for_status
+from nni_helpers import NNICTL, free_port, manager_processes, manager_sockets, nnictl_start, rest, wait_for_status
 from tnas_plugin.strategies.evolution_core import EvolutionOptions, ParetoEvolution
 from tnas_plugin.strategies.manager_listen import manager_environment
 
@@ -109,8 +109,7 @@ def function_search(folder: Path, delay_s: float, stop_after: int | None = None)
             assert match, created.stdout + created.stderr
             experiment_id = match.group(1)
             nni_folder = config.parent / "experiments" / experiment_id
-            managers = manager_processes(port)
-            listening = listening_addresses([p for m in managers for p in [m, *m.children(recursive=True)]])
+            listening = manager_sockets(port)
             assert port in {p for _, p in listening} and {address for address, _ in listening} == {"127.0.0.1"}, listening
             orphans = None
             if stop_after is not None:
