@@ -17,6 +17,7 @@ from nni_helpers import free_port, manager_pids, no_orphan_managers, wait_for_no
 from tnas_plugin.jobs import claims
 from tnas_plugin.jobs.claims import Claim, Held, claim_folder, claim_port
 from tnas_plugin.jobs.results import UsageError
+from tnas_plugin.jobs.search_job import manager_error
 
 TINY = ["--budget", "2", "--epochs", "10", "--final-epochs", "1", "--resolution", "16", "--finalists", "1", "--quiet"]
 HOLD = "import fcntl, os, sys, time; fd = os.open(sys.argv[1], os.O_RDWR | os.O_CREAT); fcntl.flock(fd, fcntl.LOCK_EX); " \
@@ -157,3 +158,17 @@ def test_a_tuner_that_does_not_connect_in_time_fails_in_one_line_and_leaves_noth
                                  "did not connect in 1 seconds. Please check tuner (dispatcher) log.); nothing was kept: "
                                  "run the same command again\n"], job.output[-3000:]
     assert [path.name for path in tmp_path.iterdir()] == ["slow"]  # neither r, r.partial nor r.lock: the same command can run again
+
+
+def test_the_reason_given_is_the_managers_first_error_that_nni_does_not_retry(tmp_path):
+    """NNI logs a lock met on its experiment list as an ERROR and retries it (another search or nnictl on the
+    machine); the reason the job gives is the error that ended the experiment."""
+    (tmp_path / "log").mkdir()
+    (tmp_path / "log" / "nnimanager.log").write_text(
+        "[2026-12-04 03:48:57] INFO (main) Start NNI manager\n"
+        "[2026-12-04 03:48:58] ERROR (experiments_manager) Error: File has been locked.\n"
+        "    at withLockNoWait (nni_node/extensions/experiments_manager/utils.js:45:15)\n"
+        "[2026-12-04 03:48:58] ERROR (tuner_command_channel) Error: tuner_command_channel: Tuner did not connect in 1 seconds.\n")
+    assert manager_error(tmp_path) == "tuner_command_channel: Tuner did not connect in 1 seconds."
+    (tmp_path / "log" / "nnimanager.log").write_text("[2026-12-04 03:48:58] ERROR (experiments_manager) Error: File has been locked.\n")
+    assert manager_error(tmp_path) == f"no error in {tmp_path / 'log' / 'nnimanager.log'}"

@@ -26,6 +26,7 @@ from nni_helpers import free_port, manager_sockets, no_orphan_managers, wait_for
 from tnas_plugin.candidate import CandidateSpec, StageSpec, build_ann
 from tnas_plugin.checkpoint import save_checkpoint
 from tnas_plugin.jobs.signals import Stopped, raise_if_stopped, stop_on_signals
+from tnas_plugin.strategies.trial import DELAY_ENV
 from tnas_plugin.ttfs import ann_to_ttfs
 
 TINY = ["--epochs", "10", "--final-epochs", "1", "--resolution", "16", "--finalists", "1", "--quiet"]
@@ -87,14 +88,16 @@ def test_stop_while_nni_starts(tiny_see, tmp_path):
 
 
 @pytest.mark.parametrize("name", ["SIGINT", pytest.param("SIGHUP", marks=pytest.mark.slow)])  # SIGTERM: below
-def test_stop_during_a_trial_on_a_warm_worker(tiny_see, tmp_path, name):
-    # the trials run on forks of the warm trial pool (tnas_plugin/jobs/warm_trials.py), the pool a child of the job
+def test_stop_during_a_trial_on_a_warm_worker(tiny_see, tmp_path, monkeypatch, name):
+    # the trials run on forks of the warm trial pool (tnas_plugin/jobs/warm_trials.py), the pool a child of the job;
+    # each first sleeps up to 10 s (a worker lives long enough to be seen, however fast the machine trains)
+    monkeypatch.setenv(DELAY_ENV, "10")
     out, port = tmp_path / "r", free_port()
     job = search(tiny_see, out, "--budget", "4", port=port)
     job.wait_for(r"^trial \d+ \(\w+\) running")
     deadline = time.monotonic() + 120
     while not (workers := [worker for pool in _warm_pools(job) for worker in pool.children()]):
-        assert time.monotonic() < deadline, "no trial ran on a warm worker"
+        assert time.monotonic() < deadline and job.process.poll() is None, f"no trial ran on a warm worker:\n{job.output[-3000:]}"
         time.sleep(0.2)
     # every port the job's manager opened is on 127.0.0.1 (strategies/manager_listen.py), and no warning says otherwise
     listening = manager_sockets(port)

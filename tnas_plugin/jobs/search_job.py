@@ -166,13 +166,20 @@ class StartupFailed(TnasError):
         super().__init__(f"{why}; {then}")
 
 
+# NNI's experiments manager logs as an ERROR an update of the experiment list (~/nni-experiments/.experiment)
+# that met another manager's lock, and retries it itself (nni_node/extensions/experiments_manager/manager.js):
+# not why an experiment failed.
+RETRIED_BY_NNI = ("File has been locked.",)
+
+
 def manager_error(experiment_folder: Path) -> str:
     """The first error NNI's manager logged (``log/nnimanager.log`` of the experiment: ``[time] ERROR (module)
-    Error: message``), its message only."""
+    Error: message``), its message only; those NNI retries itself (``RETRIED_BY_NNI``) are passed over."""
     log = experiment_folder / "log" / "nnimanager.log"
     with contextlib.suppress(OSError):
         for line in log.read_text(errors="replace").splitlines():
-            if match := re.match(r"^\[[^]]*\] ERROR \([^)]*\) (?:\w*Error: )?(.*)$", line):
+            match = re.match(r"^\[[^]]*\] ERROR \([^)]*\) (?:\w*Error: )?(.*)$", line)
+            if match and match.group(1).strip() not in RETRIED_BY_NNI:
                 return match.group(1).strip()
     return f"no error in {log}"
 
