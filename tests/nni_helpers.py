@@ -118,9 +118,16 @@ def listening_addresses(procs: list[psutil.Process]) -> set[tuple[str, int]]:
             if c.pid in pids and c.status == psutil.CONN_LISTEN}
 
 
-def manager_sockets(port: int) -> set[tuple[str, int]]:
-    """(address, port) of every TCP listen of the NNI manager on ``port`` and of its children."""
-    return listening_addresses([p for m in manager_processes(port) for p in [m, *m.children(recursive=True)]])
+def manager_sockets(port: int, timeout: float = 30) -> set[tuple[str, int]]:
+    """(address, port) of every TCP listen of the NNI manager on ``port`` and of its children, from the socket
+    table, once the manager listens on ``port`` (fails after ``timeout`` s)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        found = listening_addresses([p for m in manager_processes(port) for p in [m, *m.children(recursive=True)]])
+        if any(p == port for _, p in found):
+            return found
+        assert time.monotonic() < deadline, f"no NNI manager listens on port {port}"
+        time.sleep(0.5)
 
 
 LAUNCHER_GAVE_UP = "in _check_rest_server"  # NNI's launcher polls its new manager 3 times, 1 s apart, then kills it

@@ -12,7 +12,6 @@ import shlex
 import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import nni_node
@@ -121,18 +120,6 @@ def test_shell_exports_for_nnictl_users(capsys):
     assert f"{HOST_VARIABLE}=127.0.0.1" in shown and f'--require "{PRELOAD}"' in shown
 
 
-def listening_sockets(port: int, timeout: float = 30) -> set[tuple[str, int]]:
-    """(address, port) of every TCP listen of the manager on ``port`` and its children, from the socket table
-    (waits until the manager listens on ``port``)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        found = manager_sockets(port)
-        if any(p == port for _, p in found):
-            return found
-        time.sleep(0.5)
-    raise AssertionError(f"no NNI manager listens on port {port}")
-
-
 def test_nas_experiment_manager_listens_on_loopback_only(tmp_path):
     """``NasExperiment`` (what ``tnas-er search`` runs) started inside ``manager_listening_on``."""
     from nni.nas.evaluator import FunctionalEvaluator
@@ -151,7 +138,7 @@ def test_nas_experiment_manager_listens_on_loopback_only(tmp_path):
     try:
         with manager_listening_on("127.0.0.1"):
             experiment.start(port=port)
-        sockets = listening_sockets(port)
+        sockets = manager_sockets(port)
         print("NasExperiment manager listens on", sorted(sockets))
         assert sockets and {address for address, _ in sockets} == {"127.0.0.1"}, sockets
     finally:
